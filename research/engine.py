@@ -1,0 +1,290 @@
+"""Run many optimization trajectories in one compiled call: ``jit(vmap(scan))``.
+
+``run(problem, optimizer, x0, steps)`` takes ``x0`` with a leading batch axis (every leaf of
+a pytree carries it), runs every trajectory for ``steps`` steps, and returns traces, the
+iterations to reach ||grad f|| <= eps, and divergence flags.
+
+Conventions:
+
+- The compiled program is cached on (problem, optimizer family, shapes, steps,
+  record_every): the problem object and the optimizer's ``update`` function are static
+  arguments, while every number (hyperparameters, eps, x0, PRNG keys) is traced. A sweep
+  over step sizes or thresholds therefore compiles once. ``TRACE_COUNT`` counts traces, for
+  tests.
+- Optimizer hyperparameters built by ``research.optimizers`` may be scalars (shared) or
+  arrays of shape (batch,), one per trajectory.
+- The batch is split across all local devices; ``import research`` makes one CPU device per
+  core, so both cores of a 2-core machine share the work.
+- Divergence is data: the first time f, grad f or the next iterate is non-finite the
+  trajectory is frozen at its last finite iterate and flagged; later trace entries are NaN.
+  The other trajectories of the batch are unaffected.
+- Stochastic problems (``problem.stochastic_fn``) get one PRNG key per trajectory; the
+  update uses the sampled gradient, the traces the exact f and grad f. For them
+  ``iterations_to_eps`` is checked at the recorded iterates only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from research import _validate
+from research.clipping import global_norm
+from research.optimizers import HyperState
+from research.problems import Problem
+
+TRACE_COUNT = 0
+"""Number of times the engine's program has been traced (each trace implies a compile)."""
+
+UNROLL = 1
+"""Inner-loop unroll factor of the thinned scan (fewer loop iterations, same results)."""
+
+TRACE_KEYS = ("f", "grad_norm", "step_size")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """The outcome of ``run``.
+
+    Attributes:
+      trace: dict name -> array (batch, n_recorded). "f" is f(x_t), "grad_norm" is
+        ||grad f(x_t)||, "step_size" the effective step from x_t, ||x_{t+1} - x_t|| /
+        ||grad f(x_t)|| (equal to the rule's h for GD-type methods; NaN for the last iterate,
+        from which no step is taken, and 0 where the gradient is exactly zero).
+      iterations: the iterate indices t of the trace columns, (n_recorded,):
+        0, k, 2k, ..., steps for ``record_every = k``.
+      iterations_to_eps: (batch,) first t with ||grad f(x_t)|| <= eps, else -1.
+      diverged: (batch,) True when the trajectory became non-finite.
+      diverged_at: (batch,) the t whose step (or value at x_t) was non-finite, else -1.
+      x: the final iterates (last finite ones for diverged trajectories), batched pytree.
+    """
+
+    trace: dict[str, np.ndarray]
+    iterations: np.ndarray
+    iterations_to_eps: np.ndarray
+    diverged: np.ndarray
+    diverged_at: np.ndarray
+    x: Any
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.diverged.shape[0])
+
+
+def _all_finite(tree):
+    leaves = jax.tree_util.tree_leaves(tree)
+    return functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(x)) for x in leaves])
+
+
+def _select(pred, new, old):
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), new, old)
+
+
+def _trajectory(problem: Problem, update, steps: int, record_every: int,
+                x0, state0, key, eps):
+    """One trajectory; vmapped over the batch by ``_run_batch``."""
+    exact = jax.value_and_grad(problem.fn)
+    stochastic = problem.stochastic_fn is not None
+    sampled = jax.grad(problem.stochastic_fn) if stochastic else None
+    nan = jnp.asarray(jnp.nan, dtype=jnp.result_type(float))
+    # Hyperparameters are loop constants: keep them out of the scan carry.
+    if isinstance(state0, HyperState):
+        hparams, state0 = state0.hparams, state0.inner
+
+        def apply(g, inner, x):
+            u, new = update(g, HyperState(hparams, inner), x)
+            return u, new.inner
+    else:
+        apply = update
+
+    def step(carry, record: bool):
+        x, state, alive, hit, div_at, key, t = carry
+        if stochastic:
+            key, sub = jax.random.split(key)
+            g = sampled(x, sub)
+            if record:
+                f, g_exact = exact(x)
+                gn = global_norm(g_exact)
+            else:
+                f, gn = nan, global_norm(g)
+            gn_used = global_norm(g)
+        else:
+            f, g = exact(x)
+            gn = gn_used = global_norm(g)
+        exact_here = record or not stochastic  # f and gn are the exact values at x_t
+        ok = alive & jnp.isfinite(gn_used)
+        if exact_here:
+            ok = ok & jnp.isfinite(f)
+            hit = jnp.where((hit < 0) & ok & (gn <= eps), t, hit)
+        u, new_state = apply(g, state, x)
+        x_new = optax.apply_updates(x, u)
+        ok_new = ok & _all_finite(x_new)
+        x = _select(ok_new, x_new, x)
+        state = _select(ok_new, new_state, state)
+        div_at = jnp.where(alive & ~ok_new, t, div_at)
+        rec = None
+        if record:
+            h = global_norm(u) / jnp.where(gn_used > 0, gn_used, 1.0)
+            rec = (jnp.where(alive, f, nan), jnp.where(alive, gn, nan), jnp.where(ok, h, nan))
+        return (x, state, ok_new, hit, div_at, key, t + 1), rec
+
+    def block(carry, _):
+        carry, rec = step(carry, record=True)
+        if record_every > 1:
+            carry, _ = jax.lax.scan(lambda c, _: step(c, record=False), carry, None,
+                                    length=record_every - 1, unroll=UNROLL)
+        return carry, rec
+
+    minus_one = jnp.asarray(-1, dtype=jnp.int32)
+    carry0 = (x0, state0, jnp.asarray(True), minus_one, minus_one, key,
+              jnp.asarray(0, dtype=jnp.int32))
+    carry, (fs, gns, hs) = jax.lax.scan(block, carry0, None, length=steps // record_every)
+    x, _, alive, hit, div_at, _, t = carry
+    f_last, g_last = exact(x)
+    gn_last = global_norm(g_last)
+    ok = alive & jnp.isfinite(f_last) & jnp.isfinite(gn_last)
+    hit = jnp.where((hit < 0) & ok & (gn_last <= eps), t, hit)
+    div_at = jnp.where(alive & ~ok, t, div_at)
+    fs = jnp.append(fs, jnp.where(alive, f_last, nan))
+    gns = jnp.append(gns, jnp.where(alive, gn_last, nan))
+    hs = jnp.append(hs, nan)
+    return x, fs, gns, hs, hit, div_at
+
+
+@functools.partial(jax.jit, static_argnames=("problem", "update", "steps", "record_every"))
+def _run_batch(problem, update, steps, record_every, x0, state0, keys, eps):
+    global TRACE_COUNT
+    TRACE_COUNT += 1
+    traj = functools.partial(_trajectory, problem, update, steps, record_every)
+    return jax.vmap(traj, in_axes=(0, 0, 0, None))(x0, state0, keys, eps)
+
+
+def _pad_and_shard(tree, batch: int):
+    """Spread the batch axis over all local devices (one per CPU core).
+
+    The batch is padded to a multiple of the device count by repeating its last row; the
+    caller slices the padding off the results. With one device this is the identity.
+    """
+    devices = jax.local_devices()
+    n = len(devices)
+    if n == 1:
+        return tree
+    pad = (-batch) % n
+
+    def put(a):
+        a = jnp.asarray(a)
+        if pad:
+            a = jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])
+        return jax.device_put(a, NamedSharding(_mesh(tuple(devices)), PartitionSpec("batch")))
+
+    return jax.tree_util.tree_map(put, tree)
+
+
+@functools.cache
+def _mesh(devices) -> Mesh:
+    return Mesh(np.array(devices), ("batch",))
+
+
+def _batch_size(x0) -> int:
+    leaves = jax.tree_util.tree_leaves(x0)
+    if not leaves:
+        raise ValueError("x0 must contain at least one array.")
+    sizes = {jnp.shape(a)[0] if jnp.ndim(a) else None for a in leaves}
+    if None in sizes or len(sizes) != 1:
+        raise ValueError(
+            "x0 must have a leading batch axis of the same length on every leaf, e.g. shape "
+            f"(batch, dim); got leaf shapes {[jnp.shape(a) for a in leaves]}."
+        )
+    return int(sizes.pop())
+
+
+def _batched_state(optimizer, x0, batch: int):
+    """Initial optimizer state with every hyperparameter of shape (batch,)."""
+    first = jax.tree_util.tree_map(lambda a: a[0], x0)
+    template = optimizer.init(first)
+    if not isinstance(template, HyperState):
+        return jax.vmap(optimizer.init)(x0)
+    hparams = {}
+    for name, value in template.hparams.items():
+        value = jnp.asarray(value)
+        if value.shape not in ((), (batch,)):
+            raise ValueError(
+                f"optimizer hyperparameter {name} must be a scalar or have shape ({batch},) to "
+                f"match x0's batch; got shape {value.shape}."
+            )
+        hparams[name] = jnp.broadcast_to(value, (batch,))
+    inner = jax.vmap(lambda x: optimizer.init(x).inner)(x0)
+    return HyperState(hparams, inner)
+
+
+def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: int,
+        eps: float | None = None, record_every: int = 1, key=0) -> RunResult:
+    """Run ``optimizer`` on ``problem`` from every point of the batch ``x0``.
+
+    Args:
+      problem: a ``research.problems.Problem``.
+      optimizer: an ``optax.GradientTransformation``. With ``research.optimizers`` factories
+        the hyperparameters are traced (no recompilation when they change) and may be arrays
+        of shape (batch,). Any other optax transformation works too, but recompiles each time
+        it is rebuilt.
+      x0: starting points with a leading batch axis (array of shape (batch, ...) or a pytree
+        whose leaves all have it). Must be finite.
+      steps: number of steps, >= 1.
+      eps: tolerance for ``iterations_to_eps`` (None: not tracked, all -1).
+      record_every: keep every k-th iterate in the traces; must divide ``steps``.
+      key: an int seed or a PRNG key; split into one key per trajectory (used only by
+        stochastic problems).
+
+    Returns:
+      A ``RunResult``; its arrays are NumPy arrays.
+
+    Example:
+      >>> from research import optimizers, problems
+      >>> res = run(problems.quartic(), optimizers.gd(0.01), jnp.array([[1.0], [2.0]]), 100)
+      >>> res.trace["f"].shape
+      (2, 101)
+    """
+    if not isinstance(problem, Problem):
+        raise ValueError(f"problem must be a research.problems.Problem; got {type(problem).__name__}.")
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise ValueError(
+            "optimizer must be an optax.GradientTransformation (e.g. research.optimizers.gd); "
+            f"got {type(optimizer).__name__}."
+        )
+    steps = _validate.positive_int("steps", steps)
+    record_every = _validate.positive_int("record_every", record_every)
+    if steps % record_every:
+        raise ValueError(
+            f"record_every must divide steps; got steps={steps}, record_every={record_every}."
+        )
+    if eps is not None:
+        _validate.positive("eps", eps)
+    x0 = jax.tree_util.tree_map(
+        lambda a: jnp.asarray(a, dtype=jnp.result_type(a, float)), x0)
+    _validate.finite_tree("x0", x0)
+    batch = _batch_size(x0)
+    state0 = _batched_state(optimizer, x0, batch)
+    if isinstance(key, int | np.integer):
+        key = jax.random.PRNGKey(int(key))
+    keys = jax.random.split(key, batch)
+    eps_arg = jnp.asarray(-1.0 if eps is None else eps, dtype=float)
+
+    x0_, state0_, keys_ = _pad_and_shard((x0, state0, keys), batch)
+    out = _run_batch(problem, optimizer.update, steps, record_every, x0_, state0_, keys_, eps_arg)
+    x, fs, gns, hs, hit, div_at = jax.tree_util.tree_map(lambda a: a[:batch], out)
+    fs, gns, hs, hit, div_at = jax.device_get((fs, gns, hs, hit, div_at))
+    return RunResult(
+        trace={"f": fs, "grad_norm": gns, "step_size": hs},
+        iterations=np.arange(0, steps + 1, record_every),
+        iterations_to_eps=hit,
+        diverged=div_at >= 0,
+        diverged_at=div_at,
+        x=x,
+    )

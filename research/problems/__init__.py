@@ -1,0 +1,18 @@
+"""Test problems: closed-form (L0,L1)-smooth functions, an L-smooth control, logistic
+regression and Pascanu's recurrent cliff.
+
+Use ``Problem`` to define your own, or ``get(name, **kwargs)`` for a registered one.
+
+Modules: ``base`` (the type and the registry), ``closed_form`` (x^4, x^6/6, ||x||^(2n),
+cosh, quadratic), ``regression`` (logistic regression), ``recurrent`` (the cliff).
+"""
+
+from research.problems.base import Problem, get, gradient_check, names, register
+from research.problems.closed_form import cosh, power, quadratic, quartic, sextic
+from research.problems.recurrent import cliff, cliff_loss
+from research.problems.regression import logistic
+
+__all__ = [
+    "Problem", "get", "gradient_check", "names", "register",
+    "cliff", "cliff_loss", "cosh", "logistic", "power", "quadratic", "quartic", "sextic",
+]

@@ -1,0 +1,138 @@
+"""Closed-form test functions with known (L0, L1).
+
+Each factory is cached on its arguments, so asking twice for the same problem returns the
+same object and the engine compiles once for it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax.numpy as jnp
+import numpy as np
+
+from research import _validate
+from research.problems.base import Problem, register
+
+
+@register("quartic")
+@functools.cache
+def quartic(dim: int = 1, L1: float = 2.0, x0: float = 10.0) -> Problem:
+    """f(x) = sum_i x_i^4, with (L0, L1) = (16 / L1^2, L1) for any L1 > 0 (tight).
+
+    Derivation. In one dimension f'' = 12 x^2 and |f'| = 4 |x|^3, so the smallest L0 for a
+    given L1 is sup_x (12 x^2 - 4 L1 |x|^3). The derivative 24 x - 12 L1 x^2 vanishes at
+    x = 2 / L1, where the value is 48/L1^2 - 32/L1^2 = 16/L1^2. In d dimensions the Hessian is
+    diag(12 x_i^2), so ||hess|| = 12 m^2 with m = max |x_i|, while ||grad|| >= 4 m^3; the 1-D
+    bound therefore holds for the sum. f* = 0 at x = 0.
+
+    Default L1 = 2 gives (4, 2). References: theory.md section 4; seeds 001, 004. [checked]
+    """
+    _validate.positive_int("dim", dim)
+    _validate.positive("L1", L1)
+    return Problem(
+        name="quartic" if dim == 1 else f"quartic{dim}d",
+        fn=lambda x: jnp.sum(x**4),
+        L0=16.0 / L1**2,
+        L1=float(L1),
+        f_star=0.0,
+        x0=jnp.full((dim,), float(x0)),
+        description=f"sum x^4 in {dim}-D",
+    )
+
+
+@register("sextic")
+@functools.cache
+def sextic(dim: int = 1, L1: float = 1.0, x0: float = 5.0) -> Problem:
+    """f(x) = sum_i x_i^6 / 6, with (L0, L1) = (256 / L1^4, L1) for any L1 > 0 (tight).
+
+    Derivation. f'' = 5 x^4, |f'| = |x|^5; sup (5 x^4 - L1 x^5) is at x = 4 / L1, with value
+    5 (4/L1)^4 - 4 (4/L1)^4 = 256 / L1^4. The sum over coordinates follows as for
+    ``quartic``. f* = 0. References: theory.md section 4. [checked]
+    """
+    _validate.positive_int("dim", dim)
+    _validate.positive("L1", L1)
+    return Problem(
+        name="sextic" if dim == 1 else f"sextic{dim}d",
+        fn=lambda x: jnp.sum(x**6) / 6.0,
+        L0=256.0 / L1**4,
+        L1=float(L1),
+        f_star=0.0,
+        x0=jnp.full((dim,), float(x0)),
+        description=f"sum x^6/6 in {dim}-D",
+    )
+
+
+@register("power")
+@functools.cache
+def power(n: int = 2, dim: int = 2, L1: float | None = None, x0: float = 3.0) -> Problem:
+    """f(x) = (1/n) ||x||^(2n), with L0 = 2 ((2n - 2) / L1)^(2n - 2) for any L1 > 0 (tight).
+
+    Derivation. With r = ||x||: grad f = 2 r^(2n-2) x, so ||grad f|| = 2 r^(2n-1). The Hessian
+    2 r^(2n-2) I + 2 (2n-2) r^(2n-4) x x^T has largest eigenvalue 2 (2n-1) r^(2n-2) (along x).
+    The smallest L0 for a given L1 is sup_r [2 (2n-1) r^(2n-2) - 2 L1 r^(2n-1)], attained at
+    r = (2n-2) / L1, with value 2 ((2n-2)/L1)^(2n-2). Default L1 = 2n - 1; then L0 <= 2 <= 2n,
+    so theory.md's (2n, 2n-1) is a valid looser pair. n = 1 is the quadratic ||x||^2 with
+    L0 = 2. f* = 0. References: theory.md section 4. [checked]
+    """
+    _validate.positive_int("n", n)
+    _validate.positive_int("dim", dim)
+    L1 = float(2 * n - 1) if L1 is None else float(L1)
+    _validate.positive("L1", L1)
+    return Problem(
+        name=f"power{n}",
+        fn=lambda x: jnp.sum(x**2) ** n / n,
+        L0=2.0 * ((2 * n - 2) / L1) ** (2 * n - 2),
+        L1=L1,
+        f_star=0.0,
+        x0=jnp.full((dim,), float(x0)),
+        description=f"(1/{n}) ||x||^{2 * n} in {dim}-D",
+    )
+
+
+@register("cosh")
+@functools.cache
+def cosh(dim: int = 1, x0: float = 5.0) -> Problem:
+    """f(x) = sum_i cosh(x_i), with (L0, L1) = (1, 1).
+
+    Derivation. The Hessian is diag(cosh x_i), so ||hess|| = cosh(x_j) for the j with largest
+    |x_j|, and cosh(x_j) = |sinh(x_j)| + e^(-|x_j|) <= 1 + |sinh x_j| <= 1 + ||grad f||.
+    f* = dim at x = 0. Not L-smooth for any L. References: theory.md section 4. [checked]
+    """
+    _validate.positive_int("dim", dim)
+    return Problem(
+        name="cosh" if dim == 1 else f"cosh{dim}d",
+        fn=lambda x: jnp.sum(jnp.cosh(x)),
+        L0=1.0,
+        L1=1.0,
+        f_star=float(dim),
+        x0=jnp.full((dim,), float(x0)),
+        description=f"sum cosh(x) in {dim}-D",
+    )
+
+
+@register("quadratic")
+@functools.cache
+def quadratic(dim: int = 2, condition: float = 10.0, x0: float = 10.0, seed: int = 0) -> Problem:
+    """f(x) = 1/2 x^T A x with A = Q diag(lambda) Q^T, eigenvalues from 1 to ``condition``.
+
+    The L-smooth control: ||hess f|| = lambda_max = condition everywhere, so
+    (L0, L1) = (condition, 0). f* = 0 at x = 0. Q is a fixed random rotation (``seed``).
+    References: theory.md section 4. [checked]
+    """
+    _validate.positive_int("dim", dim)
+    _validate.positive("condition", condition)
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+    lam = np.geomspace(1.0, condition, dim) if dim > 1 else np.array([condition])
+    A = jnp.asarray((q * lam) @ q.T)
+    return Problem(
+        name="quadratic",
+        fn=lambda x: 0.5 * x @ (A @ x),
+        L0=float(lam.max()),
+        L1=0.0,
+        f_star=0.0,
+        x0=jnp.full((dim,), float(x0)),
+        description=f"1/2 x^T A x, {dim}-D, condition {condition:g}",
+        extra={"A": A},
+    )

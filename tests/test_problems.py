@@ -1,0 +1,132 @@
+"""Problems: (L0,L1) bounds hold on many points, gradients are right, bad input is refused."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from research import problems
+from research.problems import Problem, gradient_check
+from tests.conftest import ALL_PROBLEMS, ids
+
+
+def _points(p: Problem, n: int, seed: int):
+    """Points near the minimum, at moderate range and far away (several decades)."""
+    rng = np.random.default_rng(seed)
+    d = p.x0.size
+    scales = np.geomspace(1e-3, 30.0, n)
+    if p.name.startswith(("power", "sextic")):
+        scales = np.geomspace(1e-3, 12.0, n)  # keep ||x||^(2n) far below overflow
+    dirs = rng.standard_normal((n, d))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    return jnp.asarray(dirs * scales[:, None] * rng.uniform(0.5, 1.5, (n, 1)))
+
+
+def test_hessian_bounded_by_L0_plus_L1_grad(constant_problem):
+    p = constant_problem
+    x = _points(p, 400, seed=1)
+    if p.name == "logistic":
+        x = x + p.x0  # around the default start
+    hess = jax.vmap(jax.hessian(p.fn))(x)
+    spec = np.linalg.norm(np.asarray(hess), ord=2, axis=(1, 2))  # spectral norm, float64
+    gnorm = np.linalg.norm(np.asarray(jax.vmap(jax.grad(p.fn))(x)), axis=1)
+    bound = p.L0 + p.L1 * gnorm
+    assert hess.dtype == jnp.float64
+    # float tolerance only: relative 1e-12 of the bound
+    assert np.all(spec <= bound * (1 + 1e-12) + 1e-12), (spec - bound).max()
+
+
+@pytest.mark.parametrize("p", [problems.quartic(L1=L1) for L1 in (0.5, 2.0, 8.0)]
+                         + [problems.sextic(L1=L1) for L1 in (1.0, 3.0)]
+                         + [problems.power(n=n, L1=2.0) for n in (2, 3, 4)])
+def test_stated_L0_is_tight(p):
+    """The bound is attained: on a fine radial grid, max(||H|| - L1||g||) equals L0."""
+    r = jnp.linspace(0.0, 40.0 / p.L1, 400_001)
+    d = p.x0.size
+    x = (r[:, None] * jnp.ones(d) / np.sqrt(d)) if p.name.startswith("power") else r[:, None]
+    if p.name.startswith("power"):
+        # along a ray the top Hessian eigenvalue is 2(2n-1) r^(2n-2), ||g|| = 2 r^(2n-1)
+        n = int(p.name[5:])
+        gap = 2 * (2 * n - 1) * r ** (2 * n - 2) - p.L1 * 2 * r ** (2 * n - 1)
+    else:
+        hess = jax.vmap(jax.hessian(p.fn))(x)[:, 0, 0]
+        gap = hess - p.L1 * jnp.abs(jax.vmap(jax.grad(p.fn))(x)[:, 0])
+    del x
+    assert float(jnp.max(gap)) == pytest.approx(p.L0, rel=1e-6)
+
+
+def test_cosh_and_quadratic_constants_exact():
+    # cosh: ||H|| - ||g|| = e^{-|x|} -> sup 1 at 0; quadratic: ||H|| = condition
+    c = problems.cosh()
+    assert float(jax.hessian(c.fn)(jnp.zeros(1))[0, 0]) == 1.0 == c.L0
+    q = problems.quadratic(dim=4, condition=50.0)
+    eig = np.linalg.eigvalsh(np.asarray(jax.hessian(q.fn)(jnp.ones(4))))
+    assert eig.max() == pytest.approx(q.L0, rel=1e-12) and q.L1 == 0.0
+
+
+@pytest.mark.parametrize("p", ALL_PROBLEMS, ids=ids(ALL_PROBLEMS))
+def test_gradient_check_every_problem(p):
+    rng = np.random.default_rng(0)
+    flat, unravel = ravel_pytree(p.x0)
+    for scale in (0.05, 0.5, 1.0):
+        x = unravel(flat * scale + jnp.asarray(rng.normal(0, 0.1, flat.shape)))
+        assert gradient_check(p.fn, x) < 1e-7
+
+
+def test_gradient_check_can_fail():
+    """A wrong derivative (custom_jvp with an error) is caught."""
+
+    @jax.custom_jvp
+    def f(x):
+        return jnp.sum(x**4)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return f(x), jnp.sum(4.1 * x**3 * t)  # 2.5% too large
+
+    assert gradient_check(f, jnp.array([1.5, -0.7])) > 1e-3
+
+
+def test_f_star_is_min_or_lower_bound():
+    for p in ALL_PROBLEMS:
+        x = _points(p, 200, seed=3) + (p.x0 if p.name in ("logistic", "cliff") else 0.0)
+        vals = jax.vmap(p.fn)(x)
+        assert np.all(np.asarray(vals) >= p.f_star - 1e-12), p.name
+    lg = problems.logistic()
+    # the Newton minimiser: gradient zero there, so f* is exact and is the minimum
+    assert float(lg.fn(jnp.zeros(5))) > lg.f_star
+
+
+def test_logistic_stochastic_fn_is_unbiased():
+    p = problems.logistic()
+    keys = jax.random.split(jax.random.PRNGKey(0), 20_000)
+    est = jax.vmap(p.stochastic_fn, in_axes=(None, 0))(p.x0 * 0.1, keys)
+    exact = float(p.fn(p.x0 * 0.1))
+    sem = float(jnp.std(est)) / np.sqrt(est.size)
+    assert abs(float(jnp.mean(est)) - exact) < 4 * sem
+
+
+def test_cliff_has_a_wall():
+    """Gradients on the (w, b) plane span orders of magnitude (the exploding-gradient cliff)."""
+    c = problems.cliff()
+    w, b = np.meshgrid(np.linspace(0, 10, 101), np.linspace(-8, 2, 101))
+    th = jnp.stack([w.ravel(), b.ravel()], 1)
+    gn = np.linalg.norm(np.asarray(jax.vmap(jax.grad(c.fn))(th)), axis=1)
+    assert np.percentile(gn, 99.9) > 100 * np.median(gn)
+
+
+def test_registry_and_bad_input():
+    assert {"quartic", "cosh", "quadratic", "logistic", "cliff", "power"} <= set(problems.names())
+    assert problems.quartic() is problems.quartic()  # cached: one compile per problem
+    with pytest.raises(ValueError, match="problem must be one of"):
+        problems.get("quintic")
+    with pytest.raises(ValueError, match="L1"):
+        Problem(name="bad", fn=lambda x: x, L0=1.0, L1=-1.0)
+    with pytest.raises(ValueError, match="L0"):
+        Problem(name="bad", fn=lambda x: x, L0=float("nan"), L1=1.0)
+    with pytest.raises(ValueError, match="x0"):
+        Problem(name="bad", fn=lambda x: x, x0=jnp.array([1.0, jnp.inf]))
+    with pytest.raises(ValueError, match="dim"):
+        problems.quartic(dim=0)
