@@ -1,0 +1,186 @@
+"""Clipping: torch and Keras semantics on the seed vectors, and the invariants of clipping."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from research.clipping import (
+    clip_global_norm,
+    clip_grad_norm,
+    clip_grad_value,
+    clip_per_tensor_norm,
+    global_norm,
+)
+
+SEED002 = jnp.array([125.0, 75.0, 45.0, 15.0, 5.0])
+# seed 002: torch.nn.utils.clip_grad_norm_ printouts, max_norm = 1 (float32 torch values)
+SEED002_TOTAL = {1.0: 265.0, 2.0: 153.3786163330078, 3.0: 135.16899108886716,
+                 4.0: 129.34915161132812, float("inf"): 125.0}
+SEED002_COEF = {1.0: 0.0037735848914204344, 2.0: 0.006519813631054263,
+                3.0: 0.007398146457602848, 4.0: 0.007731013151704421}
+
+
+@pytest.mark.parametrize("p", list(SEED002_TOTAL))
+def test_seed002_total_norm_and_coef(p):
+    clipped, total = clip_grad_norm(SEED002, max_norm=1.0, norm_type=p)
+    # the seed's numbers come from torch in float32 (eps 1.2e-7, a few roundings deep)
+    assert float(total) == pytest.approx(SEED002_TOTAL[p], rel=1e-6)
+    exact = np.max(np.abs(SEED002)) if p == float("inf") else np.sum(np.abs(SEED002) ** p) ** (1 / p)
+    assert float(total) == pytest.approx(exact, rel=1e-14)  # float64 oracle
+    coef = clipped / SEED002
+    assert np.allclose(coef, coef[0], rtol=1e-14)  # one coefficient for every entry
+    if p in SEED002_COEF:
+        assert float(coef[0]) == pytest.approx(SEED002_COEF[p], rel=1e-6)
+    assert float(coef[0]) == pytest.approx(1.0 / (exact + 1e-6), rel=1e-14)
+
+
+def test_seed002_total_norm_decreases_with_p():
+    totals = [float(global_norm(SEED002, p)) for p in (0.5, 1, 2, 3, 4, 8, float("inf"))]
+    assert all(a > b for a, b in zip(totals, totals[1:], strict=False))
+
+
+def _sigmoid_chain_grads():
+    """Seed 002's chain: four Linear(1,1,no bias)+sigmoid, weights 0.5, input 0.1, target 1."""
+
+    def loss(ws):
+        h = jnp.asarray(0.1)
+        for w in ws:
+            h = jax.nn.sigmoid(w * h)
+        return (h - 1.0) ** 2
+
+    ws = [jnp.asarray(0.5)] * 4
+    return ws, jax.grad(loss)(ws)
+
+
+def test_seed002_sigmoid_chain():
+    ws, grads = _sigmoid_chain_grads()
+    expected = [-3.9593e-05, -1.6243e-03, -1.4529e-02, -1.1988e-01]
+    assert np.allclose([float(g) for g in grads], expected, rtol=1e-4)
+    clipped, total = clip_grad_norm(grads, max_norm=0.01208)
+    assert float(total) == pytest.approx(0.1208, abs=5e-5)
+    ratios = [float(c / g) for c, g in zip(clipped, grads, strict=True)]
+    assert np.allclose(ratios, 0.1, rtol=2e-3) and np.ptp(ratios) < 1e-15
+    new = [float(w - c) for w, c in zip(ws, clipped, strict=True)]  # SGD, lr 1
+    assert np.allclose(new, [0.5000039, 0.5001625, 0.5014533, 0.5119911], atol=1e-7)
+
+
+def test_seed003_value_vs_norm_clipping():
+    g = jnp.array([10.0, 0.1])
+    assert np.array_equal(clip_grad_value(g, 1.0), np.array([1.0, 0.1]))
+    by_norm, _ = clip_grad_norm(g, 1.0, eps=0.0)
+    # exact: g / ||g|| = [0.99995, 0.0099995] (the seed's "about [0.995, 0.00995]" is rounded
+    # too far); what matters is that the direction is kept
+    assert np.allclose(by_norm, np.array([10.0, 0.1]) / np.hypot(10.0, 0.1), rtol=1e-14)
+    cos_value = float(jnp.dot(clip_grad_value(g, 1.0), g)
+                      / (jnp.linalg.norm(clip_grad_value(g, 1.0)) * jnp.linalg.norm(g)))
+    assert cos_value < 0.996  # value clipping turned the update
+
+
+finite = st.floats(-1e6, 1e6, allow_nan=False, width=64)
+
+
+@st.composite
+def pytrees(draw):
+    a = draw(arrays(np.float64, st.integers(1, 6), elements=finite))
+    b = draw(arrays(np.float64, (2, 3), elements=finite))
+    return {"a": jnp.asarray(a), "nested": [jnp.asarray(b), jnp.asarray(draw(finite))]}
+
+
+norm_types = st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0, 7.0, float("inf")])
+
+
+@given(pytrees(), st.floats(1e-3, 1e3), norm_types)
+def test_norm_clipping_keeps_direction_and_bounds_norm(tree, max_norm, p):
+    clipped, total = clip_grad_norm(tree, max_norm, norm_type=p)
+    flat = jnp.concatenate([jnp.ravel(x) for x in jax.tree_util.tree_leaves(tree)])
+    cflat = jnp.concatenate([jnp.ravel(x) for x in jax.tree_util.tree_leaves(clipped)])
+    coef = min(1.0, max_norm / (float(total) + 1e-6))
+    assert np.allclose(cflat, coef * flat, rtol=1e-14, atol=0)
+    assert float(global_norm(clipped, p)) <= max_norm * (1 + 1e-12) or coef == 1.0
+    assert float(total) == pytest.approx(float(global_norm(tree, p)), rel=1e-14)
+
+
+@given(pytrees(), st.floats(1e-3, 1e3))
+def test_clipping_is_idempotent(tree, c):
+    """Clipping twice = clipping once, up to a few ulps (the clipped norm can land one ulp
+    above the threshold). torch's eps makes clip_grad_norm shrink a second time by exactly
+    c / (||once|| + eps), a factor within 2 eps / c of 1; with eps = 0 it is idempotent."""
+
+    def same(x, y):
+        return all(np.allclose(a, b, rtol=4e-16, atol=0) for a, b in zip(
+            jax.tree_util.tree_leaves(x), jax.tree_util.tree_leaves(y), strict=True))
+
+    once, _ = clip_grad_norm(tree, c, eps=0.0)
+    assert same(once, clip_grad_norm(once, c, eps=0.0)[0])
+    once, _ = clip_grad_norm(tree, c)
+    twice, total_once = clip_grad_norm(once, c)
+    factor = min(1.0, c / (float(total_once) + 1e-6))
+    assert factor >= 1 - 2e-6 / c
+    assert same(twice, jax.tree_util.tree_map(lambda x: x * factor, once))
+    for f in (clip_grad_value, clip_per_tensor_norm, clip_global_norm):
+        once = f(tree, c)
+        assert same(once, f(once, c))
+
+
+def test_zero_gradient_stays_zero():
+    zero = {"w": jnp.zeros((3, 2)), "b": jnp.zeros(2)}
+    for out in (clip_grad_norm(zero, 1.0)[0], clip_grad_value(zero, 1.0),
+                clip_per_tensor_norm(zero, 1.0), clip_global_norm(zero, 1.0)):
+        leaves = jax.tree_util.tree_leaves(out)
+        assert all(np.array_equal(x, np.zeros_like(x)) for x in leaves)
+
+
+def test_inf_threshold_passes_through():
+    tree = {"w": jnp.array([1e30, -3.0]), "b": jnp.array([[2.0]])}
+    for out in (clip_grad_norm(tree, float("inf"))[0], clip_grad_value(tree, float("inf")),
+                clip_per_tensor_norm(tree, jnp.inf), clip_global_norm(tree, jnp.inf)):
+        assert all(np.array_equal(a, b) for a, b in zip(
+            jax.tree_util.tree_leaves(out), jax.tree_util.tree_leaves(tree), strict=True))
+
+
+def test_error_if_nonfinite():
+    for bad in (jnp.nan, jnp.inf):
+        g = {"w": jnp.array([1.0, bad])}
+        with pytest.raises(RuntimeError, match="non-finite"):
+            clip_grad_norm(g, 1.0, error_if_nonfinite=True)
+        clip_grad_norm(g, 1.0)  # without the flag: no error (torch clips anyway)
+    with pytest.raises(ValueError, match="outside jit"):
+        jax.jit(lambda g: clip_grad_norm(g, 1.0, error_if_nonfinite=True))(jnp.ones(2))
+
+
+def test_keras_clipnorm_is_per_tensor_and_global_is_joint():
+    tree = {"a": jnp.array([3.0, 4.0]), "b": jnp.array([0.3, 0.4])}
+    per = clip_per_tensor_norm(tree, 1.0)
+    assert np.allclose(per["a"], [0.6, 0.8], rtol=1e-15)
+    assert np.array_equal(per["b"], tree["b"])  # ||b|| = 0.5 <= 1: untouched
+    glob = clip_global_norm(tree, 1.0)
+    total = np.sqrt(25.25)
+    assert np.allclose(glob["a"], np.array([3.0, 4.0]) / total, rtol=1e-15)
+    assert np.allclose(glob["b"], np.array([0.3, 0.4]) / total, rtol=1e-15)
+
+
+def test_jittable():
+    f = jax.jit(lambda g, c: clip_grad_norm(g, c, norm_type=3.0))
+    out, total = f({"w": jnp.array([3.0, 4.0])}, 1.0)
+    assert float(total) == pytest.approx((27 + 64) ** (1 / 3), rel=1e-14)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan")])
+def test_bad_thresholds(bad):
+    g = jnp.ones(3)
+    with pytest.raises(ValueError, match="max_norm must be a positive number or inf"):
+        clip_grad_norm(g, bad)
+    with pytest.raises(ValueError, match="clip_value"):
+        clip_grad_value(g, bad)
+    with pytest.raises(ValueError, match="max_norm"):
+        clip_per_tensor_norm(g, bad)
+
+
+@pytest.mark.parametrize("bad", [0, -2.0, float("nan"), "two"])
+def test_bad_norm_type(bad):
+    with pytest.raises(ValueError, match="norm_type must be a number > 0 or inf"):
+        clip_grad_norm(jnp.ones(3), 1.0, norm_type=bad)
