@@ -120,13 +120,14 @@ def clip_grad_value(grads, clip_value):
     References: torch.nn.utils.clip_grad_value_; Keras optimizers; theory.md section 2.
     """
     _validate.positive("clip_value", clip_value, allow_inf=True)
-    return _tree_map(lambda g: jnp.clip(g, -clip_value, clip_value), grads)
+    return _tree_map(lambda g: jnp.clip(g, -clip_value, clip_value).astype(g.dtype), grads)
 
 
 def _scale_to(g, norm, max_norm):
     # tf.clip_by_norm: g * max_norm / max(norm, max_norm); exact passthrough when norm <= max
     # (written with where so that max_norm = inf gives g, not g * inf / inf).
-    return jnp.where(norm > max_norm, g * (max_norm / jnp.maximum(norm, max_norm)), g)
+    factor = (max_norm / jnp.maximum(norm, max_norm)).astype(g.dtype)
+    return jnp.where(norm > max_norm, g * factor, g)
 
 
 def clip_per_tensor_norm(grads, max_norm):

@@ -1,0 +1,186 @@
+"""Engine: traces agree with a plain Python loop, thinning, divergence as data, batched
+hyperparameters, PRNG keys per trajectory, pytrees, one compile per family, bad input."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from research import engine, optimizers, problems, theory
+from research.problems import Problem
+
+
+def test_readme_five_lines():
+    from research import engine, optimizers, theory  # noqa: F811
+    from research.problems import Problem
+    p = Problem(name="mine", fn=lambda x: jnp.sum(x**4), L0=4.0, L1=2.0, f_star=0.0)
+    eta, gamma = theory.clipped_gd_parameters(p.L0, p.L1)
+    res = engine.run(p, optimizers.clipped_gd(eta=eta, gamma=gamma), x0=jnp.array([[3.0], [30.0]]), steps=10_000, eps=1e-3)  # noqa: E501
+    assert res.trace["f"].shape == (2, 10_001)
+    assert np.all(res.iterations_to_eps > 0) and not res.diverged.any()
+    # each reached ||g|| <= eps at the reported t and not before
+    for b, t in enumerate(res.iterations_to_eps):
+        assert res.trace["grad_norm"][b, t] <= 1e-3 < res.trace["grad_norm"][b, :t].min()
+
+
+def _python_loop(fn, x0, h_of_g, steps):
+    """Reference: the obvious NumPy loop for x+ = x - h(||g||) g, with gradients from jax."""
+    grad = jax.grad(fn)
+    x = np.asarray(x0, dtype=float)
+    fs, gns, hs = [], [], []
+    for _ in range(steps):
+        g = np.asarray(grad(jnp.asarray(x)))
+        gn = np.linalg.norm(g)
+        h = float(h_of_g(gn))
+        fs.append(float(fn(jnp.asarray(x))))
+        gns.append(gn)
+        hs.append(h)
+        x = x - h * g
+    fs.append(float(fn(jnp.asarray(x))))
+    gns.append(np.linalg.norm(np.asarray(grad(jnp.asarray(x)))))
+    hs.append(np.nan)
+    return np.array(fs), np.array(gns), np.array(hs), x
+
+
+def test_traces_match_python_loop():
+    p = problems.quartic(dim=2)
+    eta, gamma = 0.05, 1.5
+    x0 = jnp.array([[3.0, -1.0], [0.2, 0.1]])
+    res = engine.run(p, optimizers.clipped_gd(eta, gamma), x0, steps=60, eps=0.05)
+    for b in range(2):
+        fs, gns, hs, x = _python_loop(p.fn, x0[b], lambda g: min(eta, gamma * eta / g), 60)
+        assert np.allclose(res.trace["f"][b], fs, rtol=1e-12)
+        assert np.allclose(res.trace["grad_norm"][b], gns, rtol=1e-12)
+        assert np.allclose(res.trace["step_size"][b, :-1], hs[:-1], rtol=1e-12)
+        assert np.isnan(res.trace["step_size"][b, -1])
+        assert np.allclose(res.x[b], x, rtol=1e-12)
+        first = np.flatnonzero(gns <= 0.05)
+        assert res.iterations_to_eps[b] == (first[0] if first.size else -1)
+
+
+def test_record_every_thins_exactly():
+    p = problems.cosh()
+    x0 = jnp.linspace(-4, 4, 7)[:, None]
+    opt = optimizers.normalized_gd(eta=0.1, beta=1.0)
+    full = engine.run(p, opt, x0, steps=120, eps=1e-2)
+    thin = engine.run(p, opt, x0, steps=120, eps=1e-2, record_every=8)
+    assert np.array_equal(thin.iterations, np.arange(0, 121, 8))
+    for k in engine.TRACE_KEYS:
+        assert np.array_equal(thin.trace[k], full.trace[k][:, ::8], equal_nan=True)
+    assert np.array_equal(thin.iterations_to_eps, full.iterations_to_eps)
+    assert np.array_equal(np.asarray(thin.x), np.asarray(full.x))
+
+
+def test_divergence_is_frozen_flagged_and_isolated():
+    """Seed 001: GD with lr 0.1 on x^4 from x = 10 goes to -390, then overflows."""
+    p = problems.quartic()
+    x0 = jnp.array([[10.0], [1.0], [-10.0]])
+    res = engine.run(p, optimizers.gd(0.1), x0, steps=40)
+    alone = engine.run(p, optimizers.gd(0.1), jnp.array([[1.0]]), steps=40)
+    assert list(res.diverged) == [True, False, True]
+    assert res.trace["f"][0, 1] == 390.0**4  # x1 = 10 - 0.1 * 4000 = -390
+    # oracle: the first t with a non-finite f(x_t), grad or x_{t+1}, in plain float64 NumPy
+    x, t = np.float64(10.0), 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        while np.isfinite(x**4) and np.isfinite(x - 0.1 * 4 * x**3):
+            x, t = x - 0.1 * 4 * x**3, t + 1
+    assert res.diverged_at[0] == t
+    assert np.all(np.isfinite(np.asarray(res.x)))  # frozen at the last finite iterate
+    assert np.all(np.isnan(res.trace["f"][0, t + 1:]))  # no made-up values after divergence
+    assert np.array_equal(res.trace["f"][1], alone.trace["f"][0])  # the neighbour ran on
+    assert res.diverged_at[1] == -1
+
+
+def test_batched_hyperparameters_equal_separate_runs():
+    p = problems.quartic()
+    etas = jnp.array([0.001, 0.01, 0.05, 0.2])
+    x0 = jnp.full((4, 1), 2.0)
+    batched = engine.run(p, optimizers.clipped_gd(eta=etas, gamma=1.0), x0, steps=50, eps=1e-2)
+    for i, eta in enumerate(etas):
+        one = engine.run(p, optimizers.clipped_gd(eta=float(eta), gamma=1.0), x0[:1], 50,
+                         eps=1e-2)
+        # the same arithmetic, vectorised differently by XLA: equal up to rounding
+        assert np.allclose(batched.trace["f"][i], one.trace["f"][0], rtol=1e-13, atol=0)
+        assert batched.iterations_to_eps[i] == one.iterations_to_eps[0]
+
+
+def test_one_compile_per_family_and_shape():
+    p = problems.quartic(dim=3)
+    x0 = jnp.ones((5, 3))
+    engine.run(p, optimizers.l0l1_gd(4.0, 2.0, "si"), x0, steps=30)
+    before = engine.TRACE_COUNT
+    for L0 in (1.0, 2.0, 8.0):
+        engine.run(p, optimizers.l0l1_gd(L0, 2.0, "si"), x0 * L0, steps=30, eps=L0)
+    engine.run(p, optimizers.l0l1_gd(4.0, jnp.arange(5.0), "si"), x0, steps=30)
+    assert engine.TRACE_COUNT == before
+    engine.run(p, optimizers.l0l1_gd(4.0, 2.0, "cl"), x0, steps=30)  # other rule: other code
+    assert engine.TRACE_COUNT == before + 1
+
+
+def test_stochastic_problem_keys_per_trajectory():
+    p = problems.logistic()
+    x0 = p.batch_x0(3)
+    opt = optimizers.gd(0.5)
+    a = engine.run(p, opt, x0, steps=40, record_every=4, key=0)
+    b = engine.run(p, opt, x0, steps=40, record_every=4, key=0)
+    c = engine.run(p, opt, x0, steps=40, record_every=4, key=1)
+    assert np.array_equal(a.trace["f"], b.trace["f"])  # same seed, same trajectories
+    assert not np.array_equal(a.trace["f"], c.trace["f"])
+    assert len({tuple(r) for r in np.round(a.trace["f"], 12)}) == 3  # one key per trajectory
+    assert a.trace["f"][:, 0] == pytest.approx(float(p.fn(p.x0)))  # traces use the exact f
+    assert np.all(a.trace["f"][:, -1] < a.trace["f"][:, 0])
+
+
+def test_pytree_parameters():
+    def fn(params):
+        return jnp.sum(params["w"] ** 4) + jnp.cosh(params["b"])
+
+    p = Problem(name="tree", fn=fn, L0=None, L1=None, f_star=1.0)
+    x0 = {"w": jnp.ones((4, 2, 3)) * jnp.arange(1.0, 5.0)[:, None, None], "b": jnp.ones(4)}
+    res = engine.run(p, optimizers.clipped_gd(0.05, 1.0), x0, steps=200, eps=1e-3)
+    assert res.x["w"].shape == (4, 2, 3) and res.trace["f"].shape == (4, 201)
+    assert np.all(np.diff(res.trace["f"], axis=1) <= 1e-12)  # monotone on this convex f
+
+
+def test_plain_optax_transformation_runs():
+    p = problems.quartic()
+    opt = optax.chain(optax.clip_by_global_norm(2.0), optax.sgd(0.025))
+    ours = engine.run(p, optimizers.clipped_gd(0.025, 2.0), jnp.array([[3.0]]), 100)
+    ref = engine.run(p, opt, jnp.array([[3.0]]), 100)
+    assert np.allclose(ours.trace["f"], ref.trace["f"], rtol=1e-13)
+
+
+def test_theorem3_parameters_descend_on_quartic():
+    """Clipped GD with Theorem 3's parameters never increases f (a check that can fail: the
+    same run with eta 100x larger does increase f)."""
+    p = problems.quartic()
+    eta, gamma = theory.clipped_gd_parameters(p.L0, p.L1)
+    x0 = jnp.geomspace(0.01, 1e3, 30)[:, None]
+    res = engine.run(p, optimizers.clipped_gd(eta, gamma), x0, steps=500)
+    assert np.all(np.diff(res.trace["f"], axis=1) <= 0)
+    bad = engine.run(p, optimizers.clipped_gd(100 * eta, gamma), x0, steps=500)
+    assert np.any(np.diff(bad.trace["f"], axis=1) > 0)
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"steps": 0}, "steps"),
+    ({"steps": 2.5}, "steps"),
+    ({"x0": jnp.array([[1.0], [jnp.nan]])}, "x0"),
+    ({"x0": jnp.array([[1.0], [jnp.inf]])}, "x0"),
+    ({"x0": jnp.asarray(1.0)}, "x0"),
+    ({"record_every": 3}, "record_every"),
+    ({"record_every": 0}, "record_every"),
+    ({"eps": 0.0}, "eps"),
+    ({"optimizer": optimizers.gd(jnp.ones(3) * 0.1)}, "lr"),
+    ({"optimizer": "gd"}, "optimizer"),
+    ({"problem": lambda x: x}, "problem"),
+])
+def test_bad_input_before_compiling(kwargs, field):
+    args = {"problem": problems.quartic(), "optimizer": optimizers.gd(0.1),
+            "x0": jnp.ones((2, 1)), "steps": 10}
+    args.update(kwargs)
+    before = engine.TRACE_COUNT
+    with pytest.raises(ValueError, match=field):
+        engine.run(**args)
+    assert engine.TRACE_COUNT == before
