@@ -252,7 +252,8 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
       (2, 101)
     """
     if not isinstance(problem, Problem):
-        raise ValueError(f"problem must be a research.problems.Problem; got {type(problem).__name__}.")
+        raise ValueError(
+            f"problem must be a research.problems.Problem; got {type(problem).__name__}.")
     if not isinstance(optimizer, optax.GradientTransformation):
         raise ValueError(
             "optimizer must be an optax.GradientTransformation (e.g. research.optimizers.gd); "

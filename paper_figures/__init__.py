@@ -1,0 +1,1 @@
+"""Figure scripts: each reads run records and draws one figure (PDF + PNG)."""

@@ -1,0 +1,81 @@
+"""Claim: on x^4, clipped and normalized GD reach ||f'|| <= eps in about the same number of
+steps from every start, while a fixed GD step either crawls (Theorem 6's step, safe for the
+largest start) or diverges from large starts (a common step).
+
+Reads results/quartic_trajectories (written by ``python -m experiments.quartic_trajectories``)
+and writes paper_figures/quartic_trajectories.{pdf,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from research import plotting, results
+
+METHODS = ("gd_theorem6", "gd_common", "clipped_gd", "normalized_gd")
+
+
+def draw(record: dict, traces: dict) -> plt.Figure:
+    plotting.apply_style()
+    it = traces["iterations"]
+    x0 = traces["x0"]
+    eps = record["config"]["eps"]
+    fig, axes = plt.subplots(2, len(METHODS), figsize=(plotting.FULL_WIDTH, 3.3),
+                             sharex=True, sharey="row")
+    colors = plotting.OKABE_ITO
+    # y range: what the non-diverged trajectories span; diverged ones leave through the top
+    tops = {}
+    for key in ("f_gap", "grad_norm"):
+        ok = [traces[f"{n}/{key}"][~np.asarray(record["metrics"][n]["diverged"])]
+              for n in METHODS]
+        vals = np.concatenate([v[v > 0].ravel() for v in ok])
+        tops[key] = (vals.min() / 3, vals.max() * 30)
+    for col, name in enumerate(METHODS):
+        m = record["metrics"][name]
+        for row, key, ylabel in ((0, "f_gap", r"$f(x_t) - f^*$"),
+                                 (1, "grad_norm", r"$\|\nabla f(x_t)\|$")):
+            ax = axes[row, col]
+            y = np.where(np.isfinite(traces[f"{name}/{key}"]), traces[f"{name}/{key}"], np.nan)
+            lo, hi = tops[key]
+            for b, start in enumerate(x0):
+                k = m["iterations_to_eps"][b]
+                label = (f"$x_0$={start:g}: " + ("diverged at t={}".format(m["diverged_at"][b])
+                         if m["diverged"][b] else (f"t_eps={k}" if k >= 0 else "t_eps>T")))
+                ax.loglog(it[1:], y[b, 1:], color=colors[b % len(colors)], label=label)
+                if m["diverged"][b]:  # mark where it left the plot (or the last finite value)
+                    inside = np.flatnonzero(np.isfinite(y[b]) & (y[b] <= hi))
+                    last = inside[-1] if inside.size else 0
+                    ax.plot(max(it[min(last + 1, len(it) - 1)], 1), hi, "x", ms=5, mew=1.2,
+                            color=colors[b % len(colors)], clip_on=False)
+            ax.set_ylim(lo, hi)
+            if row == 1:
+                ax.axhline(eps, color="0.4", lw=0.7, ls=":")
+                ax.set_xlabel("iteration $t$")
+                ax.legend(loc="lower left", handlelength=1.2, frameon=True, framealpha=0.85,
+                          edgecolor="none")
+            else:
+                ax.set_title(record["metrics"]["labels"][name].replace(", ", "\n", 1),
+                             fontsize=6.5)
+            if col == 0:
+                ax.set_ylabel(ylabel)
+    fig.suptitle(r"$f(x) = x^4$: fixed-step GD vs clipped and normalized GD "
+                 rf"(dotted: $\epsilon$ = {eps:g}; x: divergence)", fontsize=8)
+    return fig
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", default="results/quartic_trajectories")
+    ap.add_argument("--out", default="paper_figures")
+    args = ap.parse_args(argv)
+    record, traces = results.read_record(args.results)
+    paths = plotting.save(draw(record, traces), Path(args.out), "quartic_trajectories")
+    print("[figure] wrote " + ", ".join(str(p) for p in paths))
+
+
+if __name__ == "__main__":
+    main()
