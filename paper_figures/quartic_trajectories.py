@@ -19,6 +19,14 @@ from research import plotting, results
 METHODS = ("gd_theorem6", "gd_common", "clipped_gd", "normalized_gd")
 
 
+def _outcome(metrics: dict, b: int) -> str:
+    """Iterations to ||f'|| <= eps for trajectory b: a number, ">T", or "div@t"."""
+    if metrics["diverged"][b]:
+        return f"div@{metrics['diverged_at'][b]}"
+    k = metrics["iterations_to_eps"][b]
+    return str(k) if k >= 0 else ">T"
+
+
 def draw(record: dict, traces: dict) -> plt.Figure:
     plotting.apply_style()
     it = traces["iterations"]
@@ -42,10 +50,8 @@ def draw(record: dict, traces: dict) -> plt.Figure:
             y = np.where(np.isfinite(traces[f"{name}/{key}"]), traces[f"{name}/{key}"], np.nan)
             lo, hi = tops[key]
             for b, start in enumerate(x0):
-                k = m["iterations_to_eps"][b]
-                label = (f"$x_0$={start:g}: " + ("diverged at t={}".format(m["diverged_at"][b])
-                         if m["diverged"][b] else (f"t_eps={k}" if k >= 0 else "t_eps>T")))
-                ax.loglog(it[1:], y[b, 1:], color=colors[b % len(colors)], label=label)
+                ax.loglog(it[1:], y[b, 1:], color=colors[b % len(colors)],
+                          label=f"$x_0$ = {start:g}")
                 if m["diverged"][b]:  # mark where it left the plot (or the last finite value)
                     inside = np.flatnonzero(np.isfinite(y[b]) & (y[b] <= hi))
                     last = inside[-1] if inside.size else 0
@@ -55,15 +61,20 @@ def draw(record: dict, traces: dict) -> plt.Figure:
             if row == 1:
                 ax.axhline(eps, color="0.4", lw=0.7, ls=":")
                 ax.set_xlabel("iteration $t$")
-                ax.legend(loc="lower left", handlelength=1.2, frameon=True, framealpha=0.85,
-                          edgecolor="none")
+                ax.text(0.03, 0.04, r"$t_\epsilon$: " + ", ".join(_outcome(m, b) for b in
+                                                              range(len(x0))),
+                        transform=ax.transAxes, fontsize=6)
             else:
                 ax.set_title(record["metrics"]["labels"][name].replace(", ", "\n", 1),
                              fontsize=6.5)
             if col == 0:
                 ax.set_ylabel(ylabel)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(x0), frameon=False)
     fig.suptitle(r"$f(x) = x^4$: fixed-step GD vs clipped and normalized GD "
-                 rf"(dotted: $\epsilon$ = {eps:g}; x: divergence)", fontsize=8)
+                 rf"(dotted: $\epsilon$ = {eps:g}; x: divergence; "
+                 r"$t_\epsilon$ per $x_0$: first $t$ with $\|\nabla f\| \leq \epsilon$)",
+                 fontsize=8)
     return fig
 
 
