@@ -59,9 +59,29 @@ def _scaled(grads, step, gnorm):
 # --------------------------------------------------------------------------- scalar-step family
 
 
-def _gd_update(grads, state, params=None):
-    del params
-    return _tree_map(lambda g: -state.hparams["lr"].astype(g.dtype) * g, grads), state
+def _scalar_step_update(rule, *names):
+    """The update of a method x+ = x - h(||g||) g, h = rule(||g||, *hparams[names]).
+
+    Built once per family at import, so each family has one ``update`` object (the engine's
+    compile-cache key).
+    """
+
+    def update(grads, state, params=None):
+        del params
+        gnorm = clipping.global_norm(grads)
+        step = rule(gnorm, *(state.hparams[n] for n in names))
+        return _scaled(grads, step, gnorm), state
+
+    update.__name__ = f"_{rule.__name__}_update"
+    return update
+
+
+_GD_UPDATE = _scalar_step_update(theory.gd_step, "lr")
+_CLIPPED_UPDATE = _scalar_step_update(theory.clipped_step, "eta", "gamma")
+_NORMALIZED_UPDATE = _scalar_step_update(theory.normalized_step, "eta", "beta")
+_BETA_NORMALIZED_UPDATE = _scalar_step_update(theory.beta_normalized_step, "lr", "power")
+_L0L1_UPDATES = {rule: _scalar_step_update(fn, "L0", "L1")
+                 for rule, fn in theory.L0L1_RULES.items()}
 
 
 def gd(lr) -> optax.GradientTransformation:
@@ -70,14 +90,7 @@ def gd(lr) -> optax.GradientTransformation:
     References: theory.md section 2.
     """
     _validate.positive("lr", lr)
-    return _transformation(_gd_update, {"lr": lr})
-
-
-def _clipped_update(grads, state, params=None):
-    del params
-    hp = state.hparams
-    gnorm = clipping.global_norm(grads)
-    return _scaled(grads, theory.clipped_step(gnorm, hp["eta"], hp["gamma"]), gnorm), state
+    return _transformation(_GD_UPDATE, {"lr": lr})
 
 
 def clipped_gd(eta, gamma) -> optax.GradientTransformation:
@@ -90,14 +103,7 @@ def clipped_gd(eta, gamma) -> optax.GradientTransformation:
     """
     _validate.positive("eta", eta)
     _validate.positive("gamma", gamma, allow_inf=True)
-    return _transformation(_clipped_update, {"eta": eta, "gamma": gamma})
-
-
-def _normalized_update(grads, state, params=None):
-    del params
-    hp = state.hparams
-    gnorm = clipping.global_norm(grads)
-    return _scaled(grads, theory.normalized_step(gnorm, hp["eta"], hp["beta"]), gnorm), state
+    return _transformation(_CLIPPED_UPDATE, {"eta": eta, "gamma": gamma})
 
 
 def normalized_gd(eta, beta) -> optax.GradientTransformation:
@@ -107,15 +113,7 @@ def normalized_gd(eta, beta) -> optax.GradientTransformation:
     """
     _validate.positive("eta", eta)
     _validate.nonnegative("beta", beta)
-    return _transformation(_normalized_update, {"eta": eta, "beta": beta})
-
-
-def _beta_normalized_update(grads, state, params=None):
-    del params
-    hp = state.hparams
-    gnorm = clipping.global_norm(grads)
-    step = hp["lr"] / jnp.where(gnorm > 0, gnorm, 1.0) ** hp["power"]
-    return _scaled(grads, step, gnorm), state
+    return _transformation(_NORMALIZED_UPDATE, {"eta": eta, "beta": beta})
 
 
 def beta_normalized_gd(lr, power) -> optax.GradientTransformation:
@@ -123,12 +121,11 @@ def beta_normalized_gd(lr, power) -> optax.GradientTransformation:
 
     power = 0 is GD, power = 1 is normalized GD with beta = 0.
 
-    References: Chen, Zhou, Liang, Lu, "Generalized-smooth nonconvex optimization is as
-    efficient as smooth nonconvex optimization", ICML 2023. [code]
+    References: Chen, Zhou, Liang, Lu, ICML 2023; ``theory.beta_normalized_step``. [code]
     """
     _validate.positive("lr", lr)
     _validate.in_interval("power", power, 0.0, 1.0, closed_hi=True)
-    return _transformation(_beta_normalized_update, {"lr": lr, "power": power})
+    return _transformation(_BETA_NORMALIZED_UPDATE, {"lr": lr, "power": power})
 
 
 def _value_clipped_update(grads, state, params=None):
@@ -148,22 +145,6 @@ def value_clipped_gd(lr, clip_value) -> optax.GradientTransformation:
     _validate.positive("lr", lr)
     _validate.positive("clip_value", clip_value, allow_inf=True)
     return _transformation(_value_clipped_update, {"lr": lr, "clip_value": clip_value})
-
-
-def _make_l0l1_update(rule: str):
-    rule_fn = theory.L0L1_RULES[rule]
-
-    def update(grads, state, params=None):
-        del params
-        hp = state.hparams
-        gnorm = clipping.global_norm(grads)
-        return _scaled(grads, rule_fn(gnorm, hp["L0"], hp["L1"]), gnorm), state
-
-    update.__name__ = f"_l0l1_{rule}_update"
-    return update
-
-
-_L0L1_UPDATES = {rule: _make_l0l1_update(rule) for rule in theory.L0L1_RULES}
 
 
 def l0l1_gd(L0, L1, rule: str = "si") -> optax.GradientTransformation:

@@ -145,6 +145,16 @@ def normalized_from_clipped(eta_c, gamma):
     return gamma * jnp.asarray(eta_c), jnp.asarray(gamma) * 1.0
 
 
+def beta_normalized_step(grad_norm, lr, power):
+    """beta-normalized GD step h = lr / g^power (power in [0, 1]); lr at g = 0.
+
+    References: Chen, Zhou, Liang, Lu, "Generalized-smooth nonconvex optimization is as
+    efficient as smooth nonconvex optimization", ICML 2023. [code]
+    """
+    g = jnp.asarray(grad_norm)
+    return lr / jnp.where(g > 0, g, 1.0) ** power
+
+
 def inverse_step(grad_norm, L0, L1):
     """The local step 1 / (L0 + L1 g) that minimises the (L0,L1) quadratic model.
 

@@ -130,3 +130,8 @@ def test_registry_and_bad_input():
         Problem(name="bad", fn=lambda x: x, x0=jnp.array([1.0, jnp.inf]))
     with pytest.raises(ValueError, match="dim"):
         problems.quartic(dim=0)
+    for L1 in (0.0, -1.0, float("inf")):
+        with pytest.raises(ValueError, match="L1 must be a finite positive number"):
+            problems.quartic(L1=L1)
+        with pytest.raises(ValueError, match="L1 must be a finite positive number"):
+            problems.sextic(L1=L1)

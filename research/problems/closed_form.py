@@ -15,6 +15,20 @@ from research import _validate
 from research.problems.base import Problem, register
 
 
+def _separable_monomial(name, p, c, L0, L1, dim, x0) -> Problem:
+    """sum_i x_i^p / c in ``dim`` dimensions, f* = 0 at 0, with the given (L0, L1)."""
+    _validate.positive_int("dim", dim)
+    return Problem(
+        name=name if dim == 1 else f"{name}{dim}d",
+        fn=lambda x: jnp.sum(x**p) / c,
+        L0=float(L0),
+        L1=float(L1),
+        f_star=0.0,
+        x0=jnp.full((dim,), float(x0)),
+        description=f"sum x^{p}" + (f"/{c:g}" if c != 1 else "") + f" in {dim}-D",
+    )
+
+
 @register("quartic")
 @functools.cache
 def quartic(dim: int = 1, L1: float = 2.0, x0: float = 10.0) -> Problem:
@@ -28,17 +42,8 @@ def quartic(dim: int = 1, L1: float = 2.0, x0: float = 10.0) -> Problem:
 
     Default L1 = 2 gives (4, 2). References: theory.md section 4; seeds 001, 004. [checked]
     """
-    _validate.positive_int("dim", dim)
     _validate.positive("L1", L1)
-    return Problem(
-        name="quartic" if dim == 1 else f"quartic{dim}d",
-        fn=lambda x: jnp.sum(x**4),
-        L0=16.0 / L1**2,
-        L1=float(L1),
-        f_star=0.0,
-        x0=jnp.full((dim,), float(x0)),
-        description=f"sum x^4 in {dim}-D",
-    )
+    return _separable_monomial("quartic", 4, 1.0, 16.0 / L1**2, L1, dim, x0)
 
 
 @register("sextic")
@@ -50,17 +55,8 @@ def sextic(dim: int = 1, L1: float = 1.0, x0: float = 5.0) -> Problem:
     5 (4/L1)^4 - 4 (4/L1)^4 = 256 / L1^4. The sum over coordinates follows as for
     ``quartic``. f* = 0. References: theory.md section 4. [checked]
     """
-    _validate.positive_int("dim", dim)
     _validate.positive("L1", L1)
-    return Problem(
-        name="sextic" if dim == 1 else f"sextic{dim}d",
-        fn=lambda x: jnp.sum(x**6) / 6.0,
-        L0=256.0 / L1**4,
-        L1=float(L1),
-        f_star=0.0,
-        x0=jnp.full((dim,), float(x0)),
-        description=f"sum x^6/6 in {dim}-D",
-    )
+    return _separable_monomial("sextic", 6, 6.0, 256.0 / L1**4, L1, dim, x0)
 
 
 @register("power")
