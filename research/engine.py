@@ -87,7 +87,7 @@ def _select(pred, new, old):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), new, old)
 
 
-def _trajectory(problem: Problem, update, steps: int, record_every: int,
+def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at_eps: bool,
                 x0, state0, key, eps):
     """One trajectory; vmapped over the batch by ``_run_batch``."""
     exact = jax.value_and_grad(problem.fn)
@@ -145,24 +145,42 @@ def _trajectory(problem: Problem, update, steps: int, record_every: int,
     minus_one = jnp.asarray(-1, dtype=jnp.int32)
     carry0 = (x0, state0, jnp.asarray(True), minus_one, minus_one, key,
               jnp.asarray(0, dtype=jnp.int32))
-    carry, (fs, gns, hs) = jax.lax.scan(block, carry0, None, length=steps // record_every)
+    n_blocks = steps // record_every
+    if stop_at_eps:
+        # Blocks run while the trajectory is alive and has not reached eps; under vmap the
+        # loop ends when every trajectory of the batch is done, and finished ones are frozen.
+        def running(c):
+            (_, _, alive, hit, *_), _, i = c
+            return (i < n_blocks) & alive & (hit < 0)
+
+        def body(c):
+            carry, bufs, i = c
+            carry, rec = block(carry, None)
+            return carry, tuple(b.at[i].set(r) for b, r in zip(bufs, rec, strict=True)), i + 1
+
+        bufs0 = tuple(jnp.full((n_blocks,), jnp.nan, dtype=nan.dtype) for _ in range(3))
+        carry, (fs, gns, hs), _ = jax.lax.while_loop(running, body, (carry0, bufs0, 0))
+    else:
+        carry, (fs, gns, hs) = jax.lax.scan(block, carry0, None, length=n_blocks)
     x, _, alive, hit, div_at, _, t = carry
     f_last, g_last = exact(x)
     gn_last = global_norm(g_last)
     ok = alive & jnp.isfinite(f_last) & jnp.isfinite(gn_last)
     hit = jnp.where((hit < 0) & ok & (gn_last <= eps), t, hit)
     div_at = jnp.where(alive & ~ok, t, div_at)
-    fs = jnp.append(fs, jnp.where(alive, f_last, nan))
-    gns = jnp.append(gns, jnp.where(alive, gn_last, nan))
+    reached_end = t == steps  # False when stop_at_eps ended the run early
+    fs = jnp.append(fs, jnp.where(alive & reached_end, f_last, nan))
+    gns = jnp.append(gns, jnp.where(alive & reached_end, gn_last, nan))
     hs = jnp.append(hs, nan)
     return x, fs, gns, hs, hit, div_at
 
 
-@functools.partial(jax.jit, static_argnames=("problem", "update", "steps", "record_every"))
-def _run_batch(problem, update, steps, record_every, x0, state0, keys, eps):
+@functools.partial(jax.jit, static_argnames=("problem", "update", "steps", "record_every",
+                                             "stop_at_eps"))
+def _run_batch(problem, update, steps, record_every, stop_at_eps, x0, state0, keys, eps):
     global TRACE_COUNT
     TRACE_COUNT += 1
-    traj = functools.partial(_trajectory, problem, update, steps, record_every)
+    traj = functools.partial(_trajectory, problem, update, steps, record_every, stop_at_eps)
     return jax.vmap(traj, in_axes=(0, 0, 0, None))(x0, state0, keys, eps)
 
 
@@ -225,7 +243,8 @@ def _batched_state(optimizer, x0, batch: int):
 
 
 def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: int,
-        eps: float | None = None, record_every: int = 1, key=0) -> RunResult:
+        eps: float | None = None, record_every: int = 1, key=0,
+        stop_at_eps: bool = False) -> RunResult:
     """Run ``optimizer`` on ``problem`` from every point of the batch ``x0``.
 
     Args:
@@ -241,6 +260,10 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
       record_every: keep every k-th iterate in the traces; must divide ``steps``.
       key: an int seed or a PRNG key; split into one key per trajectory (used only by
         stochastic problems).
+      stop_at_eps: stop each trajectory at the end of the first block of ``record_every``
+        steps in which it reached eps (the batch stops when all have, or diverged). Counts
+        stay exact; trace columns after the stop are NaN. Needs ``eps``. Use it to measure
+        iteration counts with a generous ``steps`` cap.
 
     Returns:
       A ``RunResult``; its arrays are NumPy arrays.
@@ -267,6 +290,8 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
         )
     if eps is not None:
         _validate.positive("eps", eps)
+    elif stop_at_eps:
+        raise ValueError("stop_at_eps=True needs eps; pass a positive eps.")
     x0 = jax.tree_util.tree_map(
         lambda a: jnp.asarray(a, dtype=jnp.result_type(a, float)), x0)
     _validate.finite_tree("x0", x0)
@@ -278,7 +303,8 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
     eps_arg = jnp.asarray(-1.0 if eps is None else eps, dtype=float)
 
     x0_, state0_, keys_ = _pad_and_shard((x0, state0, keys), batch)
-    out = _run_batch(problem, optimizer.update, steps, record_every, x0_, state0_, keys_, eps_arg)
+    out = _run_batch(problem, optimizer.update, steps, record_every, bool(stop_at_eps),
+                     x0_, state0_, keys_, eps_arg)
     x, fs, gns, hs, hit, div_at = jax.tree_util.tree_map(lambda a: a[:batch], out)
     fs, gns, hs, hit, div_at = jax.device_get((fs, gns, hs, hit, div_at))
     return RunResult(

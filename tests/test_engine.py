@@ -184,3 +184,23 @@ def test_bad_input_before_compiling(kwargs, field):
     with pytest.raises(ValueError, match=field):
         engine.run(**args)
     assert engine.TRACE_COUNT == before
+
+
+def test_stop_at_eps_gives_the_same_counts_and_stops():
+    p = problems.quartic()
+    x0 = jnp.array([[0.5], [3.0], [30.0], [10.0]])
+    opt = optimizers.gd(jnp.array([0.05, 0.01, 0.1, 1e-4]))  # the third diverges
+    full = engine.run(p, opt, x0, steps=20_000, eps=1e-2, record_every=100)
+    stop = engine.run(p, opt, x0, steps=20_000, eps=1e-2, record_every=100, stop_at_eps=True)
+    assert np.array_equal(full.iterations_to_eps, stop.iterations_to_eps)
+    assert np.array_equal(full.diverged_at, stop.diverged_at)
+    assert full.iterations_to_eps[3] == -1  # the slow one never arrives: it runs to the end
+    for b in (0, 1):  # finished ones stop at the end of the block in which they arrived
+        k = stop.iterations_to_eps[b]
+        last_block = k // 100
+        assert np.all(np.isfinite(stop.trace["f"][b, :last_block + 1]))
+        assert np.all(np.isnan(stop.trace["f"][b, last_block + 1:]))
+        assert np.array_equal(stop.trace["f"][b, :last_block + 1],
+                              full.trace["f"][b, :last_block + 1])
+    with pytest.raises(ValueError, match="stop_at_eps=True needs eps"):
+        engine.run(p, opt, x0, steps=100, stop_at_eps=True)
