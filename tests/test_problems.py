@@ -135,3 +135,11 @@ def test_registry_and_bad_input():
             problems.quartic(L1=L1)
         with pytest.raises(ValueError, match="L1 must be a finite positive number"):
             problems.sextic(L1=L1)
+
+
+def test_deterministic_view_is_cached_and_full_batch():
+    lg = problems.logistic()
+    assert lg.deterministic is lg.deterministic and lg.deterministic.stochastic_fn is None
+    assert lg.deterministic.fn is lg.fn and lg.stochastic
+    q = problems.quartic()
+    assert q.deterministic is q

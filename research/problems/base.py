@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +66,16 @@ class Problem:
     @property
     def stochastic(self) -> bool:
         return self.stochastic_fn is not None
+
+    @functools.cached_property
+    def deterministic(self) -> Problem:
+        """The same problem without ``stochastic_fn`` (full-batch gradients), or itself.
+
+        Built once per problem, so it is as stable a compile-cache key as the problem.
+        """
+        if self.stochastic_fn is None:
+            return self
+        return dataclasses.replace(self, name=f"{self.name}-fullbatch", stochastic_fn=None)
 
     def smoothness_bound(self, grad_norm):
         """L0 + L1 * ||grad f||: the bound on ||hess f|| at a point with that gradient norm."""

@@ -1,0 +1,165 @@
+"""Measured steps against what the theory guarantees.
+
+- ``descent_audit``: every recorded step of a run against the phi-inequality's guaranteed
+  decrease (theory.md section 1) and, for Vankov's rules, against their per-step progress.
+- ``max_step``: by bisection, the largest step h along -grad f(x) with f(x - h g) <= f(x) - c
+  h ||g||^2 (c = 0: plain descent; c = 1/2: half the first-order decrease).
+
+Both work on batches and in float64.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from research import _validate, theory
+
+FLOAT_RTOL = 1e-12
+"""A step counts as a violation only when f(x_{t+1}) exceeds the bound by more than
+FLOAT_RTOL * (|f(x_t)| + |bound|): float64 rounding of f and of the bound, not slack."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Audit:
+    """Per-step audit of one or more trajectories (arrays flattened over all audited steps).
+
+    Attributes:
+      n_steps: the number of audited steps (finite f_t, f_{t+1}, g_t, h_t).
+      violations: steps where f(x_{t+1}) > bound beyond float rounding.
+      measured: f(x_t) - f(x_{t+1}) per audited step.
+      guaranteed: f(x_t) - bound per audited step (the promised decrease; may be negative
+        when the step is too long for any promise).
+      worst_excess: max over steps of (f(x_{t+1}) - bound) / (|f(x_t)| + |bound|).
+    """
+
+    n_steps: int
+    violations: int
+    measured: np.ndarray
+    guaranteed: np.ndarray
+    worst_excess: float
+
+    @property
+    def slack(self) -> np.ndarray:
+        """measured / guaranteed over the steps with a positive guarantee (>= 1 when the
+        theory holds, up to rounding)."""
+        pos = self.guaranteed > 0
+        return self.measured[pos] / self.guaranteed[pos]
+
+
+def _pairs(f, *per_step):
+    """(f_t, f_{t+1}, *per-step values at t) over the steps where all of them are finite."""
+    f = np.asarray(f, dtype=float)
+    cols = [f[..., :-1], f[..., 1:]] + [np.asarray(a, dtype=float)[..., :-1] for a in per_step]
+    ok = np.logical_and.reduce([np.isfinite(a) for a in cols])
+    return [a[ok] for a in cols]
+
+
+def _audit(f_t, f_next, bound) -> Audit:
+    # an infinite bound (phi overflows for very long steps) promises nothing: excess -inf
+    finite = np.isfinite(bound)
+    scale = np.where(finite, np.abs(f_t) + np.abs(bound), 1.0)
+    excess = np.where(finite, (f_next - np.where(finite, bound, 0.0))
+                      / np.where(scale > 0, scale, 1.0), -np.inf)
+    return Audit(
+        n_steps=int(f_t.size),
+        violations=int(np.sum(excess > FLOAT_RTOL)),
+        measured=f_t - f_next,
+        guaranteed=f_t - bound,
+        worst_excess=float(excess.max()) if excess.size else float("-inf"),
+    )
+
+
+def descent_audit(f, grad_norm, step_size, L0: float, L1: float) -> Audit:
+    """Hold every step x_{t+1} = x_t - h_t grad f(x_t) against the phi-inequality.
+
+    Args:
+      f, grad_norm, step_size: traces (..., T + 1) recorded at every step (record_every = 1),
+        as ``engine.run`` returns them; the step must be along -grad f (GD-type methods on
+        deterministic problems: use ``problem.deterministic``).
+      L0, L1: the problem's constants.
+
+    Returns:
+      An ``Audit``. ``violations`` should be 0 whenever (L0, L1) are right.
+
+    References: theory.md section 1 (Vankov et al. 2024; Hübler et al. 2024). [secondary;
+    checked]
+    """
+    _validate.nonnegative("L0", L0)
+    _validate.nonnegative("L1", L1)
+    f_t, f_next, g, h = _pairs(f, grad_norm, step_size)
+    bound = np.asarray(theory.descent_bound(f_t, g, h, L0, L1))
+    return _audit(f_t, f_next, bound)
+
+
+def progress_audit(f, grad_norm, L0: float, L1: float, rule: str) -> Audit:
+    """Hold every step of a run with Vankov's rule ``rule`` against its per-step progress
+    f(x_t) - f(x_{t+1}) >= a ||g_t||^2 / (2 L0 + 3 L1 ||g_t||).
+
+    References: Vankov et al. 2024 (arXiv:2410.10800). [secondary; checked]
+    """
+    f_t, f_next, g = _pairs(f, grad_norm)
+    bound = f_t - np.asarray(theory.vankov_progress(g, L0, L1, rule))
+    return _audit(f_t, f_next, bound)
+
+
+def max_step(fn, x, c: float = 0.0, h0: float = 1e-12, doublings: int = 120,
+             bisections: int = 64):
+    """Largest h with f(x - h g) <= f(x) - c h ||g||^2, g = grad f(x), for a batch of x.
+
+    From h0 (which must satisfy the condition) h is doubled until the condition first fails,
+    then the bracket [last good, first bad] is bisected. When the set of good steps is an
+    interval (as on convex 1-D functions) this is its right end; otherwise it is the first
+    boundary met on the doubling grid.
+
+    Args:
+      fn: f(x) -> scalar.
+      x: points with a leading batch axis.
+      c: 0 for plain descent, 1/2 for half the first-order decrease.
+
+    Returns:
+      (h_max, grad_norm), arrays of shape (batch,). h_max is NaN where even h0 fails and
+      inf where no failure was found up to h0 * 2^doublings.
+    """
+    _validate.in_interval("c", c, 0.0, 1.0)
+    return _max_step(fn, jnp.asarray(x), float(c), float(h0), int(doublings), int(bisections))
+
+
+def _max_step_one(fn, c, h0, doublings, bisections, x):
+    f0, g = jax.value_and_grad(fn)(x)
+    gsq = jnp.sum(g * g)
+
+    def good(h):
+        fh = fn(x - h * g)
+        return jnp.isfinite(fh) & (fh <= f0 - c * h * gsq)
+
+    def double(carry, _):
+        lo, hi = carry
+        h = lo * 2.0
+        ok = jnp.isinf(hi) & good(h)
+        lo = jnp.where(ok, h, lo)
+        hi = jnp.where(jnp.isinf(hi) & ~ok, h, hi)
+        return (lo, hi), None
+
+    start_ok = good(h0)
+    (lo, hi), _ = jax.lax.scan(double, (jnp.asarray(h0), jnp.asarray(jnp.inf)), None,
+                               length=doublings)
+
+    def bisect(carry, _):
+        lo, hi = carry
+        mid = 0.5 * (lo + hi)
+        ok = good(mid)
+        return (jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)), None
+
+    (lo, hi), _ = jax.lax.scan(bisect, (lo, hi), None, length=bisections)
+    h = jnp.where(jnp.isinf(hi), jnp.inf, lo)
+    return jnp.where(start_ok, h, jnp.nan), jnp.sqrt(gsq)
+
+
+_max_step = jax.jit(
+    lambda fn, x, c, h0, d, b: jax.vmap(lambda xi: _max_step_one(fn, c, h0, d, b, xi))(x),
+    static_argnums=(0, 2, 3, 4, 5),
+)

@@ -1,0 +1,79 @@
+"""Audit: zero violations where the theory holds, violations detected where it cannot, and
+the largest descending step against closed forms."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from research import audit, engine, optimizers, problems, theory
+
+
+def _run(p, opt, x0, steps=300):
+    return engine.run(p, opt, x0, steps=steps)
+
+
+@pytest.mark.parametrize("p", [problems.quartic(), problems.cosh(dim=3), problems.sextic(),
+                               problems.logistic(), problems.quadratic(dim=4, condition=30.0)])
+def test_no_violations_on_problems_with_constants(p):
+    p = p.deterministic  # the audit holds steps along -grad f: full-batch gradients
+    x0 = jnp.stack([p.x0 * s for s in (0.1, 0.5, 1.0, 2.0)])
+    eta, gamma = theory.clipped_gd_parameters(p.L0, max(p.L1, 1e-3))
+    for opt in (optimizers.clipped_gd(eta, gamma), optimizers.l0l1_gd(p.L0, p.L1, "si"),
+                optimizers.gd(1e-3), optimizers.gd(0.5)):  # the last one may diverge
+        res = _run(p, opt, x0)
+        a = audit.descent_audit(res.trace["f"], res.trace["grad_norm"],
+                                res.trace["step_size"], p.L0, p.L1)
+        assert a.n_steps > 0 and a.violations == 0, a.worst_excess
+    for rule in ("star", "si", "cl"):
+        res = _run(p, optimizers.l0l1_gd(p.L0, p.L1, rule), x0)
+        a = audit.progress_audit(res.trace["f"], res.trace["grad_norm"], p.L0, p.L1, rule)
+        assert a.n_steps > 0 and a.violations == 0
+        # where the promised decrease is well above rounding, it is met
+        big = a.guaranteed > 1e-8 * np.abs(a.measured).max()
+        assert np.all(a.measured[big] >= a.guaranteed[big] * (1 - 1e-6))
+
+
+def test_audit_detects_wrong_constants():
+    p = problems.quartic()
+    res = _run(p, optimizers.gd(0.01), jnp.array([[2.0], [3.0]]))
+    wrong = audit.descent_audit(res.trace["f"], res.trace["grad_norm"],
+                                res.trace["step_size"], L0=0.1, L1=0.0)
+    assert wrong.violations > 0
+    res = _run(p, optimizers.l0l1_gd(p.L0, p.L1, "si"), jnp.array([[3.0]]))
+    claimed_too_much = audit.progress_audit(res.trace["f"] * 1.0, res.trace["grad_norm"] * 10,
+                                            p.L0, p.L1, "si")
+    assert claimed_too_much.violations > 0
+
+
+def test_max_step_quartic_closed_form():
+    """x^4: f(x - h 4x^3) <= f(x) iff |1 - 4 h x^2| <= 1 iff h <= 1/(2 x^2)."""
+    x = jnp.geomspace(1e-2, 1e3, 40)[:, None]
+    h, g = audit.max_step(problems.quartic().fn, x)
+    assert np.allclose(h, 1 / (2 * x[:, 0] ** 2), rtol=1e-9)
+    assert np.allclose(g, 4 * x[:, 0] ** 3, rtol=1e-14)
+
+
+def test_max_step_cosh_closed_form():
+    """cosh: |x - h sinh x| <= |x| iff h <= 2x / sinh x."""
+    x = jnp.linspace(0.05, 30.0, 40)[:, None]
+    h, _ = audit.max_step(problems.cosh().fn, x)
+    assert np.allclose(h, 2 * x[:, 0] / np.sinh(x[:, 0]), rtol=1e-9)
+
+
+def test_max_step_half_decrease_is_a_boundary():
+    p = problems.cosh(dim=2)
+    x = jnp.array([[1.0, -2.0], [5.0, 0.3], [0.1, 0.1]])
+    h, g = audit.max_step(p.fn, x, c=0.5)
+    for xi, hi, gi in zip(x, h, g, strict=True):
+        grad = np.asarray(jnp.sinh(xi))
+        lhs = lambda s: float(p.fn(xi - s * grad))  # noqa: E731
+        assert lhs(hi) <= float(p.fn(xi)) - 0.5 * hi * gi**2 + 1e-12
+        assert lhs(hi * (1 + 1e-6)) > float(p.fn(xi)) - 0.5 * hi * (1 + 1e-6) * gi**2
+    h_descent, _ = audit.max_step(p.fn, x, c=0.0)
+    assert np.all(h < h_descent)
+
+
+def test_max_step_quadratic_is_two_over_L():
+    q = problems.quadratic(dim=1, condition=7.0)
+    h, _ = audit.max_step(q.fn, jnp.array([[1.0], [-3.0]]))
+    assert np.allclose(h, 2 / 7.0, rtol=1e-9)
