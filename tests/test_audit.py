@@ -66,9 +66,10 @@ def test_max_step_half_decrease_is_a_boundary():
     h, g = audit.max_step(p.fn, x, c=0.5)
     for xi, hi, gi in zip(x, h, g, strict=True):
         grad = np.asarray(jnp.sinh(xi))
-        lhs = lambda s: float(p.fn(xi - s * grad))  # noqa: E731
-        assert lhs(hi) <= float(p.fn(xi)) - 0.5 * hi * gi**2 + 1e-12
-        assert lhs(hi * (1 + 1e-6)) > float(p.fn(xi)) - 0.5 * hi * (1 + 1e-6) * gi**2
+        f0 = float(p.fn(xi))
+        assert float(p.fn(xi - hi * grad)) <= f0 - 0.5 * hi * gi**2 + 1e-12
+        longer = hi * (1 + 1e-6)
+        assert float(p.fn(xi - longer * grad)) > f0 - 0.5 * longer * gi**2
     h_descent, _ = audit.max_step(p.fn, x, c=0.0)
     assert np.all(h < h_descent)
 
