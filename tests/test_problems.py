@@ -143,3 +143,26 @@ def test_deterministic_view_is_cached_and_full_batch():
     assert lg.deterministic.fn is lg.fn and lg.stochastic
     q = problems.quartic()
     assert q.deterministic is q
+
+
+@pytest.mark.parametrize("M", [10.0, 1e3, 1e6])
+def test_hard_instance_constants_on_dense_grid(M):
+    p = problems.hard_instance(M=M)
+    x = jnp.linspace(-1.3 * float(p.x0[0]), 1.3 * float(p.x0[0]), 200_001)
+    f2 = jax.vmap(jax.grad(jax.grad(lambda t: p.fn(jnp.atleast_1d(t)))))(x)
+    f1 = jax.vmap(jax.grad(lambda t: p.fn(jnp.atleast_1d(t))))(x)
+    assert np.all(np.asarray(f2) <= (p.L0 + p.L1 * np.abs(np.asarray(f1))) * (1 + 1e-12))
+    # the start sits where |f'| = M, the largest gradient on its sublevel set
+    g0 = float(jax.grad(p.fn)(p.x0)[0])
+    assert g0 == pytest.approx(M, rel=1e-12)
+    inside = np.asarray(jax.vmap(p.fn)(x[:, None])) <= float(p.fn(p.x0))
+    assert np.abs(np.asarray(f1))[inside].max() <= M * (1 + 1e-12)
+    # curvature at the start is about L1 M: the steep region
+    assert float(jax.hessian(p.fn)(p.x0)[0, 0]) == pytest.approx(p.L1 * M, rel=0.05)
+
+
+def test_hard_instance_bad_input():
+    with pytest.raises(ValueError, match="M must exceed delta"):
+        problems.hard_instance(M=0.01)
+    with pytest.raises(ValueError, match="flat"):
+        problems.hard_instance(flat=-1.0)

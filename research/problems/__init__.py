@@ -8,11 +8,12 @@ cosh, quadratic), ``regression`` (logistic regression), ``recurrent`` (the cliff
 """
 
 from research.problems.base import Problem, get, gradient_check, names, register
-from research.problems.closed_form import cosh, power, quadratic, quartic, sextic
+from research.problems.closed_form import cosh, hard_instance, power, quadratic, quartic, sextic
 from research.problems.recurrent import cliff, cliff_loss
 from research.problems.regression import logistic
 
 __all__ = [
     "Problem", "get", "gradient_check", "names", "register",
-    "cliff", "cliff_loss", "cosh", "logistic", "power", "quadratic", "quartic", "sextic",
+    "cliff", "cliff_loss", "cosh", "hard_instance", "logistic", "power", "quadratic", "quartic",
+    "sextic",
 ]

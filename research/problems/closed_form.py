@@ -132,3 +132,61 @@ def quadratic(dim: int = 2, condition: float = 10.0, x0: float = 10.0, seed: int
         description=f"1/2 x^T A x, {dim}-D, condition {condition:g}",
         extra={"A": A},
     )
+
+
+@register("hard")
+@functools.cache
+def hard_instance(M: float = 1e3, L1: float = 1.0, delta: float = 0.02,
+                  flat: float = 20.0) -> Problem:
+    """A 1-D (L0,L1)-smooth function on which every fixed-step GD pays for a large M.
+
+    f(x) = delta (sqrt(1 + x^2) - 1) + c (cosh(L1 x) - 1) / L1^2,   c = exp(-L1 flat).
+
+    Shape. For |x| < flat the cosh wall is negligible (its slope c sinh(L1 x)/L1 is about
+    exp(L1 (|x| - flat)) / (2 L1)), so f is a long slope with |f'| close to delta: reaching
+    |f'| <= eps = delta / 2 means walking to |x| <= 1/sqrt(3). Beyond |x| = flat the wall
+    rises exponentially. The default start x0 is the point of the wall where
+    |f'(x0)| = M: x0 = asinh(L1 (M - delta x0 / sqrt(1 + x0^2)) / c) / L1 (solved by a few
+    fixed-point steps). There f''(x0) is about L1 M, so a fixed step h much longer than
+    about 2 x0 / M throws the iterate further up the opposite wall, where it diverges,
+    while on the slope such a step advances only h delta per iteration: fixed-step GD needs
+    about flat M / (2 x0 delta) ~ M / (2 delta) iterations. Clipped GD crosses the wall in
+    about log(2 L1 M) / (L1 eta gamma) steps and the slope in about flat / (eta delta).
+
+    Constants. f is even, with f' of the sign of x and |f'| >= c sinh(L1 |x|) / L1 (both terms
+    have the sign of x). f'' = delta (1 + x^2)^(-3/2) + c cosh(L1 x)
+    <= delta + c + c sinh(L1 |x|) <= (delta + c) + L1 |f'|, using cosh = sinh + e^(-|.|) and
+    e^(-|.|) <= 1. Hence (L0, L1) = (delta + c, L1). f* = 0 at x = 0, and
+    M = sup{|f'(x)| : f(x) <= f(x0)} = |f'(x0)| because |f'| grows with |x|.
+
+    This is our own construction (the paper's appendix D, with its hard function, was not
+    available). References: Zhang et al. 2020, Theorem 4 and Remark 5 for the phenomenon.
+    [checked: constants derived here and verified on a dense grid in tests/test_problems.py]
+    """
+    _validate.positive("M", M)
+    _validate.positive("L1", L1)
+    _validate.positive("delta", delta)
+    _validate.positive("flat", flat)
+    if not M > delta:
+        raise ValueError(f"M must exceed delta (the slope of the flat region); got M={M}, "
+                         f"delta={delta}.")
+    c = float(np.exp(-L1 * flat))
+    x0 = float(np.arcsinh(L1 * M / c) / L1)
+    for _ in range(50):  # solve delta x0/sqrt(1+x0^2) + c sinh(L1 x0)/L1 = M
+        x0 = float(np.arcsinh(L1 * (M - delta * x0 / np.sqrt(1 + x0 * x0)) / c) / L1)
+
+    def fn(x):
+        return jnp.sum(delta * (jnp.sqrt(1.0 + x * x) - 1.0)
+                       + c * (jnp.cosh(L1 * x) - 1.0) / L1**2)
+
+    return Problem(
+        name="hard",
+        fn=fn,
+        L0=delta + c,
+        L1=float(L1),
+        f_star=0.0,
+        x0=jnp.array([x0]),
+        description=f"hard instance: slope {delta:g} over |x| < {flat:g}, wall with M = {M:g}",
+        extra={"M": float(M), "delta": float(delta), "flat": float(flat), "c": c,
+               "eps": float(delta) / 2.0},
+    )
