@@ -6,13 +6,11 @@ Writes one record to ``cfg.out`` with traces of f - f* and ||f'|| per method and
 
 from __future__ import annotations
 
-import sys
-
-import hydra
 import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from experiments._common import hydra_entry
 from research import _validate, engine, optimizers, problems, results, theory
 
 
@@ -66,13 +64,7 @@ def run(cfg: DictConfig) -> None:
     print(f"[quartic_trajectories] wrote {out}")
 
 
-@hydra.main(version_base=None, config_path="../conf", config_name="quartic_trajectories")
-def main(cfg: DictConfig) -> None:
-    try:
-        run(cfg)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+main = hydra_entry("quartic_trajectories", run)
 
 
 if __name__ == "__main__":

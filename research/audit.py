@@ -22,13 +22,21 @@ FLOAT_RTOL = 1e-12
 """A step counts as a violation only when f(x_{t+1}) exceeds the bound by more than
 FLOAT_RTOL * (|f(x_t)| + |bound|): float64 rounding of f and of the bound, not slack."""
 
+UNDERFLOW = float(np.finfo(np.float64).tiny / np.finfo(np.float64).eps)
+"""About 1e-292. Steps whose f values are all below this are not audited: squares of
+iterates and gradients there fall into float64's subnormal range, where relative precision
+is lost (seen on the hard instance, whose minimum GD approaches like x_t ~ 1e-151)."""
+
 
 @dataclasses.dataclass(frozen=True)
 class Audit:
     """Per-step audit of one or more trajectories (arrays flattened over all audited steps).
 
     Attributes:
-      n_steps: the number of audited steps (finite f_t, f_{t+1}, g_t, h_t).
+      n_steps: the number of audited steps (finite f_t, f_{t+1}, g_t, h_t, and f values
+        above ``UNDERFLOW``).
+      underflow_skipped: finite steps left out because all their f values are below
+        ``UNDERFLOW``.
       violations: steps where f(x_{t+1}) > bound beyond float rounding.
       measured: f(x_t) - f(x_{t+1}) per audited step.
       guaranteed: f(x_t) - bound per audited step (the promised decrease; may be negative
@@ -38,6 +46,7 @@ class Audit:
 
     n_steps: int
     violations: int
+    underflow_skipped: int
     measured: np.ndarray
     guaranteed: np.ndarray
     worst_excess: float
@@ -51,14 +60,17 @@ class Audit:
 
 
 def _pairs(f, *per_step):
-    """(f_t, f_{t+1}, *per-step values at t) over the steps where all of them are finite."""
+    """(number skipped for underflow, f_t, f_{t+1}, *per-step values at t) over the steps
+    where all of them are finite and the f values are resolvable."""
     f = np.asarray(f, dtype=float)
     cols = [f[..., :-1], f[..., 1:]] + [np.asarray(a, dtype=float)[..., :-1] for a in per_step]
-    ok = np.logical_and.reduce([np.isfinite(a) for a in cols])
-    return [a[ok] for a in cols]
+    finite = np.logical_and.reduce([np.isfinite(a) for a in cols])
+    tiny = (np.abs(cols[0]) < UNDERFLOW) & (np.abs(cols[1]) < UNDERFLOW)
+    ok = finite & ~tiny
+    return [int(np.sum(finite & tiny))] + [a[ok] for a in cols]
 
 
-def _audit(f_t, f_next, bound) -> Audit:
+def _audit(skipped, f_t, f_next, bound) -> Audit:
     # an infinite bound (phi overflows for very long steps) promises nothing: excess -inf
     finite = np.isfinite(bound)
     scale = np.where(finite, np.abs(f_t) + np.abs(bound), 1.0)
@@ -67,6 +79,7 @@ def _audit(f_t, f_next, bound) -> Audit:
     return Audit(
         n_steps=int(f_t.size),
         violations=int(np.sum(excess > FLOAT_RTOL)),
+        underflow_skipped=skipped,
         measured=f_t - f_next,
         guaranteed=f_t - bound,
         worst_excess=float(excess.max()) if excess.size else float("-inf"),
@@ -90,9 +103,9 @@ def descent_audit(f, grad_norm, step_size, L0: float, L1: float) -> Audit:
     """
     _validate.nonnegative("L0", L0)
     _validate.nonnegative("L1", L1)
-    f_t, f_next, g, h = _pairs(f, grad_norm, step_size)
+    skipped, f_t, f_next, g, h = _pairs(f, grad_norm, step_size)
     bound = np.asarray(theory.descent_bound(f_t, g, h, L0, L1))
-    return _audit(f_t, f_next, bound)
+    return _audit(skipped, f_t, f_next, bound)
 
 
 def progress_audit(f, grad_norm, L0: float, L1: float, rule: str) -> Audit:
@@ -101,9 +114,9 @@ def progress_audit(f, grad_norm, L0: float, L1: float, rule: str) -> Audit:
 
     References: Vankov et al. 2024 (arXiv:2410.10800). [secondary; checked]
     """
-    f_t, f_next, g = _pairs(f, grad_norm)
+    skipped, f_t, f_next, g = _pairs(f, grad_norm)
     bound = f_t - np.asarray(theory.vankov_progress(g, L0, L1, rule))
-    return _audit(f_t, f_next, bound)
+    return _audit(skipped, f_t, f_next, bound)
 
 
 def max_step(fn, x, c: float = 0.0, h0: float = 1e-12, doublings: int = 120,

@@ -78,3 +78,11 @@ def test_max_step_quadratic_is_two_over_L():
     q = problems.quadratic(dim=1, condition=7.0)
     h, _ = audit.max_step(q.fn, jnp.array([[1.0], [-3.0]]))
     assert np.allclose(h, 2 / 7.0, rtol=1e-9)
+
+
+def test_underflow_steps_are_skipped_not_counted():
+    f = np.array([[1e-300, 1e-301, 1e-303, 1e-305]])  # all below UNDERFLOW after the first
+    g = np.array([[1e-150, 1e-151, 1e-152, 1e-153]])
+    h = np.array([[1.0, 1.0, 1.0, np.nan]])
+    a = audit.descent_audit(f, g, h, 1.0, 1.0)
+    assert a.n_steps + a.underflow_skipped == 3 and a.underflow_skipped >= 1

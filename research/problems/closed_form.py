@@ -176,8 +176,11 @@ def hard_instance(M: float = 1e3, L1: float = 1.0, delta: float = 0.02,
         x0 = float(np.arcsinh(L1 * (M - delta * x0 / np.sqrt(1 + x0 * x0)) / c) / L1)
 
     def fn(x):
-        return jnp.sum(delta * (jnp.sqrt(1.0 + x * x) - 1.0)
-                       + c * (jnp.cosh(L1 * x) - 1.0) / L1**2)
+        # sqrt(1+x^2) - 1 = x^2 / (sqrt(1+x^2) + 1) and cosh(y) - 1 = 2 sinh(y/2)^2, written
+        # without cancellation so that f keeps full relative precision near its minimum
+        slope = x * x / (jnp.sqrt(1.0 + x * x) + 1.0)
+        wall = 2.0 * jnp.sinh(0.5 * L1 * x) ** 2
+        return jnp.sum(delta * slope + c * wall / L1**2)
 
     return Problem(
         name="hard",

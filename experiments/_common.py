@@ -1,0 +1,44 @@
+"""What every experiment entry point shares: the Hydra wrapper that turns a bad config value
+into one line on stderr and exit code 2, and the progress line."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def hydra_entry(config_name: str, run: Callable[[DictConfig], None]) -> Callable[[], None]:
+    """A Hydra main for ``conf/<config_name>.yaml`` that calls ``run(cfg)``.
+
+    A ``ValueError`` (bad config value, raised before any compute) becomes one sentence on
+    stderr and exit status 2; nothing is written because records are written last.
+    """
+
+    @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name=config_name)
+    def main(cfg: DictConfig) -> None:
+        try:
+            run(cfg)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+
+    return main
+
+
+class Progress:
+    """Progress lines with elapsed time: ``[name] 12.3s message``."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.t0 = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        print(f"[{self.name}] {time.perf_counter() - self.t0:6.1f}s {message}", flush=True)

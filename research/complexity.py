@@ -1,0 +1,60 @@
+"""Iteration counts: methods run until ||grad f|| <= eps, the strongest fixed step found by a
+sweep, and slopes on log-log axes."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from research import _validate, engine, optimizers
+from research.problems import Problem
+
+
+def iterations_to_eps(problem: Problem, optimizer, x0, eps: float, cap: int,
+                      blocks: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Iterations to ||grad f|| <= eps for each start (-1 if not within ``cap``), and the
+    divergence flags. ``cap`` is rounded up to a multiple of ``blocks``; the run stops once
+    every trajectory is done."""
+    cap = _validate.positive_int("cap", cap)
+    every = max(1, -(-cap // blocks))
+    res = engine.run(problem, optimizer, x0, steps=every * -(-cap // every), eps=eps,
+                     record_every=every, stop_at_eps=True)
+    return res.iterations_to_eps, res.diverged
+
+
+def best_fixed_step(problem: Problem, x0, steps, eps: float, cap: int) -> dict:
+    """For every start, the fixed GD step among ``steps`` that reaches eps first.
+
+    All (start, step) pairs run as one batch. This is the strongest fixed-step opponent that a
+    grid search can find; a finer grid can only lower its counts.
+
+    Returns:
+      dict with, per start, "iterations" (-1 if no step on the grid reached eps within cap),
+      "step" (NaN then), "diverged_fraction" (share of grid steps that diverged), and the
+      full "grid" (starts x steps) of iteration counts.
+    """
+    x0 = jnp.asarray(x0)
+    hs = jnp.asarray(steps, dtype=float)
+    n, m = x0.shape[0], hs.shape[0]
+    starts = jnp.repeat(x0, m, axis=0)
+    its, div = iterations_to_eps(problem, optimizers.gd(jnp.tile(hs, n)), starts, eps, cap)
+    its, div = its.reshape(n, m), div.reshape(n, m)
+    masked = np.where(its >= 0, its, np.iinfo(its.dtype).max)
+    best = masked.argmin(axis=1)
+    found = its[np.arange(n), best] >= 0
+    return {
+        "iterations": np.where(found, its[np.arange(n), best], -1),
+        "step": np.where(found, np.asarray(hs)[best], np.nan),
+        "diverged_fraction": div.mean(axis=1),
+        "grid": its,
+    }
+
+
+def loglog_slope(x, y) -> float:
+    """OLS slope of log y on log x over the points where both are positive and finite (NaN if
+    fewer than two)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = (x > 0) & (y > 0) & np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
