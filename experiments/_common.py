@@ -11,7 +11,6 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
