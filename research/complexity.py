@@ -22,23 +22,37 @@ def iterations_to_eps(problem: Problem, optimizer, x0, eps: float, cap: int,
     return res.iterations_to_eps, res.diverged
 
 
-def best_fixed_step(problem: Problem, x0, steps, eps: float, cap: int) -> dict:
-    """For every start, the fixed GD step among ``steps`` that reaches eps first.
+def best_fixed_step(problem: Problem, x0, steps, eps: float, cap: int,
+                    worst_of: int = 1) -> dict:
+    """For every start (or group of starts), the fixed GD step among ``steps`` that reaches
+    eps first.
 
     All (start, step) pairs run as one batch. This is the strongest fixed-step opponent that a
     grid search can find; a finer grid can only lower its counts.
 
+    With ``worst_of = k``, consecutive groups of k starts share one step, and a step's count
+    for the group is its worst (the max over the k starts; -1 if any start fails). That is
+    the fixed step chosen for a set of starts rather than tuned to one exact point, where a
+    1-D instance can be solved by one lucky jump.
+
     Returns:
-      dict with, per start, "iterations" (-1 if no step on the grid reached eps within cap),
-      "step" (NaN then), "diverged_fraction" (share of grid steps that diverged), and the
-      full "grid" (starts x steps) of iteration counts.
+      dict with, per start or group, "iterations" (-1 if no step on the grid reached eps within
+      cap), "step" (NaN then), "diverged_fraction" (share of (start, step) runs that
+      diverged), and the full "grid" (groups x steps) of iteration counts.
     """
     x0 = jnp.asarray(x0)
     hs = jnp.asarray(steps, dtype=float)
-    n, m = x0.shape[0], hs.shape[0]
+    worst_of = _validate.positive_int("worst_of", worst_of)
+    if x0.shape[0] % worst_of:
+        raise ValueError(f"worst_of must divide the number of starts ({x0.shape[0]}); "
+                         f"got {worst_of}.")
+    n, m = x0.shape[0] // worst_of, hs.shape[0]
     starts = jnp.repeat(x0, m, axis=0)
-    its, div = iterations_to_eps(problem, optimizers.gd(jnp.tile(hs, n)), starts, eps, cap)
-    its, div = its.reshape(n, m), div.reshape(n, m)
+    its, div = iterations_to_eps(problem, optimizers.gd(jnp.tile(hs, n * worst_of)), starts,
+                                 eps, cap)
+    its = its.reshape(n, worst_of, m)
+    its = np.where(np.any(its < 0, axis=1), -1, its.max(axis=1))
+    div = div.reshape(n, worst_of, m).mean(axis=1)
     masked = np.where(its >= 0, its, np.iinfo(its.dtype).max)
     best = masked.argmin(axis=1)
     found = its[np.arange(n), best] >= 0

@@ -36,3 +36,18 @@ def test_loglog_slope():
     assert complexity.loglog_slope(x, 3 * x**0.75) == pytest.approx(0.75)
     assert np.isnan(complexity.loglog_slope([1.0], [2.0]))
     assert complexity.loglog_slope([1, 10, 100, 1000], [2, 20, -1, 2000]) == pytest.approx(1.0)
+
+
+def test_best_fixed_step_worst_of_a_group():
+    p = problems.quartic()
+    x0 = jnp.array([[1.0], [2.0], [3.0], [4.0]])
+    hs = np.geomspace(1e-4, 1.0, 9)
+    single = complexity.best_fixed_step(p, x0, hs, eps=1e-2, cap=50_000)
+    grouped = complexity.best_fixed_step(p, x0, hs, eps=1e-2, cap=50_000, worst_of=2)
+    g = single["grid"].reshape(2, 2, -1)
+    expect = np.where((g < 0).any(axis=1), -1, g.max(axis=1))
+    assert np.array_equal(grouped["grid"], expect)
+    ok = expect >= 0
+    assert list(grouped["iterations"]) == [expect[i][ok[i]].min() for i in range(2)]
+    with pytest.raises(ValueError, match="worst_of must divide"):
+        complexity.best_fixed_step(p, x0, hs, eps=1e-2, cap=100, worst_of=3)
