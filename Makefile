@@ -5,7 +5,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup test test-all figures bench lint clean
+# Every experiment writes results/<name>/record.json; every figure script
+# paper_figures/<name>.py reads it and writes paper_figures/<name>.{pdf,png}.
+EXPERIMENTS := quartic_trajectories descent_audit max_step iteration_complexity hard_instance
+RECORDS := $(EXPERIMENTS:%=results/%/record.json)
+FIGURES := $(EXPERIMENTS:%=paper_figures/%.png)
+LIBRARY := $(shell find research -name '*.py')
+
+.PHONY: help setup test test-all figures verify bench lint clean
+.PRECIOUS: $(RECORDS)
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,9 +32,19 @@ test: setup  ## run the fast tests (slow ones: make test-all)
 test-all: setup  ## run every test, slow ones included
 	$(PY) -m pytest -m ""
 
-figures: setup  ## run the experiments and draw every figure into paper_figures/
-	$(PY) -m experiments.quartic_trajectories
-	$(PY) -m paper_figures.quartic_trajectories
+results/%/record.json: experiments/%.py conf/%.yaml $(LIBRARY) | $(STAMP)
+	$(PY) -m experiments.$*
+
+paper_figures/%.png: paper_figures/%.py results/%/record.json research/plotting.py | $(STAMP)
+	$(PY) -m paper_figures.$*
+
+paper_figures/CLAIMS.md: $(RECORDS) research/claims.py experiments/verify.py | $(STAMP)
+	$(PY) -m experiments.verify --report-only
+
+figures: $(FIGURES) paper_figures/CLAIMS.md  ## run the experiments, draw every figure and CLAIMS.md into paper_figures/
+
+verify: $(RECORDS) | $(STAMP)  ## evaluate every claim, write CLAIMS.md; fails if a [paper]/[checked] claim fails
+	$(PY) -m experiments.verify
 
 bench: setup  ## measure the performance ratios into benchmarks/results.json
 	$(PY) -m benchmarks.engine
@@ -34,5 +52,5 @@ bench: setup  ## measure the performance ratios into benchmarks/results.json
 lint: setup  ## ruff
 	$(PY) -m ruff check research experiments paper_figures benchmarks tests
 
-clean:  ## remove results and caches (keeps .venv)
+clean:  ## remove results and caches (keeps .venv and the committed figures)
 	rm -rf results .pytest_cache .ruff_cache .hypothesis

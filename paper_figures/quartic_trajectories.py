@@ -8,13 +8,10 @@ and writes paper_figures/quartic_trajectories.{pdf,png}.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 
-from research import plotting, results
+from research import plotting
 
 METHODS = ("gd_theorem6", "gd_common", "clipped_gd", "normalized_gd")
 
@@ -78,15 +75,5 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     return fig
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--results", default="results/quartic_trajectories")
-    ap.add_argument("--out", default="paper_figures")
-    args = ap.parse_args(argv)
-    record, traces = results.read_record(args.results)
-    paths = plotting.save(draw(record, traces), Path(args.out), "quartic_trajectories")
-    print("[figure] wrote " + ", ".join(str(p) for p in paths))
-
-
 if __name__ == "__main__":
-    main()
+    plotting.figure_main("quartic_trajectories", draw, __doc__)

@@ -22,6 +22,9 @@ FLOAT_RTOL = 1e-12
 """A step counts as a violation only when f(x_{t+1}) exceeds the bound by more than
 FLOAT_RTOL * (|f(x_t)| + |bound|): float64 rounding of f and of the bound, not slack."""
 
+RESOLVABLE = 1e-10
+"""Slack is reported only for steps whose guaranteed decrease exceeds RESOLVABLE * |f(x_t)|."""
+
 UNDERFLOW = float(np.finfo(np.float64).tiny / np.finfo(np.float64).eps)
 """About 1e-292. Steps whose f values are all below this are not audited: squares of
 iterates and gradients there fall into float64's subnormal range, where relative precision
@@ -42,6 +45,7 @@ class Audit:
       guaranteed: f(x_t) - bound per audited step (the promised decrease; may be negative
         when the step is too long for any promise).
       worst_excess: max over steps of (f(x_{t+1}) - bound) / (|f(x_t)| + |bound|).
+      f_scale: |f(x_t)| per audited step.
     """
 
     n_steps: int
@@ -50,12 +54,14 @@ class Audit:
     measured: np.ndarray
     guaranteed: np.ndarray
     worst_excess: float
+    f_scale: np.ndarray
 
     @property
     def slack(self) -> np.ndarray:
-        """measured / guaranteed over the steps with a positive guarantee (>= 1 when the
-        theory holds, up to rounding)."""
-        pos = self.guaranteed > 0
+        """measured / guaranteed over the steps whose guaranteed decrease is resolvable in
+        float64 (above RESOLVABLE * |f(x_t)|); >= 1 when the theory holds. Below that, both
+        decreases are rounding noise and their ratio means nothing."""
+        pos = self.guaranteed > RESOLVABLE * self.f_scale
         return self.measured[pos] / self.guaranteed[pos]
 
 
@@ -83,6 +89,7 @@ def _audit(skipped, f_t, f_next, bound) -> Audit:
         measured=f_t - f_next,
         guaranteed=f_t - bound,
         worst_excess=float(excess.max()) if excess.size else float("-inf"),
+        f_scale=np.abs(f_t),
     )
 
 
@@ -119,11 +126,12 @@ def progress_audit(f, grad_norm, L0: float, L1: float, rule: str) -> Audit:
     return _audit(skipped, f_t, f_next, bound)
 
 
-def max_step(fn, x, c: float = 0.0, h0: float = 1e-12, doublings: int = 120,
+def max_step(fn, x, c: float = 0.0, h0: float = 1e-8, doublings: int = 160,
              bisections: int = 64):
     """Largest h with f(x - h g) <= f(x) - c h ||g||^2, g = grad f(x), for a batch of x.
 
-    From h0 (which must satisfy the condition) h is doubled until the condition first fails,
+    From h0 / max(1, ||g||) (which must satisfy the condition) h is doubled until the
+    condition first fails,
     then the bracket [last good, first bad] is bisected. When the set of good steps is an
     interval (as on convex 1-D functions) this is its right end; otherwise it is the first
     boundary met on the doubling grid.
@@ -134,8 +142,8 @@ def max_step(fn, x, c: float = 0.0, h0: float = 1e-12, doublings: int = 120,
       c: 0 for plain descent, 1/2 for half the first-order decrease.
 
     Returns:
-      (h_max, grad_norm), arrays of shape (batch,). h_max is NaN where even h0 fails and
-      inf where no failure was found up to h0 * 2^doublings.
+      (h_max, grad_norm), arrays of shape (batch,). h_max is NaN where even the first step
+      fails and inf where no failure was found up to 2^doublings times it.
     """
     _validate.in_interval("c", c, 0.0, 1.0)
     return _max_step(fn, jnp.asarray(x), float(c), float(h0), int(doublings), int(bisections))
@@ -144,6 +152,7 @@ def max_step(fn, x, c: float = 0.0, h0: float = 1e-12, doublings: int = 120,
 def _max_step_one(fn, c, h0, doublings, bisections, x):
     f0, g = jax.value_and_grad(fn)(x)
     gsq = jnp.sum(g * g)
+    h0 = h0 / jnp.maximum(1.0, jnp.sqrt(gsq))
 
     def good(h):
         fh = fn(x - h * g)
@@ -158,7 +167,7 @@ def _max_step_one(fn, c, h0, doublings, bisections, x):
         return (lo, hi), None
 
     start_ok = good(h0)
-    (lo, hi), _ = jax.lax.scan(double, (jnp.asarray(h0), jnp.asarray(jnp.inf)), None,
+    (lo, hi), _ = jax.lax.scan(double, (h0, jnp.asarray(jnp.inf)), None,
                                length=doublings)
 
     def bisect(carry, _):

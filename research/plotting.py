@@ -7,12 +7,16 @@ Okabe-Ito colourblind-safe palette, and are saved both as PDF (vector, for paper
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
+# fontTools warns about the timestamps inside the bundled fonts while subsetting: noise.
+logging.getLogger("fontTools").setLevel(logging.ERROR)
 import matplotlib.pyplot as plt  # noqa: E402
 
 COLUMN_WIDTH = 3.4
@@ -57,8 +61,44 @@ def save(fig, out_dir: str | os.PathLike, name: str) -> list[Path]:
     for ext in ("pdf", "png"):
         final = out_dir / f"{name}.{ext}"
         tmp = out_dir / f".{name}.tmp.{ext}"
-        fig.savefig(tmp, format=ext)
+        # no creation date in the PDF: the same figure gives the same bytes
+        fig.savefig(tmp, format=ext,
+                    metadata={"CreationDate": None} if ext == "pdf" else None)
         tmp.replace(final)
         paths.append(final)
     plt.close(fig)
     return paths
+
+
+def figure_main(name: str, draw, doc: str, argv=None) -> None:
+    """Command line of a figure script: read the record ``results/<name>`` (or --results),
+    call ``draw(record, traces)``, and save ``<out>/<name>.{pdf,png}``."""
+    import argparse
+
+    from research import results
+
+    ap = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    ap.add_argument("--results", default=f"results/{name}")
+    ap.add_argument("--out", default="paper_figures")
+    args = ap.parse_args(argv)
+    record, traces = results.read_record(args.results)
+    paths = save(draw(record, traces), Path(args.out), name)
+    print("[figure] wrote " + ", ".join(str(p) for p in paths), flush=True)
+
+
+def quiet_log_ticks(ax, axis: str = "x", subs=(1.0, 2.0, 5.0)) -> None:
+    """Plain-number labels at 1, 2, 5 x 10^k on a log axis, and no minor labels (matplotlib's
+    minor labels overlap on ranges shorter than a decade)."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(LogLocator(base=10, subs=subs, numticks=12))
+    target.set_major_formatter(FormatStrFormatter("%g"))
+    target.set_minor_formatter(NullFormatter())
+
+
+def ecdf(ax, values, **kwargs):
+    """Empirical CDF of ``values`` as a step line."""
+    v = np.sort(np.asarray(values, dtype=float))
+    if v.size:
+        ax.step(v, np.arange(1, v.size + 1) / v.size, where="post", **kwargs)

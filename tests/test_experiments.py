@@ -36,6 +36,23 @@ def test_quartic_experiment_and_figure(tmp_path):
     assert pdf.startswith(b"%PDF") and b"/Type /Page" in pdf
 
 
+@pytest.mark.parametrize(("experiment", "override", "field"), [
+    ("descent_audit", "problems=[quartic,quintic]", "problems"),
+    ("descent_audit", "problems=[cliff]", "problems"),
+    ("max_step", "cosh_range=[5.0,1.0]", "cosh_range"),
+    ("iteration_complexity", "eps=0", "eps"),
+    ("iteration_complexity", "quartic_x0=[1.0,-2.0]", "quartic_x0"),
+    ("hard_instance", "M=[0.001]", "M"),
+    ("hard_instance", "sweep_steps=1", "sweep_steps"),
+])
+def test_bad_config_of_each_experiment(tmp_path, experiment, override, field):
+    out = tmp_path / "rec"
+    r = _run(f"experiments.{experiment}", override, f"out={out}")
+    assert r.returncode == 2, r.stderr
+    assert field in r.stderr and r.stderr.strip().count("\n") == 0
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize(("override", "field"), [
     ("steps=0", "steps"),
     ("eps=-1", "eps"),

@@ -1,0 +1,51 @@
+"""Claim: every theory step rule is a safe step (it never exceeds the largest descending step)
+and the rules grow more conservative as ||grad f|| grows. Each line is the ratio of the
+measured largest descending step h_desc (solid) or the largest step with half the
+first-order decrease h_half (dashed) to a rule's step, against ||grad f||.
+
+Reads results/max_step (python -m experiments.max_step).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+from research import plotting
+
+LABELS = {
+    "inverse": r"$1/(L_0+L_1\|g\|)$",
+    "star": r"$\eta^*$",
+    "si": r"$\eta_{si}$",
+    "cl": r"$\eta_{cl}$",
+    "clipped_thm3": "clipped GD, Thm 3",
+    "gd_thm6": "fixed step, Thm 6",
+}
+
+
+def draw(record: dict, traces: dict) -> plt.Figure:
+    plotting.apply_style()
+    probs = record["metrics"]["problems"]
+    fig, axes = plt.subplots(1, len(probs), figsize=(plotting.FULL_WIDTH, 2.6), sharey=True)
+    for ax, (name, info) in zip(axes, probs.items(), strict=True):
+        g = traces[f"{name}/grad_norm"]
+        for i, rule in enumerate(LABELS):
+            h = traces[f"{name}/rule/{rule}"]
+            c = plotting.OKABE_ITO[i]
+            ratio = info["ratio_h_desc_over_rule"][rule]["at_largest_g"]
+            ax.loglog(g, traces[f"{name}/h_desc"] / h, color=c,
+                      label=f"{LABELS[rule]} (x{ratio:.3g} at max)")
+            ax.loglog(g, traces[f"{name}/h_half"] / h, color=c, ls="--", lw=0.8)
+        ax.axhline(1.0, color="0.3", lw=0.7, ls=":")
+        ax.set_xlabel(r"$\|\nabla f(x)\|$")
+        ax.set_title(f"{name}: (L0, L1) = ({info['L0']:g}, {info['L1']:g}), "
+                     f"M = {info['M']:.3g}", fontsize=7)
+        ax.legend(loc="upper left", fontsize=5.5, frameon=False)
+    axes[0].set_ylabel("largest good step / rule's step")
+    fig.suptitle("How conservative the step rules are (solid: largest descending step; "
+                 "dashed: largest step with half the first-order decrease; below 1 would be "
+                 "unsafe)", fontsize=7.5)
+    return fig
+
+
+if __name__ == "__main__":
+    plotting.figure_main("max_step", draw, __doc__)

@@ -1,0 +1,299 @@
+"""The claims registry: each claim reads run records, measures, compares with the theory, and
+returns a ``ClaimRecord``.
+
+Like PEPit's examples, every claim yields (measured, theoretical) and a verdict. A claim is
+*gating* when it rests on facts tagged [checked] or [paper]: if it fails, ``make verify``
+exits non-zero. Claims that rest on [recalled] constants only report their ratio.
+
+Each claim declares the experiment records it reads (``needs``); ``evaluate`` runs every claim
+whose records are present and lists the others as missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from research import results
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimRecord:
+    """The outcome of one claim.
+
+    Attributes:
+      id: short identifier.
+      statement: what is claimed, in one sentence.
+      source: where the claim comes from (paper, theorem, seed).
+      status: the status tag of the facts it rests on ([paper], [checked], [secondary],
+        [recalled], [observation]).
+      measured: the measured quantity, as text with numbers.
+      theoretical: what the theory says, as text.
+      holds: True / False, or None when the claim only reports (e.g. [recalled] constants).
+      gating: whether a failure fails ``make verify``.
+    """
+
+    id: str
+    statement: str
+    source: str
+    status: str
+    measured: str
+    theoretical: str
+    holds: bool | None
+    gating: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    id: str
+    needs: tuple[str, ...]
+    fn: Callable[[dict], ClaimRecord]
+
+
+REGISTRY: list[Claim] = []
+
+
+def claim(id: str, needs: tuple[str, ...]):
+    """Register ``fn(records) -> ClaimRecord`` as claim ``id`` reading the records ``needs``."""
+
+    def deco(fn):
+        REGISTRY.append(Claim(id, needs, fn))
+        return fn
+
+    return deco
+
+
+def _record(id, statement, source, status, measured, theoretical, holds, gating):
+    return ClaimRecord(id, statement, source, status, measured, theoretical,
+                       None if holds is None else bool(holds), gating)
+
+
+# --------------------------------------------------------------------------- descent audit
+
+
+@claim("phi_inequality", needs=("descent_audit",))
+def _phi(rec):
+    probs = rec["descent_audit"]["metrics"]["problems"]
+    steps = sum(m["phi"]["steps"] for p in probs.values() for m in p["methods"].values())
+    bad = sum(m["phi"]["violations"] for p in probs.values() for m in p["methods"].values())
+    skipped = sum(m["phi"]["underflow_skipped"] for p in probs.values()
+                  for m in p["methods"].values())
+    return _record(
+        "phi_inequality",
+        "Every GD-type step satisfies f(x - h g) <= f(x) - h|g|^2 + (L0 + L1|g|)/L1^2 "
+        "phi(L1 h |g|) on problems with known (L0, L1).",
+        "theory.md section 1 (Vankov et al. 2024; Hübler et al. 2024)",
+        "[secondary; checked]",
+        f"{bad} violations in {steps} steps over {len(probs)} problems ({skipped} steps in "
+        "float64 underflow not audited)",
+        "0 violations", bad == 0, gating=True)
+
+
+@claim("vankov_progress", needs=("descent_audit",))
+def _vankov(rec):
+    probs = rec["descent_audit"]["metrics"]["problems"]
+    entries = [m["vankov"] for p in probs.values() for m in p["methods"].values()
+               if "vankov" in m]
+    steps = sum(e["steps"] for e in entries)
+    bad = sum(e["violations"] for e in entries)
+    return _record(
+        "vankov_progress",
+        "Vankov's eta*, eta_si and eta_cl decrease f by at least a|g|^2/(2 L0 + 3 L1|g|) "
+        "per step (a = 1, 1, 1/2).",
+        "Vankov, Rodomanov, Nedić, Sankar, Stich 2024", "[secondary; checked]",
+        f"{bad} violations in {steps} steps", "0 violations", bad == 0, gating=True)
+
+
+# --------------------------------------------------------------------------- max step
+
+
+@claim("rules_are_safe", needs=("max_step",))
+def _safe(rec):
+    probs = rec["max_step"]["metrics"]["problems"]
+    unsafe = [f"{p}:{r}" for p, info in probs.items()
+              for r, v in info["ratio_h_desc_over_rule"].items()
+              if not v["rule_descends_everywhere"]]
+    worst = min(v["min"] for info in probs.values()
+                for v in info["ratio_h_desc_over_rule"].values())
+    return _record(
+        "rules_are_safe",
+        "Every step rule (1/(L0+L1|g|), eta*, eta_si, eta_cl, clipped GD with Theorem 3's "
+        "parameters, Theorem 6's fixed step) is at most the largest descending step.",
+        "Zhang et al. 2020 Thm 3 and 6; Vankov et al. 2024", "[checked]",
+        f"smallest ratio largest-descending-step / rule = {worst:.3g}; unsafe: "
+        f"{', '.join(unsafe) or 'none'}", "ratio >= 1 everywhere", not unsafe, gating=True)
+
+
+@claim("rules_grow_conservative", needs=("max_step",))
+def _conservative(rec):
+    probs = rec["max_step"]["metrics"]["problems"]
+    parts = [f"{p}: x{info['ratio_h_desc_over_rule']['si']['at_largest_g']:.3g} "
+             f"(eta_si at |g| = {info['M']:.2g})" for p, info in probs.items()]
+    return _record(
+        "rules_grow_conservative",
+        "At large gradients the (L0,L1) step rules are far below the largest descending step.",
+        "this project's measurement", "[observation]", "; ".join(parts),
+        "no prediction (worst-case rules)", None, gating=False)
+
+
+# --------------------------------------------------------------------------- iterations vs M
+
+
+def _complexity(rec):
+    return rec["iteration_complexity"]["metrics"]
+
+
+@claim("fixed_step_grows_with_M", needs=("iteration_complexity",))
+def _fixed_grows(rec):
+    probs = _complexity(rec)["problems"]
+    parts, ok = [], True
+    for p, info in probs.items():
+        s = info["slope_vs_M"]
+        parts.append(f"{p}: GD Thm 6 {s['gd_thm6']:.2f}, best fixed {s['gd_best_fixed']:.2f}, "
+                     f"clipped {s['clipped_thm3']:.2f}, normalized {s['normalized']:.2f}")
+        ok &= min(s["gd_thm6"], s["gd_best_fixed"]) > max(s["clipped_thm3"], s["normalized"])
+    return _record(
+        "fixed_step_grows_with_M",
+        "The iterations of fixed-step GD grow faster with M than those of clipped and "
+        "normalized GD (log-log slopes against M).",
+        "Zhang et al. 2020, Theorems 3, 4, 6 and Remark 5", "[paper]", "; ".join(parts),
+        "fixed step: O(M) growth; clipped: no M dependence beyond the L1^2 F0/L0 term",
+        ok, gating=True)
+
+
+@claim("vankov_si_within_bound", needs=("iteration_complexity",))
+def _si_bound(rec):
+    probs = _complexity(rec)["problems"]
+    ratios = []
+    for info in probs.values():
+        its = np.asarray(info["methods"]["vankov_si"]["iterations"], dtype=float)
+        bound = np.asarray(info["bounds"]["vankov_si"], dtype=float)
+        ratios.append(np.where(its >= 0, its / bound, np.inf))
+    worst = float(np.max(np.concatenate(ratios)))
+    return _record(
+        "vankov_si_within_bound",
+        "GD with eta_si reaches |f'| <= eps within ceil(F0 (2 L0 + 3 L1 eps)/eps^2) - 1 "
+        "iterations on x^4 and cosh.",
+        "Vankov et al. 2024 (sum of the per-step progress)", "[secondary; checked]",
+        f"largest measured / bound = {worst:.3g}", "<= 1", worst <= 1.0, gating=True)
+
+
+@claim("clipped_within_thm3", needs=("iteration_complexity",))
+def _thm3(rec):
+    probs = _complexity(rec)["problems"]
+    ratios = []
+    for info in probs.values():
+        its = np.asarray(info["methods"]["clipped_thm3"]["iterations"], dtype=float)
+        ratios.append(its / np.asarray(info["bounds"]["thm3_recalled"], dtype=float))
+    worst = float(np.max(np.concatenate(ratios)))
+    return _record(
+        "clipped_within_thm3",
+        "Clipped GD with Theorem 3's parameters needs at most 20 L0 F0/eps^2 + "
+        "20 max(1, L1^2) F0/L0 iterations (x^4, cosh).",
+        "Zhang et al. 2020, Theorem 3", "[recalled constants]",
+        f"largest measured / bound = {worst:.3g}", "<= 1 (if the recalled constants are right)",
+        None, gating=False)
+
+
+@claim("gd_within_thm6", needs=("iteration_complexity",))
+def _thm6(rec):
+    probs = _complexity(rec)["problems"]
+    ratios = []
+    for info in probs.values():
+        its = np.asarray(info["methods"]["gd_thm6"]["iterations"], dtype=float)
+        ratios.append(its / np.asarray(info["bounds"]["thm6_recalled"], dtype=float))
+    worst = float(np.max(np.concatenate(ratios)))
+    return _record(
+        "gd_within_thm6",
+        "GD with h = 1/(2(M L1 + L0)) needs at most 4 (M L1 + L0) F0/eps^2 iterations.",
+        "Zhang et al. 2020, Theorem 6", "[recalled constant]",
+        f"largest measured / bound = {worst:.3g}", "<= 1 (if the recalled constant is right)",
+        None, gating=False)
+
+
+# --------------------------------------------------------------------------- hard instance
+
+
+@claim("clipping_arbitrarily_faster", needs=("hard_instance",))
+def _hard(rec):
+    m = rec["hard_instance"]["metrics"]
+    ratio = [r for r in m["ratio_best_fixed_over_clipped"] if np.isfinite(r)]
+    Ms = [row["M"] for row in m["rows"]]
+    ok = len(ratio) >= 3 and m["ratio_slope_vs_M"] >= 0.5 and ratio[-1] > ratio[0]
+    return _record(
+        "clipping_arbitrarily_faster",
+        "On an (L0,L1)-smooth instance with a steep wall, the ratio of best fixed-step GD "
+        "iterations to clipped GD iterations grows without bound in M.",
+        "Zhang et al. 2020, Remark 5 (our own hard instance)", "[paper]",
+        f"ratio {', '.join(f'{r:.3g}' for r in ratio)} at M = "
+        f"{', '.join(f'{x:g}' for x in Ms)}; log-log slope {m['ratio_slope_vs_M']:.2f}",
+        "grows like L1 M / log M", ok, gating=True)
+
+
+@claim("thm4_lower_bound_vs_instance", needs=("hard_instance",))
+def _thm4(rec):
+    rows = rec["hard_instance"]["metrics"]["rows"]
+    ratios = [r["gd_best_fixed"] / r["thm4_lower_recalled"] for r in rows
+              if r["gd_best_fixed"] > 0 and r["thm4_lower_recalled"] > 0]
+    return _record(
+        "thm4_lower_bound_vs_instance",
+        "Theorem 4's lower bound L1 M (F0 - 5 eps/8)/(8 eps^2 (log M + 1)), evaluated with "
+        "our instance's F0, against the best fixed step measured on it.",
+        "Zhang et al. 2020, Theorem 4", "[recalled expression]",
+        "measured / bound = " + ", ".join(f"{r:.3g}" for r in ratios),
+        "a lower bound over the class; it need not bind on one member", None, gating=False)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def load_records(results_dir: str | Path, names) -> dict:
+    """Records by experiment name from ``results_dir/<name>``, skipping missing ones."""
+    out = {}
+    for name in names:
+        path = Path(results_dir) / name
+        if (path / results.RECORD_FILE).exists():
+            out[name] = results.read_record(path)[0]
+    return out
+
+
+def evaluate(results_dir: str | Path = "results") -> tuple[list[ClaimRecord], list[str]]:
+    """Run every registered claim whose records exist; return (records, missing claim ids)."""
+    needed = sorted({n for c in REGISTRY for n in c.needs})
+    records = load_records(results_dir, needed)
+    done, missing = [], []
+    for c in REGISTRY:
+        if all(n in records for n in c.needs):
+            done.append(c.fn(records))
+        else:
+            missing.append(c.id)
+    return done, missing
+
+
+def to_markdown(claims: list[ClaimRecord], missing: list[str]) -> str:
+    """The CLAIMS.md table."""
+    verdict = {True: "holds", False: "**FAILS**", None: "reported"}
+    lines = [
+        "# Claims",
+        "",
+        "Written by `make verify` (`python -m experiments.verify`) from the run records in "
+        "`results/`. A claim is *gating* when it rests on [paper] or [checked] facts: "
+        "`make verify` fails if a gating claim fails. Claims on [recalled] constants report "
+        "their ratio only.",
+        "",
+        "| id | claim | source | status | measured | theory | verdict | gating |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    def cell(text: str) -> str:  # a "|" inside a cell (as in |g|) would split the row
+        return text.replace("|", "\\|")
+
+    for c in claims:
+        cells = (c.id, c.statement, c.source, c.status, c.measured, c.theoretical,
+                 verdict[c.holds], "yes" if c.gating else "no")
+        lines.append("| " + " | ".join(cell(x) for x in cells) + " |")
+    if missing:
+        lines += ["", "Not evaluated (their records are missing): " + ", ".join(missing) + "."]
+    return "\n".join(lines) + "\n"
