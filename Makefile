@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 
 # Every experiment writes results/<name>/record.json; every figure script
 # paper_figures/<name>.py reads it and writes paper_figures/<name>.{pdf,png}.
-EXPERIMENTS := quartic_trajectories descent_audit max_step iteration_complexity hard_instance
+EXPERIMENTS := quartic_trajectories descent_audit max_step iteration_complexity hard_instance \
+               stochastic
 RECORDS := $(EXPERIMENTS:%=results/%/record.json)
 FIGURES := $(EXPERIMENTS:%=paper_figures/%.png)
 LIBRARY := $(shell find research -name '*.py')

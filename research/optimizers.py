@@ -80,6 +80,10 @@ _GD_UPDATE = _scalar_step_update(theory.gd_step, "lr")
 _CLIPPED_UPDATE = _scalar_step_update(theory.clipped_step, "eta", "gamma")
 _NORMALIZED_UPDATE = _scalar_step_update(theory.normalized_step, "eta", "beta")
 _BETA_NORMALIZED_UPDATE = _scalar_step_update(theory.beta_normalized_step, "lr", "power")
+_THM7_UPDATES = {
+    True: _scalar_step_update(theory.theorem7_step, "eta", "L1", "tau"),
+    False: _scalar_step_update(theory.theorem7_step_without_eta, "eta", "L1", "tau"),
+}
 _L0L1_UPDATES = {rule: _scalar_step_update(fn, "L0", "L1")
                  for rule, fn in theory.L0L1_RULES.items()}
 
@@ -162,6 +166,20 @@ def l0l1_gd(L0, L1, rule: str = "si") -> optax.GradientTransformation:
     _validate.nonnegative("L0", L0)
     _validate.nonnegative("L1", L1)
     return _transformation(_L0L1_UPDATES[rule], {"L0": L0, "L1": L1})
+
+
+def clipped_sgd_thm7(eta, L1, tau, printed: bool = True) -> optax.GradientTransformation:
+    """Clipped SGD with Theorem 7's step h = min{1 / (16 eta L1 (||g|| + tau)), eta}, g the
+    stochastic gradient. ``printed=False`` uses min{1 / (16 L1 (||g|| + tau)), eta} instead
+    (the suspected typo removed; ``theory.theorem7_step_without_eta``). Get eta from
+    ``theory.theorem7_eta(L0, L1, tau, T)``.
+
+    References: Zhang et al. 2020, Theorem 7. [paper, as printed]
+    """
+    _validate.positive("eta", eta)
+    _validate.nonnegative("L1", L1)
+    _validate.nonnegative("tau", tau)
+    return _transformation(_THM7_UPDATES[bool(printed)], {"eta": eta, "L1": L1, "tau": tau})
 
 
 # --------------------------------------------------------------------------- momentum family
@@ -267,6 +285,7 @@ FACTORIES = {
     "beta_normalized_gd": beta_normalized_gd,
     "value_clipped_gd": value_clipped_gd,
     "l0l1_gd": l0l1_gd,
+    "clipped_sgd_thm7": clipped_sgd_thm7,
     "sgd_momentum": sgd_momentum,
     "mixclip": mixclip,
 }

@@ -323,6 +323,18 @@ def theorem7_step(grad_norm, eta, L1, tau):
     return jnp.minimum(_safe_div(1.0, 16.0 * eta * L1 * (jnp.asarray(grad_norm) + tau)), eta)
 
 
+def theorem7_step_without_eta(grad_norm, eta, L1, tau):
+    """Theorem 7's step with the suspected typo removed: h = min{1 / (16 L1 (g + tau)), eta}.
+
+    The printed rule divides by 16 eta L1 (g + tau); with eta <= 1/(20 L0) that makes the
+    clipping threshold grow as eta shrinks, which is unusual. This variant is measured beside
+    the printed one; neither is asserted to be the intended rule.
+
+    References: Zhang et al. 2020, Theorem 7 [paper, modified here: not a published rule].
+    """
+    return jnp.minimum(_safe_div(1.0, 16.0 * L1 * (jnp.asarray(grad_norm) + tau)), eta)
+
+
 def theorem8_step(T, L1, M, tau):
     """SGD fixed step h = min{1/sqrt(T), 1/(L1 (M + tau))}.
 

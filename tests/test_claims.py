@@ -20,6 +20,8 @@ SMALL = {
     "iteration_complexity": {"quartic_x0": [1.0, 4.0, 16.0], "cosh_x0": [1.0, 4.0, 8.0],
                              "cap": 2_000_000, "sweep_cap": 200_000, "sweep_steps": 16},
     "hard_instance": {"M": [30.0, 300.0, 3000.0], "sweep_steps": 24, "cap": 400_000},
+    "stochastic": {"T": 2000, "seeds": 8, "record_every": 20,
+                   "bias": {"steps": 2000, "thresholds": [0.05, 2.0]}},
 }
 
 

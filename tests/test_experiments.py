@@ -44,6 +44,9 @@ def test_quartic_experiment_and_figure(tmp_path):
     ("iteration_complexity", "quartic_x0=[1.0,-2.0]", "quartic_x0"),
     ("hard_instance", "M=[0.001]", "M"),
     ("hard_instance", "sweep_steps=1", "sweep_steps"),
+    ("stochastic", "record_every=7", "record_every"),
+    ("stochastic", "bias.thresholds=[0.1,-1.0]", "bias.thresholds"),
+    ("stochastic", "problems=[cliff]", "problems"),
 ])
 def test_bad_config_of_each_experiment(tmp_path, experiment, override, field):
     out = tmp_path / "rec"

@@ -36,6 +36,9 @@ GN = np.linalg.norm(G)
     (optimizers.l0l1_gd(2.0, 3.0, "si"), 1 / (2 + 4.5 * GN)),
     (optimizers.l0l1_gd(2.0, 3.0, "cl"), min(1 / 4, 1 / (9 * GN))),
     (optimizers.l0l1_gd(2.0, 3.0, "star"), np.log(1 + 3 * GN / (2 + 3 * GN)) / (3 * GN)),
+    (optimizers.clipped_sgd_thm7(0.01, 2.0, 0.5), min(1 / (16 * 0.01 * 2 * (GN + 0.5)), 0.01)),
+    (optimizers.clipped_sgd_thm7(0.5, 2.0, 0.5, printed=False),
+     min(1 / (16 * 2 * (GN + 0.5)), 0.5)),
 ])
 def test_scalar_step_updates(opt, h):
     assert np.allclose(_one_update(opt), -h * G, rtol=1e-14, atol=0)

@@ -166,3 +166,20 @@ def test_hard_instance_bad_input():
         problems.hard_instance(M=0.01)
     with pytest.raises(ValueError, match="flat"):
         problems.hard_instance(flat=-1.0)
+
+
+@pytest.mark.parametrize("noise", ["uniform", "skewed"])
+def test_noisy_problem_unbiased_and_bounded(noise):
+    p = problems.noisy("quartic", tau=2.0, noise=noise, dim=3)
+    x = jnp.array([0.5, -1.0, 2.0])
+    keys = jax.random.split(jax.random.PRNGKey(1), 40_000)
+    g = jax.vmap(jax.grad(p.stochastic_fn), in_axes=(None, 0))(x, keys)
+    xi = np.asarray(g - jax.grad(p.fn)(x))
+    assert np.linalg.norm(xi, axis=1).max() <= 2.0 * (1 + 1e-12)
+    sem = xi.std(axis=0) / np.sqrt(xi.shape[0])
+    assert np.all(np.abs(xi.mean(axis=0)) < 4 * sem)
+    assert p.L0 == problems.quartic(dim=3).L0 and p.extra["tau"] == 2.0
+    if noise == "skewed":  # asymmetric: the median is below the mean
+        assert np.all(np.median(xi, axis=0) < 0)
+    with pytest.raises(ValueError, match="noise must be one of"):
+        problems.noisy("quartic", noise="gaussian")
