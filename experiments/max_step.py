@@ -1,4 +1,5 @@
-"""Largest descending step vs the theory's step rules, at points of x^4 and cosh.
+"""Largest descending step vs the theory's step rules, at points of x^4 and cosh and along a
+clipped GD run on the MLP of seed 000 (whose (L0, L1) are fitted along the run).
 
 At each point x: h_desc, the largest h with f(x - h g) <= f(x), and h_half, the largest h
 achieving half the first-order decrease, f(x - h g) <= f(x) - h ||g||^2 / 2 (bisection,
@@ -7,26 +8,69 @@ achieving half the first-order decrease, f(x - h g) <= f(x) - h ||g||^2 / 2 (bis
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from experiments._common import Progress, hydra_entry
-from research import _validate, audit, problems, results, theory
+from research import _validate, audit, engine, optimizers, problems, results, smoothness, theory
 
 
-def rules(p, g, M: float) -> dict[str, np.ndarray]:
-    """Step of every rule at gradient norms g, for problem p (M: for Theorem 6)."""
-    eta, gamma = theory.clipped_gd_parameters(p.L0, p.L1)
+def rules(L0: float, L1: float, g, M: float) -> dict[str, np.ndarray]:
+    """Step of every rule at gradient norms g, for constants (L0, L1) (M: for Theorem 6)."""
+    eta, gamma = theory.clipped_gd_parameters(L0, L1)
     out = {
-        "inverse": theory.inverse_step(g, p.L0, p.L1),
-        "star": theory.vankov_star_step(g, p.L0, p.L1),
-        "si": theory.vankov_si_step(g, p.L0, p.L1),
-        "cl": theory.vankov_cl_step(g, p.L0, p.L1),
+        "inverse": theory.inverse_step(g, L0, L1),
+        "star": theory.vankov_star_step(g, L0, L1),
+        "si": theory.vankov_si_step(g, L0, L1),
+        "cl": theory.vankov_cl_step(g, L0, L1),
         "clipped_thm3": theory.clipped_step(g, eta, gamma),
-        "gd_thm6": jnp.broadcast_to(theory.theorem6_step(p.L0, p.L1, M), g.shape),
+        "gd_thm6": jnp.broadcast_to(theory.theorem6_step(L0, L1, M), g.shape),
     }
     return {k: np.asarray(v) for k, v in out.items()}
+
+
+def compare(name: str, L0: float, L1: float, g, h_desc, h_half, M: float, traces: dict) -> dict:
+    """Store the traces of one problem and summarise h_desc / rule for every rule."""
+    traces[f"{name}/grad_norm"] = np.asarray(g)
+    traces[f"{name}/h_desc"] = np.asarray(h_desc)
+    traces[f"{name}/h_half"] = np.asarray(h_half)
+    ratios = {}
+    for rule, h in rules(L0, L1, g, M).items():
+        traces[f"{name}/rule/{rule}"] = h
+        ratio = np.asarray(h_desc) / h
+        ratios[rule] = {"min": float(np.nanmin(ratio)), "max": float(np.nanmax(ratio)),
+                        "at_largest_g": float(ratio[np.argmax(g)]),
+                        "rule_descends_everywhere": bool(np.all(h <= np.asarray(h_desc)))}
+    return {"L0": L0, "L1": L1, "M": M, "ratio_h_desc_over_rule": ratios}
+
+
+def check_network(net) -> tuple:
+    """Validate the ``network`` block: (steps, points, optimizer)."""
+    steps = _validate.positive_int("network.steps", net.steps)
+    n = _validate.positive_int("network.points", net.points, minimum=2)
+    if steps % (n - 1):
+        raise ValueError(f"network.points - 1 must divide network.steps; got {n}, {steps}.")
+    opt = optimizers.clipped_gd(float(_validate.positive("network.eta", net.eta)),
+                                float(_validate.positive("network.gamma", net.gamma)))
+    return steps, n, opt
+
+
+def network_points(cfg) -> tuple:
+    """Iterates of a clipped GD run on the MLP, their Hessian norms, and the (L0, L1)
+    envelope fitted to (||grad f||, ||hess f||) along the run."""
+    steps, n, opt = check_network(cfg.network)
+    p = problems.mlp_regression()
+    # run, keeping the iterates at the recorded steps: steps // (n - 1) at a time
+    x = p.batch_x0(1)
+    pts = [x]
+    for _ in range(n - 1):
+        x = engine.run(p, opt, x, steps=steps // (n - 1), record_every=steps // (n - 1)).x
+        pts.append(x)
+    pts = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *pts)
+    hess = jax.vmap(lambda q: smoothness.hessian_norm(p.fn, q))(pts)
+    return p, pts, np.asarray(hess)
 
 
 def run(cfg: DictConfig) -> None:
@@ -37,6 +81,8 @@ def run(cfg: DictConfig) -> None:
         if not 0 < lo < hi:
             raise ValueError(f"{key} must be [low, high] with 0 < low < high; got {[lo, hi]}.")
         ranges[key] = (lo, hi)
+    if cfg.network.points:
+        check_network(cfg.network)  # before any compute
     say = Progress("max_step")
     traces, metrics = {}, {"problems": {}}
     for p, key in ((problems.quartic(), "quartic_range"), (problems.cosh(), "cosh_range")):
@@ -44,22 +90,27 @@ def run(cfg: DictConfig) -> None:
         h_desc, g = audit.max_step(p.fn, x, c=0.0)
         h_half, _ = audit.max_step(p.fn, x, c=0.5)
         M = float(g.max())  # the sublevel set of the farthest point contains all the others
-        r = rules(p, g, M)
         traces[f"{p.name}/x"] = np.asarray(x[:, 0])
-        traces[f"{p.name}/grad_norm"] = np.asarray(g)
-        traces[f"{p.name}/h_desc"] = np.asarray(h_desc)
-        traces[f"{p.name}/h_half"] = np.asarray(h_half)
-        ratios = {}
-        for name, h in r.items():
-            traces[f"{p.name}/rule/{name}"] = h
-            ratio = np.asarray(h_desc) / h
-            ratios[name] = {"min": float(ratio.min()), "max": float(ratio.max()),
-                            "at_largest_g": float(ratio[np.argmax(g)]),
-                            "rule_descends_everywhere": bool(np.all(h <= np.asarray(h_desc)))}
-        metrics["problems"][p.name] = {"L0": p.L0, "L1": p.L1, "M": M, "ratio_h_desc_over_rule":
-                                       ratios}
+        info = compare(p.name, p.L0, p.L1, g, h_desc, h_half, M, traces)
+        info["constants"] = "stated"
+        metrics["problems"][p.name] = info
         say(f"{p.name}: h_desc / rule at the largest |grad| = "
-            + ", ".join(f"{k} {v['at_largest_g']:.3g}" for k, v in ratios.items()))
+            + ", ".join(f"{k} {v['at_largest_g']:.3g}"
+                        for k, v in info["ratio_h_desc_over_rule"].items()))
+    if cfg.network.points:
+        p, pts, hess = network_points(cfg)
+        h_desc, g = audit.max_step(p.fn, pts, c=0.0)
+        h_half, _ = audit.max_step(p.fn, pts, c=0.5)
+        L0, L1 = smoothness.fit_envelope(g, hess)
+        info = compare(p.name, L0, L1, g, h_desc, h_half, float(np.max(g)), traces)
+        info.update(constants="fitted: least-area envelope of (||grad f||, ||hess f||) along "
+                    "the run", hessian_norm=hess.tolist(),
+                    correlation=smoothness.log_correlations(g, hess))
+        traces[f"{p.name}/hessian_norm"] = hess
+        metrics["problems"][p.name] = info
+        say(f"{p.name}: fitted (L0, L1) = ({L0:.4g}, {L1:.4g}); h_desc / rule: "
+            + ", ".join(f"{k} min {v['min']:.3g}"
+                        for k, v in info["ratio_h_desc_over_rule"].items()))
     out = results.write_record(cfg.out, config=OmegaConf.to_container(cfg, resolve=True),
                                metrics=metrics, traces=traces)
     say(f"wrote {out}")

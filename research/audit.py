@@ -15,6 +15,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from research import _validate, theory
 
@@ -138,7 +139,7 @@ def max_step(fn, x, c: float = 0.0, h0: float = 1e-8, doublings: int = 160,
 
     Args:
       fn: f(x) -> scalar.
-      x: points with a leading batch axis.
+      x: points with a leading batch axis (an array, or a pytree whose leaves all have it).
       c: 0 for plain descent, 1/2 for half the first-order decrease.
 
     Returns:
@@ -146,6 +147,12 @@ def max_step(fn, x, c: float = 0.0, h0: float = 1e-8, doublings: int = 160,
       fails and inf where no failure was found up to 2^doublings times it.
     """
     _validate.in_interval("c", c, 0.0, 1.0)
+    if not isinstance(x, jax.Array | np.ndarray):  # a batched pytree: search on flat vectors
+        first = jax.tree_util.tree_map(lambda a: a[0], x)
+        unravel = ravel_pytree(first)[1]
+        flat = jax.vmap(lambda p: ravel_pytree(p)[0])(x)
+        return _max_step(lambda v: fn(unravel(v)), flat, float(c), float(h0), int(doublings),
+                         int(bisections))
     return _max_step(fn, jnp.asarray(x), float(c), float(h0), int(doublings), int(bisections))
 
 

@@ -112,7 +112,8 @@ def _vankov(rec):
 
 @claim("rules_are_safe", needs=("max_step",))
 def _safe(rec):
-    probs = rec["max_step"]["metrics"]["problems"]
+    probs = {k: v for k, v in rec["max_step"]["metrics"]["problems"].items()
+             if v.get("constants", "stated") == "stated"}
     unsafe = [f"{p}:{r}" for p, info in probs.items()
               for r, v in info["ratio_h_desc_over_rule"].items()
               if not v["rule_descends_everywhere"]]
@@ -127,11 +128,36 @@ def _safe(rec):
         f"{', '.join(unsafe) or 'none'}", "ratio >= 1 everywhere", not unsafe, gating=True)
 
 
+@claim("rules_with_fitted_constants", needs=("max_step",))
+def _fitted(rec):
+    probs = {k: v for k, v in rec["max_step"]["metrics"]["problems"].items()
+             if v.get("constants", "stated") != "stated"}
+    if not probs:
+        return _record("rules_with_fitted_constants", "No network trajectory was measured.",
+                       "this project's measurement", "[observation]", "not run", "-", None,
+                       gating=False)
+    parts = []
+    for p, info in probs.items():
+        worst = min(v["min"] for v in info["ratio_h_desc_over_rule"].values())
+        c = info.get("correlation", {})
+        parts.append(f"{p}: fitted (L0, L1) = ({info['L0']:.4g}, {info['L1']:.3g}); smallest "
+                     f"largest-descending-step / rule {worst:.3g}; Spearman(log ||H||, "
+                     f"log ||g||) = {c.get('spearman', float('nan')):.2f}")
+    return _record(
+        "rules_with_fitted_constants",
+        "Along a clipped GD run on a network, the step rules with (L0, L1) fitted to the "
+        "measured (gradient norm, Hessian norm) points are still descending steps.",
+        "this project's measurement (constants estimated, not proved)", "[observation]",
+        "; ".join(parts), "no guarantee: the constants are local estimates", None,
+        gating=False)
+
+
 @claim("rules_grow_conservative", needs=("max_step",))
 def _conservative(rec):
     probs = rec["max_step"]["metrics"]["problems"]
     parts = [f"{p}: x{info['ratio_h_desc_over_rule']['si']['at_largest_g']:.3g} "
-             f"(eta_si at |g| = {info['M']:.2g})" for p, info in probs.items()]
+             f"(eta_si at |g| = {info['M']:.2g})" for p, info in probs.items()
+             if info.get("constants", "stated") == "stated"]
     return _record(
         "rules_grow_conservative",
         "At large gradients the (L0,L1) step rules are far below the largest descending step.",

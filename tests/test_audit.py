@@ -86,3 +86,15 @@ def test_underflow_steps_are_skipped_not_counted():
     h = np.array([[1.0, 1.0, 1.0, np.nan]])
     a = audit.descent_audit(f, g, h, 1.0, 1.0)
     assert a.n_steps + a.underflow_skipped == 3 and a.underflow_skipped >= 1
+
+
+def test_max_step_on_pytrees_matches_flat():
+    def fn(p):
+        return jnp.sum(p["a"] ** 4) + jnp.sum(jnp.cosh(p["b"]))
+
+    pts = {"a": jnp.array([[1.0, 2.0], [0.5, -1.0]]), "b": jnp.array([[3.0], [-2.0]])}
+    h_tree, g_tree = audit.max_step(fn, pts)
+    flat = jnp.concatenate([pts["a"], pts["b"]], axis=1)
+    h_flat, g_flat = audit.max_step(
+        lambda v: jnp.sum(v[:2] ** 4) + jnp.sum(jnp.cosh(v[2:])), flat)
+    assert np.allclose(h_tree, h_flat, rtol=1e-12) and np.allclose(g_tree, g_flat, rtol=1e-14)

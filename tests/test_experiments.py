@@ -40,6 +40,7 @@ def test_quartic_experiment_and_figure(tmp_path):
     ("descent_audit", "problems=[quartic,quintic]", "problems"),
     ("descent_audit", "problems=[cliff]", "problems"),
     ("max_step", "cosh_range=[5.0,1.0]", "cosh_range"),
+    ("max_step", "network.points=7", "network.points"),
     ("iteration_complexity", "eps=0", "eps"),
     ("iteration_complexity", "quartic_x0=[1.0,-2.0]", "quartic_x0"),
     ("hard_instance", "M=[0.001]", "M"),

@@ -9,6 +9,7 @@ cosh, quadratic), ``regression`` (logistic regression), ``recurrent`` (the cliff
 
 from research.problems.base import Problem, get, gradient_check, names, register
 from research.problems.closed_form import cosh, hard_instance, power, quadratic, quartic, sextic
+from research.problems.networks import mlp_apply, mlp_regression
 from research.problems.recurrent import cliff, cliff_loss
 from research.problems.regression import logistic
 from research.problems.stochastic import noisy
@@ -16,5 +17,5 @@ from research.problems.stochastic import noisy
 __all__ = [
     "Problem", "get", "gradient_check", "names", "register",
     "cliff", "cliff_loss", "cosh", "hard_instance", "logistic", "power", "quadratic", "quartic",
-    "noisy", "sextic",
+    "mlp_apply", "mlp_regression", "noisy", "sextic",
 ]
