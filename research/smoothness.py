@@ -110,6 +110,8 @@ def fit_envelope(grad_norms, smoothness) -> tuple[float, float]:
         b_ub=-Ls,
         bounds=[(0, None), (0, None)],
         method="highs",
+        # tighter than HiGHS's default 1e-7, so the envelope really lies above every point
+        options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
     )
     if not res.success:
         raise RuntimeError(f"envelope LP failed: {res.message}")

@@ -14,9 +14,9 @@ from research import claims
 ROOT = Path(__file__).resolve().parents[1]
 
 SMALL = {
-    "descent_audit": {"problems": ["quartic", "cosh", "hard", "logistic"], "steps": 150,
+    "descent_audit": {"problems": ["quartic", "hard"], "steps": 100,
                       "start_scales": [0.5, 1.0]},
-    "max_step": {"points": 25, "network": {"points": 5, "steps": 200}},
+    "max_step": {"points": 25, "network": {"points": 3, "steps": 20}},
     "iteration_complexity": {"quartic_x0": [1.0, 4.0, 16.0], "cosh_x0": [1.0, 4.0, 8.0],
                              "cap": 2_000_000, "sweep_cap": 200_000, "sweep_steps": 16},
     "hard_instance": {"M": [30.0, 300.0, 3000.0], "sweep_steps": 24, "cap": 400_000},

@@ -69,9 +69,12 @@ def test_cosh_and_quadratic_constants_exact():
 def test_gradient_check_every_problem(p):
     rng = np.random.default_rng(0)
     flat, unravel = ravel_pytree(p.x0)
+    # central differences lose about eps_mach |f| / h to rounding: the MLP's loss is ~2e4,
+    # so it takes a longer difference step (same 1e-7 threshold)
+    h = 1e-5 if p.name == "mlp_regression" else 1e-6
     for scale in (0.05, 0.5, 1.0):
         x = unravel(flat * scale + jnp.asarray(rng.normal(0, 0.1, flat.shape)))
-        assert gradient_check(p.fn, x) < 1e-7
+        assert gradient_check(p.fn, x, h=h) < 1e-7
 
 
 def test_gradient_check_can_fail():
@@ -91,6 +94,8 @@ def test_gradient_check_can_fail():
 
 def test_f_star_is_min_or_lower_bound():
     for p in ALL_PROBLEMS:
+        if not isinstance(p.x0, jax.Array):
+            continue  # networks: a mean of squares, >= f* = 0 by construction
         x = _points(p, 200, seed=3) + (p.x0 if p.name in ("logistic", "cliff") else 0.0)
         vals = jax.vmap(p.fn)(x)
         assert np.all(np.asarray(vals) >= p.f_star - 1e-12), p.name
