@@ -8,9 +8,11 @@ STAMP := $(VENV)/.installed
 # Every experiment writes results/<name>/record.json; every figure script
 # paper_figures/<name>.py reads it and writes paper_figures/<name>.{pdf,png}.
 EXPERIMENTS := quartic_trajectories descent_audit max_step iteration_complexity hard_instance \
-               stochastic
+               stochastic clipping_mlp clipping_rnn clipping_seeds
 RECORDS := $(EXPERIMENTS:%=results/%/record.json)
-FIGURES := $(EXPERIMENTS:%=paper_figures/%.png)
+# figures drawn from another experiment's record (or from several)
+EXTRA_FIGURES := paper_figures/norm_type.png paper_figures/clipping_thresholds.png
+FIGURES := $(EXPERIMENTS:%=paper_figures/%.png) $(EXTRA_FIGURES)
 LIBRARY := $(shell find research -name '*.py')
 
 .PHONY: help setup test test-all figures verify bench lint clean
@@ -38,6 +40,12 @@ results/%/record.json: experiments/%.py conf/%.yaml $(LIBRARY) | $(STAMP)
 
 paper_figures/%.png: paper_figures/%.py results/%/record.json research/plotting.py | $(STAMP)
 	$(PY) -m paper_figures.$*
+
+paper_figures/norm_type.png: paper_figures/norm_type.py results/clipping_mlp/record.json research/plotting.py | $(STAMP)
+	$(PY) -m paper_figures.norm_type
+
+paper_figures/clipping_thresholds.png: paper_figures/clipping_thresholds.py results/clipping_mlp/record.json results/clipping_rnn/record.json research/plotting.py | $(STAMP)
+	$(PY) -m paper_figures.clipping_thresholds
 
 paper_figures/CLAIMS.md: $(RECORDS) research/claims.py experiments/verify.py | $(STAMP)
 	$(PY) -m experiments.verify --report-only

@@ -309,6 +309,113 @@ def _bias(rec):
         "biased fixed point for c below the noise scale", None, gating=False)
 
 
+# --------------------------------------------------------------------------- in practice
+
+
+@claim("seed000_mlp_clipping", needs=("clipping_mlp",))
+def _seed000(rec):
+    v = rec["clipping_mlp"]["metrics"]["variants"]
+    parts = [f"{k}: {100 * m['divergence_rate']:.0f}% diverged"
+             + (f", median final train/test MSE {m['median_final_train_mse']:.3g} / "
+                f"{m['median_final_test_mse']:.3g}" if m["median_final_train_mse"] is not None
+                else "") for k, m in v.items()]
+    clipped = [k for k in v if k != "none"]
+    ok = (v["none"]["divergence_rate"] == 1.0
+          and all(v[k]["divergence_rate"] == 0.0 for k in clipped))
+    return _record(
+        "seed000_mlp_clipping",
+        "Seed 000: the MLP (SGD lr 0.01, momentum 0.9, batch 32) gives NaN without clipping "
+        "and trains with clipnorm 1.0, global_clipnorm 1.0 and clipvalue 5.0.",
+        "seed 000 (Keras tutorial)", "[seed]", "; ".join(parts),
+        "NaN without clipping; converges with clipping", ok, gating=False)
+
+
+@claim("seed001_x4_explosion", needs=("clipping_seeds",))
+def _seed001(rec):
+    x4 = rec["clipping_seeds"]["metrics"]["x4"]
+    first = x4["gd"]["first_iterates"]
+    ok = (first[:2] == [10.0, -390.0] and x4["gd"]["diverged"]
+          and not x4["clipped_gd"]["diverged"] and not x4["normalized_gd"]["diverged"])
+    return _record(
+        "seed001_x4_explosion",
+        "Seed 001: GD with lr 0.1 on x^4 from 10 goes to -390 and overflows; clipped and "
+        "normalized GD with the same step converge.",
+        "seed 001", "[seed; exact arithmetic]",
+        f"GD: {', '.join(f'{x:.4g}' for x in first)} ... overflow after t = "
+        f"{x4['gd']['diverged_at']}; clipped GD reaches |f'| <= 1e-3 at t = "
+        f"{x4['clipped_gd']['iterations_to_eps']}, normalized at "
+        f"{x4['normalized_gd']['iterations_to_eps']}",
+        "10 - 0.1 * 4000 = -390, then overflow", ok, gating=True)
+
+
+@claim("seed002_sigmoid_chain", needs=("clipping_seeds",))
+def _seed002(rec):
+    ch = rec["clipping_seeds"]["metrics"]["chain"]
+    seed_grads = [-3.9593e-05, -1.6243e-03, -1.4529e-02, -1.1988e-01]
+    seed_weights = [0.5000039, 0.5001625, 0.5014533, 0.5119911]
+    ok = (np.allclose(ch["gradients"], seed_grads, rtol=1e-4)
+          and abs(ch["total_norm"] - 0.1208) < 5e-5 and abs(ch["clip_coef"] - 0.1) < 2e-4
+          and np.allclose(ch["weights_after_step"], seed_weights, atol=1e-7))
+    return _record(
+        "seed002_sigmoid_chain",
+        "Seed 002: the sigmoid chain's gradients, total norm 0.1208, clipping to 0.01208 "
+        "scales every gradient by 0.1, and the weights after one SGD step (lr 1).",
+        "seed 002", "[seed; exact arithmetic]",
+        f"gradients {', '.join(f'{g:.5g}' for g in ch['gradients'])}; total norm "
+        f"{ch['total_norm']:.5g}; coefficient {ch['clip_coef']:.5g}; weights "
+        f"{', '.join(f'{w:.7f}' for w in ch['weights_after_step'])}",
+        "the seed's printed values (float32 torch, to its printed digits)", ok, gating=True)
+
+
+@claim("seed002_norm_type_order", needs=("clipping_mlp",))
+def _norm_type(rec):
+    nt = rec["clipping_mlp"]["metrics"]["norm_type"]
+    parts, ok = [], True
+    for key, rows in nt.items():
+        totals = [r["total_norm"] for r in rows]
+        ok &= all(a >= b for a, b in zip(totals, totals[1:], strict=False))
+        parts.append(f"{key}: " + ", ".join(f"p={float(r['norm_type']):g} {r['total_norm']:.4g}"
+                                             for r in rows))
+    return _record(
+        "seed002_norm_type_order",
+        "total_norm decreases as norm_type grows (1, 2, 3, 4, inf), on the seed vector and on "
+        "real network gradients.",
+        "seed 002; monotonicity of p-norms", "[checked]", "; ".join(parts),
+        "||g||_p is non-increasing in p", ok, gating=True)
+
+
+@claim("value_clipping_turns_the_update", needs=("clipping_rnn",))
+def _cosine(rec):
+    v = rec["clipping_rnn"]["metrics"]["variants"]
+    ok = v["norm"]["min_cosine"] > 1 - 1e-9 and v["value"]["min_cosine"] < 1 - 1e-3
+    return _record(
+        "value_clipping_turns_the_update",
+        "Norm clipping keeps the update along -grad (cosine 1); value clipping turns it.",
+        "seed 003; theory.md section 2", "[checked]",
+        f"RNN: cosine(update, -grad) min {v['norm']['min_cosine']:.6f} with norm clipping, "
+        f"min {v['value']['min_cosine']:.3f} (median {v['value']['median_cosine']:.3f}) with "
+        f"value clipping; without clipping {100 * v['none']['divergence_rate']:.0f}% of seeds "
+        f"diverged (max pre-clip norm {v['none']['max_grad_norm']:.3g})",
+        "cosine = 1 for norm clipping", ok, gating=True)
+
+
+@claim("pascanu_threshold_heuristic", needs=("clipping_mlp", "clipping_rnn"))
+def _pascanu(rec):
+    parts = []
+    for name in ("clipping_mlp", "clipping_rnn"):
+        t = rec[name]["metrics"]["thresholds"]
+        key = [k for k in t if k.startswith("median_final")][0]
+        parts.append(f"{name}: " + ", ".join(
+            f"{m:g}x: {100 * d:.0f}% div, {key.split('_')[2]} "
+            + ("-" if f is None else f"{f:.3g}")
+            for m, d, f in zip(t["multiples"], t["divergence_rate"], t[key], strict=True)))
+    return _record(
+        "pascanu_threshold_heuristic",
+        "A threshold between 0.5x and 10x the average gradient norm trains well (Pascanu's "
+        "heuristic).", "Pascanu, Mikolov, Bengio 2013", "[paper heuristic]", "; ".join(parts),
+        "no guarantee; a rule of thumb", None, gating=False)
+
+
 # --------------------------------------------------------------------------- running
 
 

@@ -88,7 +88,7 @@ def _select(pred, new, old):
 
 
 def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at_eps: bool,
-                x0, state0, key, eps):
+                trace_x: bool, x0, state0, key, eps):
     """One trajectory; vmapped over the batch by ``_run_batch``."""
     exact = jax.value_and_grad(problem.fn)
     stochastic = problem.stochastic_fn is not None
@@ -123,6 +123,7 @@ def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at
         if exact_here:
             ok = ok & jnp.isfinite(f)
             hit = jnp.where((hit < 0) & ok & (gn <= eps), t, hit)
+        x_rec = x
         u, new_state = apply(g, state, x)
         x_new = optax.apply_updates(x, u)
         ok_new = ok & _all_finite(x_new)
@@ -133,6 +134,8 @@ def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at
         if record:
             h = global_norm(u) / jnp.where(gn_used > 0, gn_used, 1.0)
             rec = (jnp.where(alive, f, nan), jnp.where(alive, gn, nan), jnp.where(ok, h, nan))
+            if trace_x:
+                rec = (*rec, jax.tree_util.tree_map(lambda a: jnp.where(alive, a, nan), x_rec))
         return (x, state, ok_new, hit, div_at, key, t + 1), rec
 
     def block(carry, _):
@@ -156,12 +159,17 @@ def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at
         def body(c):
             carry, bufs, i = c
             carry, rec = block(carry, None)
-            return carry, tuple(b.at[i].set(r) for b, r in zip(bufs, rec, strict=True)), i + 1
+            bufs = jax.tree_util.tree_map(lambda b, r: b.at[i].set(r), bufs, rec)
+            return carry, bufs, i + 1
 
         bufs0 = tuple(jnp.full((n_blocks,), jnp.nan, dtype=nan.dtype) for _ in range(3))
-        carry, (fs, gns, hs), _ = jax.lax.while_loop(running, body, (carry0, bufs0, 0))
+        if trace_x:
+            bufs0 = (*bufs0, jax.tree_util.tree_map(
+                lambda a: jnp.full((n_blocks, *a.shape), jnp.nan, a.dtype), x0))
+        carry, recs, _ = jax.lax.while_loop(running, body, (carry0, bufs0, 0))
     else:
-        carry, (fs, gns, hs) = jax.lax.scan(block, carry0, None, length=n_blocks)
+        carry, recs = jax.lax.scan(block, carry0, None, length=n_blocks)
+    fs, gns, hs = recs[:3]
     x, _, alive, hit, div_at, _, t = carry
     f_last, g_last = exact(x)
     gn_last = global_norm(g_last)
@@ -172,15 +180,22 @@ def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at
     fs = jnp.append(fs, jnp.where(alive & reached_end, f_last, nan))
     gns = jnp.append(gns, jnp.where(alive & reached_end, gn_last, nan))
     hs = jnp.append(hs, nan)
-    return x, fs, gns, hs, hit, div_at
+    xs = None
+    if trace_x:
+        xs = jax.tree_util.tree_map(
+            lambda r, a: jnp.concatenate([r, jnp.where(alive & reached_end, a, nan)[None]]),
+            recs[3], x)
+    return x, fs, gns, hs, hit, div_at, xs
 
 
 @functools.partial(jax.jit, static_argnames=("problem", "update", "steps", "record_every",
-                                             "stop_at_eps"))
-def _run_batch(problem, update, steps, record_every, stop_at_eps, x0, state0, keys, eps):
+                                             "stop_at_eps", "trace_x"))
+def _run_batch(problem, update, steps, record_every, stop_at_eps, trace_x, x0, state0, keys,
+               eps):
     global TRACE_COUNT
     TRACE_COUNT += 1
-    traj = functools.partial(_trajectory, problem, update, steps, record_every, stop_at_eps)
+    traj = functools.partial(_trajectory, problem, update, steps, record_every, stop_at_eps,
+                             trace_x)
     return jax.vmap(traj, in_axes=(0, 0, 0, None))(x0, state0, keys, eps)
 
 
@@ -244,7 +259,7 @@ def _batched_state(optimizer, x0, batch: int):
 
 def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: int,
         eps: float | None = None, record_every: int = 1, key=0,
-        stop_at_eps: bool = False) -> RunResult:
+        stop_at_eps: bool = False, trace_x: bool = False) -> RunResult:
     """Run ``optimizer`` on ``problem`` from every point of the batch ``x0``.
 
     Args:
@@ -264,6 +279,8 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
         steps in which it reached eps (the batch stops when all have, or diverged). Counts
         stay exact; trace columns after the stop are NaN. Needs ``eps``. Use it to measure
         iteration counts with a generous ``steps`` cap.
+      trace_x: also keep the recorded iterates themselves, as ``trace["x"]`` (a pytree with
+        leaves of shape (batch, n_recorded, ...); NaN after divergence). Costs memory.
 
     Returns:
       A ``RunResult``; its arrays are NumPy arrays.
@@ -304,11 +321,14 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
 
     x0_, state0_, keys_ = _pad_and_shard((x0, state0, keys), batch)
     out = _run_batch(problem, optimizer.update, steps, record_every, bool(stop_at_eps),
-                     x0_, state0_, keys_, eps_arg)
-    x, fs, gns, hs, hit, div_at = jax.tree_util.tree_map(lambda a: a[:batch], out)
-    fs, gns, hs, hit, div_at = jax.device_get((fs, gns, hs, hit, div_at))
+                     bool(trace_x), x0_, state0_, keys_, eps_arg)
+    x, fs, gns, hs, hit, div_at, xs = jax.tree_util.tree_map(lambda a: a[:batch], out)
+    fs, gns, hs, hit, div_at, xs = jax.device_get((fs, gns, hs, hit, div_at, xs))
+    trace = {"f": fs, "grad_norm": gns, "step_size": hs}
+    if trace_x:
+        trace["x"] = xs
     return RunResult(
-        trace={"f": fs, "grad_norm": gns, "step_size": hs},
+        trace=trace,
         iterations=np.arange(0, steps + 1, record_every),
         iterations_to_eps=hit,
         diverged=div_at >= 0,

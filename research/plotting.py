@@ -70,15 +70,15 @@ def save(fig, out_dir: str | os.PathLike, name: str) -> list[Path]:
     return paths
 
 
-def figure_main(name: str, draw, doc: str, argv=None) -> None:
-    """Command line of a figure script: read the record ``results/<name>`` (or --results),
-    call ``draw(record, traces)``, and save ``<out>/<name>.{pdf,png}``."""
+def figure_main(name: str, draw, doc: str, argv=None, record_name: str | None = None) -> None:
+    """Command line of a figure script: read the record ``results/<record_name or name>`` (or
+    --results), call ``draw(record, traces)``, and save ``<out>/<name>.{pdf,png}``."""
     import argparse
 
     from research import results
 
     ap = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
-    ap.add_argument("--results", default=f"results/{name}")
+    ap.add_argument("--results", default=f"results/{record_name or name}")
     ap.add_argument("--out", default="paper_figures")
     args = ap.parse_args(argv)
     record, traces = results.read_record(args.results)

@@ -22,6 +22,10 @@ SMALL = {
     "hard_instance": {"M": [30.0, 300.0, 3000.0], "sweep_steps": 24, "cap": 400_000},
     "stochastic": {"T": 2000, "seeds": 8, "record_every": 20,
                    "bias": {"steps": 2000, "thresholds": [0.05, 2.0]}},
+    "clipping_mlp": {"seeds": 3, "epochs": 3, "threshold_multiples": [0.5, 5.0]},
+    "clipping_rnn": {"seeds": 2, "epochs": 1, "train_size": 256, "test_size": 64,
+                     "length": 20, "threshold_multiples": [1.0]},
+    "clipping_seeds": {"x4": {"steps": 600}},
 }
 
 

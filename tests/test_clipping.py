@@ -15,6 +15,7 @@ from research.clipping import (
     clip_per_tensor_norm,
     global_norm,
 )
+from research.problems import sigmoid_chain_loss
 
 SEED002 = jnp.array([125.0, 75.0, 45.0, 15.0, 5.0])
 # seed 002: torch.nn.utils.clip_grad_norm_ printouts, max_norm = 1 (float32 torch values)
@@ -46,15 +47,8 @@ def test_seed002_total_norm_decreases_with_p():
 
 def _sigmoid_chain_grads():
     """Seed 002's chain: four Linear(1,1,no bias)+sigmoid, weights 0.5, input 0.1, target 1."""
-
-    def loss(ws):
-        h = jnp.asarray(0.1)
-        for w in ws:
-            h = jax.nn.sigmoid(w * h)
-        return (h - 1.0) ** 2
-
     ws = [jnp.asarray(0.5)] * 4
-    return ws, jax.grad(loss)(ws)
+    return ws, jax.grad(sigmoid_chain_loss)(ws)
 
 
 def test_seed002_sigmoid_chain():

@@ -204,3 +204,17 @@ def test_stop_at_eps_gives_the_same_counts_and_stops():
                               full.trace["f"][b, :last_block + 1])
     with pytest.raises(ValueError, match="stop_at_eps=True needs eps"):
         engine.run(p, opt, x0, steps=100, stop_at_eps=True)
+
+
+def test_trace_x_keeps_the_iterates():
+    p = problems.quartic()
+    x0 = jnp.array([[10.0], [1.0]])
+    res = engine.run(p, optimizers.gd(0.1), x0, steps=8, trace_x=True)
+    xs = res.trace["x"]
+    assert xs.shape == (2, 9, 1)
+    assert xs[0, 0, 0] == 10.0 and xs[0, 1, 0] == -390.0  # seed 001
+    assert np.allclose(xs[1, :, 0] ** 4, res.trace["f"][1], rtol=1e-14)
+    assert np.all(np.isnan(xs[0, res.diverged_at[0] + 1:]))
+    thin = engine.run(p, optimizers.gd(0.1), x0, steps=8, record_every=4, trace_x=True,
+                      eps=1e-9, stop_at_eps=True)
+    assert np.array_equal(thin.trace["x"][1], xs[1, ::4], equal_nan=True)

@@ -46,6 +46,10 @@ def test_quartic_experiment_and_figure(tmp_path):
     ("hard_instance", "M=[0.001]", "M"),
     ("hard_instance", "sweep_steps=1", "sweep_steps"),
     ("stochastic", "record_every=7", "record_every"),
+    ("clipping_mlp", "+variants.bad={clipsomething: 1.0}", "variants.bad"),
+    ("clipping_mlp", "variants.clipnorm.clipnorm=0", "clipnorm"),
+    ("clipping_rnn", "recurrent_scale=-1", "recurrent_scale"),
+    ("clipping_seeds", "chain.max_norm=0", "chain.max_norm"),
     ("stochastic", "bias.thresholds=[0.1,-1.0]", "bias.thresholds"),
     ("stochastic", "problems=[cliff]", "problems"),
 ])

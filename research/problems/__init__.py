@@ -9,7 +9,16 @@ cosh, quadratic), ``regression`` (logistic regression), ``recurrent`` (the cliff
 
 from research.problems.base import Problem, get, gradient_check, names, register
 from research.problems.closed_form import cosh, hard_instance, power, quadratic, quartic, sextic
-from research.problems.networks import mlp_apply, mlp_regression
+from research.problems.networks import (
+    adding_data,
+    mlp_apply,
+    mlp_init,
+    mlp_regression,
+    regression_data,
+    rnn_apply,
+    rnn_init,
+    sigmoid_chain_loss,
+)
 from research.problems.recurrent import cliff, cliff_loss
 from research.problems.regression import logistic
 from research.problems.stochastic import noisy
@@ -17,5 +26,6 @@ from research.problems.stochastic import noisy
 __all__ = [
     "Problem", "get", "gradient_check", "names", "register",
     "cliff", "cliff_loss", "cosh", "hard_instance", "logistic", "power", "quadratic", "quartic",
-    "mlp_apply", "mlp_regression", "noisy", "sextic",
+    "adding_data", "mlp_apply", "mlp_init", "mlp_regression", "noisy", "regression_data",
+    "rnn_apply", "rnn_init", "sextic", "sigmoid_chain_loss",
 ]

@@ -1,0 +1,88 @@
+"""Seed 003 in JAX: gradient-norm traces of a tanh RNN on the adding problem with and without
+norm clipping, the cosine between the update and -grad for norm versus value clipping, and
+the threshold sweep of Pascanu's heuristic on the same model."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from experiments._common import Progress, hydra_entry
+from research import _validate, optimizers, problems, results, training
+
+
+def run(cfg: DictConfig) -> None:
+    seeds = _validate.positive_int("seeds", cfg.seeds)
+    epochs = _validate.positive_int("epochs", cfg.epochs)
+    bs = _validate.positive_int("batch_size", cfg.batch_size)
+    lr = float(_validate.positive("lr", cfg.lr))
+    length = _validate.positive_int("length", cfg.length, minimum=2)
+    n_tr = _validate.positive_int("train_size", cfg.train_size)
+    n_te = _validate.positive_int("test_size", cfg.test_size)
+    hidden = _validate.positive_int("hidden", cfg.hidden)
+    scale = float(_validate.positive("recurrent_scale", cfg.recurrent_scale))
+    multiples = [float(_validate.positive("threshold_multiples", m))
+                 for m in cfg.threshold_multiples]
+    variants = {
+        "none": optimizers.sgd_momentum(lr, 0.0),
+        "norm": optimizers.sgd_momentum(lr, 0.0, global_clipnorm=cfg.norm_threshold),
+        "value": optimizers.sgd_momentum(lr, 0.0, clipvalue=cfg.clip_value),
+    }
+    say = Progress("clipping_rnn")
+    X, y = problems.adding_data(n_tr + n_te, length, seed=0)
+    data = (X[:n_tr], y[:n_tr], X[n_tr:], y[n_tr:])
+    params = jax.tree_util.tree_map(
+        lambda *a: jnp.stack(a),
+        *[problems.rnn_init(s, hidden, recurrent_scale=scale) for s in range(seeds)])
+    traces, metrics = {}, {"seeds": seeds, "variants": {}}
+    for i, (name, opt) in enumerate(variants.items()):
+        r = training.train(problems.rnn_apply, params, data, opt, epochs, bs, key=i)
+        traces[f"{name}/grad_norm"] = r.grad_norm
+        traces[f"{name}/cosine"] = r.cosine
+        traces[f"{name}/test_mse"] = r.test_loss
+        ok = ~r.diverged
+        gn = r.grad_norm[np.isfinite(r.grad_norm)]
+        metrics["variants"][name] = {
+            "divergence_rate": float(r.diverged.mean()),
+            "median_final_test_mse": float(np.median(r.test_loss[ok, -1])) if ok.any() else None,
+            "median_grad_norm": float(np.median(gn)),
+            "max_grad_norm": float(gn.max()),
+            "min_cosine": float(np.nanmin(r.cosine)),
+            "median_cosine": float(np.nanmedian(r.cosine)),
+        }
+        m = metrics["variants"][name]
+        say(f"{name:6s} diverged {100 * m['divergence_rate']:.0f}%, pre-clip |g| median "
+            f"{m['median_grad_norm']:.3g} max {m['max_grad_norm']:.3g}, cosine(update, -g) "
+            f"min {m['min_cosine']:.3f} median {m['median_cosine']:.3f}")
+        if name == "norm":
+            mean_gn = float(np.nanmean(r.grad_norm))
+    thresholds = np.asarray(multiples) * mean_gn
+    many = jax.tree_util.tree_map(lambda a: jnp.tile(a, (len(multiples),) + (1,) * (a.ndim - 1)),
+                                  params)
+    opt = optimizers.sgd_momentum(lr, 0.0, global_clipnorm=jnp.repeat(
+        jnp.asarray(thresholds), seeds))
+    r = training.train(problems.rnn_apply, many, data, opt, epochs, bs, key=99)
+    final = r.test_loss[:, -1].reshape(len(multiples), seeds)
+    div = r.diverged.reshape(len(multiples), seeds)
+    metrics["thresholds"] = {
+        "mean_preclip_grad_norm": mean_gn, "multiples": multiples,
+        "thresholds": thresholds.tolist(), "divergence_rate": div.mean(axis=1).tolist(),
+        "median_final_test_mse": [float(np.median(f[~d])) if (~d).any() else None
+                                  for f, d in zip(final, div, strict=True)],
+    }
+    t = metrics["thresholds"]
+    say(f"threshold sweep (mean pre-clip |g| {mean_gn:.3g}): divergence, median final test "
+        "MSE: " + ", ".join(f"{m:g}x {100 * d:.0f}% {f if f is None else round(f, 3)}"
+                            for m, d, f in zip(multiples, t["divergence_rate"],
+                                               t["median_final_test_mse"], strict=True)))
+    out = results.write_record(cfg.out, config=OmegaConf.to_container(cfg, resolve=True),
+                               metrics=metrics, traces=traces)
+    say(f"wrote {out}")
+
+
+main = hydra_entry("clipping_rnn", run)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Claim (Pascanu's heuristic): thresholds from 0.5x to 10x the average gradient norm are
+reasonable. Final loss and divergence rate against the threshold multiple, for the MLP of
+seed 000 and the RNN of seed 003, with global-norm clipping.
+
+Reads results/clipping_mlp and results/clipping_rnn.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from research import plotting, results
+
+
+def draw(records: dict) -> plt.Figure:
+    plotting.apply_style()
+    fig, axes = plt.subplots(1, 2, figsize=(plotting.FULL_WIDTH, 2.5))
+    for ax, (name, key, label) in zip(axes, (
+            ("clipping_mlp", "median_final_train_mse", "median final train MSE"),
+            ("clipping_rnn", "median_final_test_mse", "median final test MSE")), strict=True):
+        t = records[name]["metrics"]["thresholds"]
+        mult = np.asarray(t["multiples"])
+        loss = np.asarray([np.nan if v is None else v for v in t[key]], dtype=float)
+        ax.loglog(mult, loss, "o-", ms=3, color=plotting.OKABE_ITO[0], label=label)
+        ax.set_xlabel(f"threshold / mean pre-clip |g| ({t['mean_preclip_grad_norm']:.3g})")
+        ax.set_ylabel(label)
+        ax.axvspan(0.5, 10, color="0.9", zorder=0, label="Pascanu: 0.5x to 10x")
+        ax2 = ax.twinx()
+        ax2.plot(mult, 100 * np.asarray(t["divergence_rate"]), "s--", ms=3,
+                 color=plotting.OKABE_ITO[3], label="diverged (%)")
+        ax2.set_ylim(-5, 105)
+        ax2.set_ylabel("diverged seeds (%)")
+        ax.set_title(name.replace("clipping_", "").upper(), fontsize=7)
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax.legend(h1 + h2, l1 + l2, fontsize=5.5, frameon=False, loc="upper left")
+    fig.suptitle("Clipping threshold sweep (global norm)", fontsize=8)
+    return fig
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    ap.add_argument("--results", default="results")
+    ap.add_argument("--out", default="paper_figures")
+    args = ap.parse_args(argv)
+    records = {n: results.read_record(Path(args.results) / n)[0]
+               for n in ("clipping_mlp", "clipping_rnn")}
+    paths = plotting.save(draw(records), Path(args.out), "clipping_thresholds")
+    print("[figure] wrote " + ", ".join(str(p) for p in paths), flush=True)
+
+
+if __name__ == "__main__":
+    main()

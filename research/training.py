@@ -1,0 +1,128 @@
+"""Minibatch training with Keras semantics, many seeds in one compiled call.
+
+``train`` runs epochs of shuffled minibatches (the last, partial batch kept, as Keras's
+``fit`` does) with any optax transformation, vmapped over seeds: each seed has its own
+initial parameters and its own shuffling. It records per epoch the train and test loss, and
+per step the pre-clip gradient norm and the cosine between the update and the negative
+gradient (1 for norm clipping, below 1 when value clipping turns the update).
+
+A seed whose loss, gradient or parameters become non-finite is frozen and flagged with the
+epoch it happened in; later entries are NaN. The other seeds run on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+
+from research import _validate
+from research.clipping import global_norm
+from research.engine import _all_finite, _batch_size, _batched_state, _select
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """Per seed (rows): train_loss and test_loss (epochs + 1 columns, column 0 before
+    training), grad_norm and cosine (one column per step), diverged and diverged_epoch (the
+    1-based epoch in which the seed became non-finite, -1 if never), final params."""
+
+    train_loss: np.ndarray
+    test_loss: np.ndarray
+    grad_norm: np.ndarray
+    cosine: np.ndarray
+    diverged: np.ndarray
+    diverged_epoch: np.ndarray
+    params: object
+
+
+def mse(pred, y, mask):
+    """Mean squared error over the rows where mask is 1."""
+    return jnp.sum(mask * (pred - y) ** 2) / jnp.sum(mask)
+
+
+def _seed_run(apply_fn, update, epochs, batch_size, X, y, X_test, y_test, params, state, key):
+    n = X.shape[0]
+    nb = -(-n // batch_size)
+    pad = nb * batch_size - n
+    nan = jnp.asarray(jnp.nan, dtype=jnp.result_type(float))
+
+    def loss(p, Xb, yb, mb):
+        return mse(apply_fn(p, Xb), yb, mb)
+
+    full = lambda p, A, b: loss(p, A, b, jnp.ones(A.shape[0]))  # noqa: E731
+
+    def batch_step(carry, idx_mask):
+        p, s, alive = carry
+        idx, mb = idx_mask
+        value, g = jax.value_and_grad(loss)(p, X[idx], y[idx], mb)
+        u, s_new = update(g, s, p)
+        p_new = optax.apply_updates(p, u)
+        ok = alive & jnp.isfinite(value) & _all_finite(g) & _all_finite(p_new)
+        gn = global_norm(g)
+        fu, fg = ravel_pytree(u)[0], ravel_pytree(g)[0]
+        cos = -jnp.dot(fu, fg) / (jnp.linalg.norm(fu) * jnp.linalg.norm(fg))
+        rec = (jnp.where(alive, gn, nan), jnp.where(ok, cos, nan))
+        return (_select(ok, p_new, p), _select(ok, s_new, s), ok), rec
+
+    def epoch(carry, key_e):
+        perm = jax.random.permutation(key_e, n)
+        idx = jnp.concatenate([perm, jnp.zeros(pad, perm.dtype)]).reshape(nb, batch_size)
+        mask = (jnp.arange(nb * batch_size) < n).astype(X.dtype).reshape(nb, batch_size)
+        carry, rec = jax.lax.scan(batch_step, carry, (idx, mask))
+        p, _, alive = carry
+        losses = (jnp.where(alive, full(p, X, y), nan), jnp.where(alive, full(p, X_test, y_test),
+                                                                   nan))
+        return carry, (losses, rec, alive)
+
+    keys = jax.random.split(key, epochs)
+    (p, _, _), ((tr, te), (gn, cos), alive) = jax.lax.scan(
+        epoch, (params, state, jnp.asarray(True)), keys)
+    tr0, te0 = full(params, X, y), full(params, X_test, y_test)
+    dead = ~alive
+    div_epoch = jnp.where(dead.any(), jnp.argmax(dead) + 1, -1)
+    return (jnp.concatenate([tr0[None], tr]), jnp.concatenate([te0[None], te]),
+            gn.reshape(-1), cos.reshape(-1), div_epoch, p)
+
+
+@functools.partial(jax.jit, static_argnames=("apply_fn", "update", "epochs", "batch_size"))
+def _train_batch(apply_fn, update, epochs, batch_size, X, y, X_test, y_test, params, state,
+                 keys):
+    run = functools.partial(_seed_run, apply_fn, update, epochs, batch_size,
+                            X, y, X_test, y_test)
+    return jax.vmap(run)(params, state, keys)
+
+
+def train(apply_fn, params, data, optimizer: optax.GradientTransformation, epochs: int,
+          batch_size: int, key=0) -> TrainResult:
+    """Train ``apply_fn`` with MSE from the batched initial ``params`` (one row per seed).
+
+    Args:
+      apply_fn: (params, X) -> predictions, pure JAX. A stable function object (module
+        level) so that the compiled program is reused.
+      params: initial parameters, a pytree whose leaves have a leading seed axis.
+      data: (X_train, y_train, X_test, y_test) arrays.
+      optimizer: an optax transformation; with ``research.optimizers`` the hyperparameters
+        may be arrays of shape (seeds,).
+      epochs, batch_size: as in Keras's ``fit``; the last partial batch is kept.
+      key: int seed or PRNG key for the shuffling (one stream per seed).
+    """
+    epochs = _validate.positive_int("epochs", epochs)
+    batch_size = _validate.positive_int("batch_size", batch_size)
+    _validate.finite_tree("params", params)
+    X, y, X_test, y_test = (jnp.asarray(a) for a in data)
+    seeds = _batch_size(params)
+    state = _batched_state(optimizer, params, seeds)
+    if isinstance(key, int | np.integer):
+        key = jax.random.PRNGKey(int(key))
+    keys = jax.random.split(key, seeds)
+    tr, te, gn, cos, div, p = _train_batch(apply_fn, optimizer.update, epochs, batch_size,
+                                           X, y, X_test, y_test, params, state, keys)
+    tr, te, gn, cos, div = jax.device_get((tr, te, gn, cos, div))
+    return TrainResult(train_loss=tr, test_loss=te, grad_norm=gn, cosine=cos,
+                       diverged=div >= 0, diverged_epoch=div, params=p)
