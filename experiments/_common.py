@@ -32,6 +32,25 @@ def hydra_entry(config_name: str, run: Callable[[DictConfig], None]) -> Callable
     return main
 
 
+def write(cfg: DictConfig, say, metrics: dict, traces: dict | None = None) -> None:
+    """Write the run record of ``cfg`` (resolved) to ``cfg.out`` and say where."""
+    from omegaconf import OmegaConf
+
+    from research import results
+
+    out = results.write_record(cfg.out, config=OmegaConf.to_container(cfg, resolve=True),
+                               metrics=metrics, traces=traces)
+    say(f"wrote {out}")
+
+
+def sweep_line(t: dict, key: str) -> str:
+    """One progress line for a threshold sweep's results."""
+    return (f"threshold sweep (global norm; mean pre-clip |g| {t['mean_preclip_grad_norm']:.4g})"
+            f": divergence, {key.replace('_', ' ')}: " + ", ".join(
+                f"{m:g}x {100 * d:.0f}% {'-' if f is None else round(f, 3)}"
+                for m, d, f in zip(t["multiples"], t["divergence_rate"], t[key], strict=True)))
+
+
 class Progress:
     """Progress lines with elapsed time: ``[name] 12.3s message``."""
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from experiments._common import Progress, hydra_entry
-from research import _validate, clipping, optimizers, problems, results, training
+from experiments._common import Progress, hydra_entry, sweep_line, write
+from research import _validate, clipping, optimizers, problems, training
 
 KINDS = ("clipnorm", "global_clipnorm", "clipvalue")
 SEED002 = [125.0, 75.0, 45.0, 15.0, 5.0]
@@ -85,28 +85,11 @@ def run(cfg: DictConfig) -> None:
     metrics["norm_type"] = {"seed_vector": norm_table(jnp.asarray(SEED002), norm_types),
                             "mlp_gradient": norm_table(g0, norm_types)}
     # (f) thresholds in multiples of the mean unclipped gradient norm (first epoch)
-    thresholds = np.asarray(multiples) * mean_gn
-    many = jax.tree_util.tree_map(lambda a: jnp.tile(a, (len(multiples),) + (1,) * (a.ndim - 1)),
-                                  params)
-    opt = optimizers.sgd_momentum(lr, mom, global_clipnorm=jnp.repeat(
-        jnp.asarray(thresholds), seeds))
-    r = training.train(problems.mlp_apply, many, data, opt, epochs, bs, key=99)
-    final = r.train_loss[:, -1].reshape(len(multiples), seeds)
-    div = r.diverged.reshape(len(multiples), seeds)
-    metrics["thresholds"] = {
-        "mean_preclip_grad_norm": mean_gn, "multiples": multiples,
-        "thresholds": thresholds.tolist(), "divergence_rate": div.mean(axis=1).tolist(),
-        "median_final_train_mse": [float(np.median(f[~d])) if (~d).any() else None
-                                   for f, d in zip(final, div, strict=True)],
-    }
-    t = metrics["thresholds"]
-    say(f"threshold sweep (global norm; mean pre-clip |g| {mean_gn:.4g}): divergence, median "
-        "final train MSE: " + ", ".join(
-            f"{m:g}x {100 * d:.0f}% {f if f is None else round(f, 3)}" for m, d, f in
-            zip(multiples, t["divergence_rate"], t["median_final_train_mse"], strict=True)))
-    out = results.write_record(cfg.out, config=OmegaConf.to_container(cfg, resolve=True),
-                               metrics=metrics, traces=traces)
-    say(f"wrote {out}")
+    t = training.threshold_sweep(problems.mlp_apply, params, data, lr, mom,
+                                 np.asarray(multiples) * mean_gn, epochs, bs)
+    metrics["thresholds"] = {"mean_preclip_grad_norm": mean_gn, "multiples": multiples, **t}
+    say(sweep_line(metrics["thresholds"], "median_final_train_mse"))
+    write(cfg, say, metrics, traces)
 
 
 main = hydra_entry("clipping_mlp", run)

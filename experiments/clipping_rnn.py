@@ -7,10 +7,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from experiments._common import Progress, hydra_entry
-from research import _validate, optimizers, problems, results, training
+from experiments._common import Progress, hydra_entry, sweep_line, write
+from research import _validate, optimizers, problems, training
 
 
 def run(cfg: DictConfig) -> None:
@@ -58,28 +58,11 @@ def run(cfg: DictConfig) -> None:
             f"min {m['min_cosine']:.3f} median {m['median_cosine']:.3f}")
         if name == "norm":
             mean_gn = float(np.nanmean(r.grad_norm))
-    thresholds = np.asarray(multiples) * mean_gn
-    many = jax.tree_util.tree_map(lambda a: jnp.tile(a, (len(multiples),) + (1,) * (a.ndim - 1)),
-                                  params)
-    opt = optimizers.sgd_momentum(lr, 0.0, global_clipnorm=jnp.repeat(
-        jnp.asarray(thresholds), seeds))
-    r = training.train(problems.rnn_apply, many, data, opt, epochs, bs, key=99)
-    final = r.test_loss[:, -1].reshape(len(multiples), seeds)
-    div = r.diverged.reshape(len(multiples), seeds)
-    metrics["thresholds"] = {
-        "mean_preclip_grad_norm": mean_gn, "multiples": multiples,
-        "thresholds": thresholds.tolist(), "divergence_rate": div.mean(axis=1).tolist(),
-        "median_final_test_mse": [float(np.median(f[~d])) if (~d).any() else None
-                                  for f, d in zip(final, div, strict=True)],
-    }
-    t = metrics["thresholds"]
-    say(f"threshold sweep (mean pre-clip |g| {mean_gn:.3g}): divergence, median final test "
-        "MSE: " + ", ".join(f"{m:g}x {100 * d:.0f}% {f if f is None else round(f, 3)}"
-                            for m, d, f in zip(multiples, t["divergence_rate"],
-                                               t["median_final_test_mse"], strict=True)))
-    out = results.write_record(cfg.out, config=OmegaConf.to_container(cfg, resolve=True),
-                               metrics=metrics, traces=traces)
-    say(f"wrote {out}")
+    t = training.threshold_sweep(problems.rnn_apply, params, data, lr, 0.0,
+                                 np.asarray(multiples) * mean_gn, epochs, bs)
+    metrics["thresholds"] = {"mean_preclip_grad_norm": mean_gn, "multiples": multiples, **t}
+    say(sweep_line(metrics["thresholds"], "median_final_test_mse"))
+    write(cfg, say, metrics, traces)
 
 
 main = hydra_entry("clipping_rnn", run)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from experiments._common import Progress, hydra_entry
-from research import _validate, clipping, engine, optimizers, problems, results
+from experiments._common import Progress, hydra_entry, write
+from research import _validate, clipping, engine, optimizers, problems
 
 
 def run(cfg: DictConfig) -> None:
@@ -58,9 +58,7 @@ def run(cfg: DictConfig) -> None:
     say(f"sigmoid chain: gradients {', '.join(f'{g:.5g}' for g in m['gradients'])}; total norm "
         f"{m['total_norm']:.5g}; clip coefficient {m['clip_coef']:.5g}; weights after one step "
         f"{', '.join(f'{w:.7f}' for w in m['weights_after_step'])}")
-    out = results.write_record(cfg.out, config=OmegaConf.to_container(cfg, resolve=True),
-                               metrics=metrics, traces=traces)
-    say(f"wrote {out}")
+    write(cfg, say, metrics, traces)
 
 
 main = hydra_entry("clipping_seeds", run)

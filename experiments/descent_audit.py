@@ -10,10 +10,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from experiments._common import Progress, hydra_entry
-from research import _validate, audit, engine, optimizers, problems, results, theory
+from experiments._common import Progress, hydra_entry, write
+from research import _validate, audit, engine, optimizers, problems, theory
 
 VANKOV = ("star", "si", "cl")
 QUANTILES = np.linspace(0.0, 1.0, 201)
@@ -79,9 +79,7 @@ def run(cfg: DictConfig) -> None:
         metrics["problems"][p.name] = {"L0": p.L0, "L1": p.L1, "methods": per_method}
     metrics["quantile_levels"] = QUANTILES.tolist()
     metrics["float_rtol"] = audit.FLOAT_RTOL
-    out = results.write_record(cfg.out, config=OmegaConf.to_container(cfg, resolve=True),
-                               metrics=metrics)
-    say(f"wrote {out}")
+    write(cfg, say, metrics)
 
 
 main = hydra_entry("descent_audit", run)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from experiments._common import Progress, hydra_entry
-from research import _validate, complexity, optimizers, problems, results, theory
+from experiments._common import Progress, hydra_entry, write
+from research import _validate, complexity, optimizers, problems, theory
 
 
 def run(cfg: DictConfig) -> None:
@@ -72,11 +72,7 @@ def run(cfg: DictConfig) -> None:
                    Ms, [r["clipped_thm3"] for r in rows])}
     say("ratio best-fixed / clipped: " + ", ".join(f"{r:.3g}" for r in ratio)
         + f"; log-log slope vs M {metrics['ratio_slope_vs_M']:.2f}")
-    out = results.write_record(cfg.out, config=OmegaConf.to_container(cfg, resolve=True),
-                               metrics=metrics, traces={"M": np.asarray(Ms),
-                                                        "x0": jnp.asarray([r["x0"] for r in
-                                                                           rows])})
-    say(f"wrote {out}")
+    write(cfg, say, metrics, {"M": np.asarray(Ms), "x0": np.asarray([r["x0"] for r in rows])})
 
 
 main = hydra_entry("hard_instance", run)

@@ -15,10 +15,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from experiments._common import Progress, hydra_entry
-from research import _validate, complexity, optimizers, problems, results, theory
+from experiments._common import Progress, hydra_entry, write
+from research import _validate, complexity, optimizers, problems, theory
 
 METHODS = ("gd_thm6", "gd_best_fixed", "clipped_thm3", "normalized", "vankov_si")
 
@@ -72,9 +72,7 @@ def run(cfg: DictConfig) -> None:
         }
         say(f"{p.name} log-log slopes of iterations vs M: "
             + ", ".join(f"{k} {v:.2f}" for k, v in slopes.items()))
-    out = results.write_record(cfg.out, config=OmegaConf.to_container(cfg, resolve=True),
-                               metrics=metrics)
-    say(f"wrote {out}")
+    write(cfg, say, metrics)
 
 
 main = hydra_entry("iteration_complexity", run)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from experiments._common import Progress, hydra_entry
-from research import _validate, audit, engine, optimizers, problems, results, smoothness, theory
+from experiments._common import Progress, hydra_entry, write
+from research import _validate, audit, engine, optimizers, problems, smoothness, theory
 
 
 def rules(L0: float, L1: float, g, M: float) -> dict[str, np.ndarray]:
@@ -111,9 +111,7 @@ def run(cfg: DictConfig) -> None:
         say(f"{p.name}: fitted (L0, L1) = ({L0:.4g}, {L1:.4g}); h_desc / rule: "
             + ", ".join(f"{k} min {v['min']:.3g}"
                         for k, v in info["ratio_h_desc_over_rule"].items()))
-    out = results.write_record(cfg.out, config=OmegaConf.to_container(cfg, resolve=True),
-                               metrics=metrics, traces=traces)
-    say(f"wrote {out}")
+    write(cfg, say, metrics, traces)
 
 
 main = hydra_entry("max_step", run)

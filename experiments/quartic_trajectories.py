@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from experiments._common import hydra_entry
-from research import _validate, engine, optimizers, problems, results, theory
+from experiments._common import Progress, hydra_entry, write
+from research import _validate, engine, optimizers, problems, theory
 
 
 def methods(problem, x0) -> dict[str, tuple[str, object]]:
@@ -43,6 +43,7 @@ def run(cfg: DictConfig) -> None:
     table = methods(p, x0)
     table["gd_common"] = (f"GD, h = {cfg.common_lr:g}", optimizers.gd(float(cfg.common_lr)))
 
+    say = Progress("quartic_trajectories")
     traces, metrics = {}, {"labels": {}, "problem": {"name": p.name, "L0": p.L0, "L1": p.L1,
                                                      "f_star": p.f_star}}
     for name, (label, opt) in table.items():
@@ -55,13 +56,11 @@ def run(cfg: DictConfig) -> None:
             "diverged": res.diverged.tolist(),
             "diverged_at": res.diverged_at.tolist(),
         }
-        print(f"[quartic_trajectories] {name:14s} iterations to |f'| <= {cfg.eps:g}: "
-              f"{res.iterations_to_eps.tolist()}  diverged: {res.diverged.tolist()}")
+        say(f"{name:14s} iterations to |f'| <= {cfg.eps:g}: "
+            f"{res.iterations_to_eps.tolist()}  diverged: {res.diverged.tolist()}")
     traces["iterations"] = np.arange(steps + 1)
     traces["x0"] = np.asarray(x0_list)
-    out = results.write_record(cfg.out, config=OmegaConf.to_container(cfg, resolve=True),
-                               metrics=metrics, traces=traces)
-    print(f"[quartic_trajectories] wrote {out}")
+    write(cfg, say, metrics, traces)
 
 
 main = hydra_entry("quartic_trajectories", run)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from experiments._common import Progress, hydra_entry
-from research import _validate, engine, optimizers, problems, results, theory
+from experiments._common import Progress, hydra_entry, write
+from research import _validate, engine, optimizers, problems, theory
 
 
 def first_below(curve: np.ndarray, iterations: np.ndarray, eps: float) -> int:
@@ -85,9 +85,7 @@ def run(cfg: DictConfig) -> None:
             + ", ".join(f"{c:g}: {v:.3g}" for c, v in zip(cs, plateau[noise], strict=True)))
     metrics["bias"] = {"base": b.base, "eta": bias_eta, "thresholds": cs, "p": float(b.p),
                        "plateau": plateau}
-    out = results.write_record(cfg.out, config=OmegaConf.to_container(cfg, resolve=True),
-                               metrics=metrics, traces=traces)
-    say(f"wrote {out}")
+    write(cfg, say, metrics, traces)
 
 
 main = hydra_entry("stochastic", run)

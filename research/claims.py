@@ -402,9 +402,9 @@ def _cosine(rec):
 @claim("pascanu_threshold_heuristic", needs=("clipping_mlp", "clipping_rnn"))
 def _pascanu(rec):
     parts = []
-    for name in ("clipping_mlp", "clipping_rnn"):
+    for name, key in (("clipping_mlp", "median_final_train_mse"),
+                      ("clipping_rnn", "median_final_test_mse")):
         t = rec[name]["metrics"]["thresholds"]
-        key = [k for k in t if k.startswith("median_final")][0]
         parts.append(f"{name}: " + ", ".join(
             f"{m:g}x: {100 * d:.0f}% div, {key.split('_')[2]} "
             + ("-" if f is None else f"{f:.3g}")

@@ -98,6 +98,34 @@ def _train_batch(apply_fn, update, epochs, batch_size, X, y, X_test, y_test, par
     return jax.vmap(run)(params, state, keys)
 
 
+def threshold_sweep(apply_fn, params, data, lr: float, momentum: float, thresholds,
+                    epochs: int, batch_size: int, key=99) -> dict:
+    """Global-norm clipping at every threshold, every seed of ``params``, in one call.
+
+    Returns:
+      dict with, per threshold, "divergence_rate" and the medians over non-diverged seeds of
+      the final train and test loss (None where every seed diverged).
+    """
+    from research import optimizers
+
+    thresholds = np.asarray(thresholds, dtype=float)
+    k, seeds = thresholds.size, _batch_size(params)
+    many = jax.tree_util.tree_map(lambda a: jnp.tile(a, (k,) + (1,) * (a.ndim - 1)), params)
+    opt = optimizers.sgd_momentum(lr, momentum,
+                                  global_clipnorm=jnp.repeat(jnp.asarray(thresholds), seeds))
+    r = train(apply_fn, many, data, opt, epochs, batch_size, key=key)
+    div = r.diverged.reshape(k, seeds)
+
+    def medians(loss):
+        final = loss[:, -1].reshape(k, seeds)
+        return [float(np.median(f[~d])) if (~d).any() else None
+                for f, d in zip(final, div, strict=True)]
+
+    return {"thresholds": thresholds.tolist(), "divergence_rate": div.mean(axis=1).tolist(),
+            "median_final_train_mse": medians(r.train_loss),
+            "median_final_test_mse": medians(r.test_loss)}
+
+
 def train(apply_fn, params, data, optimizer: optax.GradientTransformation, epochs: int,
           batch_size: int, key=0) -> TrainResult:
     """Train ``apply_fn`` with MSE from the batched initial ``params`` (one row per seed).
