@@ -15,7 +15,7 @@ EXTRA_FIGURES := paper_figures/norm_type.png paper_figures/clipping_thresholds.p
 FIGURES := $(EXPERIMENTS:%=paper_figures/%.png) $(EXTRA_FIGURES)
 LIBRARY := $(shell find research -name '*.py')
 
-.PHONY: help setup test test-all figures verify bench lint clean
+.PHONY: help setup test test-all figures figures-quick verify bench lint clean
 .PRECIOUS: $(RECORDS)
 
 help:  ## list the targets
@@ -52,6 +52,9 @@ paper_figures/CLAIMS.md: $(RECORDS) research/claims.py experiments/verify.py | $
 
 figures: $(FIGURES) paper_figures/CLAIMS.md  ## run the experiments, draw every figure and CLAIMS.md into paper_figures/
 
+figures-quick: setup  ## the same pipeline at small sizes into build/quick (a smoke test, not the published numbers)
+	$(PY) -m experiments.quick --out build/quick
+
 verify: $(RECORDS) | $(STAMP)  ## evaluate every claim, write CLAIMS.md; fails if a [paper]/[checked] claim fails
 	$(PY) -m experiments.verify
 
@@ -62,4 +65,4 @@ lint: setup  ## ruff
 	$(PY) -m ruff check research experiments paper_figures benchmarks tests
 
 clean:  ## remove results and caches (keeps .venv and the committed figures)
-	rm -rf results .pytest_cache .ruff_cache .hypothesis
+	rm -rf results build .pytest_cache .ruff_cache .hypothesis

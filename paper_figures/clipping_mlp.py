@@ -49,5 +49,7 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     return fig
 
 
+main = plotting.figure_cli("clipping_mlp", draw, __doc__)
+
 if __name__ == "__main__":
-    plotting.figure_main("clipping_mlp", draw, __doc__)
+    main()

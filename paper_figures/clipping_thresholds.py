@@ -7,13 +7,10 @@ Reads results/clipping_mlp and results/clipping_rnn.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 
-from research import plotting, results
+from research import plotting
 
 
 def draw(records: dict) -> plt.Figure:
@@ -42,16 +39,8 @@ def draw(records: dict) -> plt.Figure:
     return fig
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    ap.add_argument("--results", default="results")
-    ap.add_argument("--out", default="paper_figures")
-    args = ap.parse_args(argv)
-    records = {n: results.read_record(Path(args.results) / n)[0]
-               for n in ("clipping_mlp", "clipping_rnn")}
-    paths = plotting.save(draw(records), Path(args.out), "clipping_thresholds")
-    print("[figure] wrote " + ", ".join(str(p) for p in paths), flush=True)
-
+main = plotting.figure_cli("clipping_thresholds", draw, __doc__,
+                           records=("clipping_mlp", "clipping_rnn"))
 
 if __name__ == "__main__":
     main()

@@ -52,5 +52,7 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     return fig
 
 
+main = plotting.figure_cli("descent_audit", draw, __doc__)
+
 if __name__ == "__main__":
-    plotting.figure_main("descent_audit", draw, __doc__)
+    main()

@@ -54,5 +54,7 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     return fig
 
 
+main = plotting.figure_cli("hard_instance", draw, __doc__)
+
 if __name__ == "__main__":
-    plotting.figure_main("hard_instance", draw, __doc__)
+    main()

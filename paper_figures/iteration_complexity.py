@@ -48,5 +48,7 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     return fig
 
 
+main = plotting.figure_cli("iteration_complexity", draw, __doc__)
+
 if __name__ == "__main__":
-    plotting.figure_main("iteration_complexity", draw, __doc__)
+    main()

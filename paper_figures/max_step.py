@@ -58,5 +58,7 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     return fig
 
 
+main = plotting.figure_cli("max_step", draw, __doc__)
+
 if __name__ == "__main__":
-    plotting.figure_main("max_step", draw, __doc__)
+    main()

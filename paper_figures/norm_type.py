@@ -36,5 +36,7 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     return fig
 
 
+main = plotting.figure_cli("norm_type", draw, __doc__, records=("clipping_mlp",))
+
 if __name__ == "__main__":
-    plotting.figure_main("norm_type", draw, __doc__, record_name="clipping_mlp")
+    main()

@@ -75,5 +75,7 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     return fig
 
 
+main = plotting.figure_cli("quartic_trajectories", draw, __doc__)
+
 if __name__ == "__main__":
-    plotting.figure_main("quartic_trajectories", draw, __doc__)
+    main()

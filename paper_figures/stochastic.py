@@ -54,5 +54,7 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     return fig
 
 
+main = plotting.figure_cli("stochastic", draw, __doc__)
+
 if __name__ == "__main__":
-    plotting.figure_main("stochastic", draw, __doc__)
+    main()

@@ -70,20 +70,35 @@ def save(fig, out_dir: str | os.PathLike, name: str) -> list[Path]:
     return paths
 
 
-def figure_main(name: str, draw, doc: str, argv=None, record_name: str | None = None) -> None:
-    """Command line of a figure script: read the record ``results/<record_name or name>`` (or
-    --results), call ``draw(record, traces)``, and save ``<out>/<name>.{pdf,png}``."""
+def figure_cli(name: str, draw, doc: str, records: tuple[str, ...] | None = None):
+    """The command line of a figure script, as a function ``main(argv=None)``.
+
+    It reads the records ``<--results>/<record>`` (default root ``results``; by default the
+    one record named like the figure), calls ``draw(record, traces)`` (or, for several
+    records, ``draw({name: record})``), and saves ``<--out>/<name>.{pdf,png}``.
+    """
     import argparse
 
     from research import results
 
-    ap = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
-    ap.add_argument("--results", default=f"results/{record_name or name}")
-    ap.add_argument("--out", default="paper_figures")
-    args = ap.parse_args(argv)
-    record, traces = results.read_record(args.results)
-    paths = save(draw(record, traces), Path(args.out), name)
-    print("[figure] wrote " + ", ".join(str(p) for p in paths), flush=True)
+    records = records or (name,)
+
+    def main(argv=None) -> list[Path]:
+        ap = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+        ap.add_argument("--results", default="results", help="root folder of the records")
+        ap.add_argument("--out", default="paper_figures")
+        args = ap.parse_args(argv)
+        loaded = {r: results.read_record(Path(args.results) / r) for r in records}
+        if len(records) == 1:
+            fig = draw(*loaded[records[0]])
+        else:
+            fig = draw({r: rec for r, (rec, _) in loaded.items()})
+        paths = save(fig, Path(args.out), name)
+        print("[figure] wrote " + ", ".join(str(p) for p in paths), flush=True)
+        return paths
+
+    main.records = records
+    return main
 
 
 def quiet_log_ticks(ax, axis: str = "x", subs=(1.0, 2.0, 5.0)) -> None:

@@ -1,50 +1,39 @@
-"""Every claim at small size: the experiments run in-process with small configs, the claims
-read their records, gating claims hold; a tampered record makes a claim (and verify) fail."""
+"""The quick pipeline (every experiment at small size, every figure, CLAIMS.md) and every
+claim on its records: gating claims hold; a tampered record makes a claim (and verify) fail."""
 
-import importlib
 import json
-from pathlib import Path
 
+import matplotlib.image as mpimg
+import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
-from experiments import verify
+from experiments import quick, verify
 from research import claims
-
-ROOT = Path(__file__).resolve().parents[1]
-
-SMALL = {
-    "descent_audit": {"problems": ["quartic", "hard"], "steps": 100,
-                      "start_scales": [0.5, 1.0]},
-    "max_step": {"points": 25, "network": {"points": 3, "steps": 20}},
-    "iteration_complexity": {"quartic_x0": [1.0, 4.0, 16.0], "cosh_x0": [1.0, 4.0, 8.0],
-                             "cap": 2_000_000, "sweep_cap": 200_000, "sweep_steps": 16},
-    "hard_instance": {"M": [30.0, 300.0, 3000.0], "sweep_steps": 24, "cap": 400_000},
-    "stochastic": {"T": 2000, "seeds": 8, "record_every": 20,
-                   "bias": {"steps": 2000, "thresholds": [0.05, 2.0]}},
-    "clipping_mlp": {"seeds": 3, "epochs": 3, "threshold_multiples": [0.5, 5.0]},
-    "clipping_rnn": {"seeds": 2, "epochs": 1, "train_size": 256, "test_size": 64,
-                     "length": 20, "threshold_multiples": [1.0]},
-    "clipping_seeds": {"x4": {"steps": 600}},
-}
-
-
-def run_small(name: str, out: Path, **extra):
-    cfg = OmegaConf.load(ROOT / "conf" / f"{name}.yaml")
-    cfg = OmegaConf.merge(cfg, SMALL.get(name, {}), extra, {"out": str(out / name)})
-    importlib.import_module(f"experiments.{name}").run(cfg)
 
 
 @pytest.fixture(scope="module")
-def small_results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("results")
-    for name in SMALL:
-        run_small(name, out)
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("quick")
+    assert quick.main(["--out", str(out)]) == 0
     return out
 
 
-def test_every_claim_runs_and_gating_claims_hold(small_results):
-    done, missing = claims.evaluate(small_results)
+def test_every_expected_file_is_there_and_non_trivial(quick_run):
+    figs = quick_run / "figures"
+    for name in quick.FIGURES:
+        png = mpimg.imread(figs / f"{name}.png")
+        colours = np.unique(png.reshape(-1, png.shape[-1]), axis=0)
+        assert png.shape[0] > 200 and len(colours) > 10, name
+        pdf = (figs / f"{name}.pdf").read_bytes()
+        assert pdf.startswith(b"%PDF") and b"/Type /Page" in pdf, name
+    for name in quick.QUICK:
+        assert (quick_run / "results" / name / "record.json").exists(), name
+    text = (figs / "CLAIMS.md").read_text()
+    assert all(f"| {c.id} |" in text for c in claims.REGISTRY)
+
+
+def test_every_claim_runs_and_gating_claims_hold(quick_run):
+    done, missing = claims.evaluate(quick_run / "results")
     assert not missing
     assert {c.id for c in done} == {c.id for c in claims.REGISTRY}
     failed = [(c.id, c.measured) for c in done if c.gating and c.holds is not True]
@@ -54,18 +43,28 @@ def test_every_claim_runs_and_gating_claims_hold(small_results):
             assert not c.gating and c.holds is None
 
 
-def test_verify_writes_claims_md_and_fails_on_a_broken_claim(small_results, tmp_path):
+def test_quick_pipeline_is_deterministic(quick_run, tmp_path):
+    """Two runs of an experiment give the same record numbers (seeds fixed, no wall clock)."""
+    for name in ("stochastic", "iteration_complexity"):
+        quick.run_experiment(name, tmp_path)
+        again = json.loads((tmp_path / name / "record.json").read_text())["metrics"]
+        first = json.loads((quick_run / "results" / name / "record.json").read_text())
+        assert again == first["metrics"], name
+
+
+def test_verify_writes_claims_md_and_fails_on_a_broken_claim(quick_run, tmp_path):
+    res = quick_run / "results"
     md = tmp_path / "CLAIMS.md"
-    assert verify.main(["--results", str(small_results), "--out", str(md)]) == 0
+    assert verify.main(["--results", str(res), "--out", str(md)]) == 0
     text = md.read_text()
     assert "| phi_inequality |" in text and "FAILS" not in text
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert all(line.replace("\\|", "").count("|") == 9 for line in rows)  # 8 cells each
     # tamper with a copy of the audit record: one violation must fail the gating claim
     broken = tmp_path / "broken"
-    for name in SMALL:
+    for name in quick.QUICK:
         (broken / name).mkdir(parents=True)
-        for f in (small_results / name).iterdir():
+        for f in (res / name).iterdir():
             (broken / name / f.name).write_bytes(f.read_bytes())
     path = broken / "descent_audit" / "record.json"
     rec = json.loads(path.read_text())

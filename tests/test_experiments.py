@@ -17,7 +17,7 @@ def _run(*args):
 
 
 def test_quartic_experiment_and_figure(tmp_path):
-    out = tmp_path / "rec"
+    out = tmp_path / "quartic_trajectories"
     r = _run("experiments.quartic_trajectories", "steps=400", f"out={out}")
     assert r.returncode == 0, r.stderr
     assert (out / "record.json").exists() and (out / "traces.npz").exists()
@@ -28,7 +28,7 @@ def test_quartic_experiment_and_figure(tmp_path):
     assert not any(m["clipped_gd"]["diverged"]) and m["gd_common"]["diverged"][-1]
     assert traces["gd_common/f_gap"].shape == (4, 401)
     figs = tmp_path / "figs"
-    r = _run("paper_figures.quartic_trajectories", "--results", str(out), "--out", str(figs))
+    r = _run("paper_figures.quartic_trajectories", "--results", str(tmp_path), "--out", str(figs))
     assert r.returncode == 0, r.stderr
     png = mpimg.imread(figs / "quartic_trajectories.png")
     assert png.shape[0] > 300 and len(np.unique(png.reshape(-1, png.shape[-1]), axis=0)) > 10

@@ -1,0 +1,71 @@
+"""The whole figure pipeline at small sizes: every experiment, every figure, CLAIMS.md.
+
+``python -m experiments.quick [--out DIR]`` (``make figures-quick``) runs each experiment
+in-process with the small overrides below, draws every figure from those records, and writes
+CLAIMS.md, all under DIR (default build/quick). The numbers are smoke-test sized, not the
+published ones; the tests use this pipeline to run every claim.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from experiments._common import CONF_DIR
+from research import claims
+
+QUICK = {
+    "quartic_trajectories": {"steps": 400},
+    "descent_audit": {"problems": ["quartic", "hard"], "steps": 100,
+                      "start_scales": [0.5, 1.0]},
+    "max_step": {"points": 25, "network": {"points": 3, "steps": 20}},
+    "iteration_complexity": {"quartic_x0": [1.0, 4.0, 16.0], "cosh_x0": [1.0, 4.0, 8.0],
+                             "cap": 2_000_000, "sweep_cap": 200_000, "sweep_steps": 16},
+    "hard_instance": {"M": [30.0, 300.0, 3000.0], "sweep_steps": 24, "cap": 400_000},
+    "stochastic": {"T": 2000, "seeds": 8, "record_every": 20,
+                   "bias": {"steps": 2000, "thresholds": [0.05, 2.0]}},
+    "clipping_mlp": {"seeds": 3, "epochs": 3, "threshold_multiples": [0.5, 5.0]},
+    "clipping_rnn": {"seeds": 2, "epochs": 1, "train_size": 256, "test_size": 64,
+                     "length": 20, "threshold_multiples": [1.0]},
+    "clipping_seeds": {"x4": {"steps": 600}},
+}
+"""Small overrides per experiment (on top of conf/<name>.yaml)."""
+
+FIGURES = ("quartic_trajectories", "descent_audit", "max_step", "iteration_complexity",
+           "hard_instance", "stochastic", "clipping_mlp", "clipping_rnn", "clipping_seeds",
+           "norm_type", "clipping_thresholds")
+"""Every figure script in paper_figures/ (the same list ``make figures`` draws)."""
+
+
+def run_experiment(name: str, results_dir: Path, **extra) -> None:
+    """Run experiment ``name`` in-process at quick size, writing results_dir/<name>."""
+    cfg = OmegaConf.load(CONF_DIR / f"{name}.yaml")
+    cfg = OmegaConf.merge(cfg, QUICK.get(name, {}), extra, {"out": str(results_dir / name)})
+    importlib.import_module(f"experiments.{name}").run(cfg)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("build/quick"))
+    args = ap.parse_args(argv)
+    res, figs = args.out / "results", args.out / "figures"
+    t0 = time.perf_counter()
+    for name in QUICK:
+        run_experiment(name, res)
+    for name in FIGURES:
+        importlib.import_module(f"paper_figures.{name}").main(
+            ["--results", str(res), "--out", str(figs)])
+    done, missing = claims.evaluate(res)
+    (figs / "CLAIMS.md").write_text(claims.to_markdown(done, missing))
+    print(f"[quick] {len(QUICK)} experiments, {len(FIGURES)} figures and CLAIMS.md in "
+          f"{time.perf_counter() - t0:.0f}s under {args.out}", flush=True)
+    return 3 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
