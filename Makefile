@@ -50,7 +50,10 @@ paper_figures/clipping_thresholds.png: paper_figures/clipping_thresholds.py resu
 paper_figures/CLAIMS.md: $(RECORDS) research/claims.py experiments/verify.py | $(STAMP)
 	$(PY) -m experiments.verify --report-only
 
-figures: $(FIGURES) paper_figures/CLAIMS.md  ## run the experiments, draw every figure and CLAIMS.md into paper_figures/
+paper_figures/README.md: $(RECORDS) $(FIGURES:%.png=%.py) experiments/figure_index.py research/claims.py | $(STAMP)
+	$(PY) -m experiments.figure_index
+
+figures: $(FIGURES) paper_figures/CLAIMS.md paper_figures/README.md  ## run the experiments, draw every figure, CLAIMS.md and the index into paper_figures/
 
 figures-quick: setup  ## the same pipeline at small sizes into build/quick (a smoke test, not the published numbers)
 	$(PY) -m experiments.quick --out build/quick

@@ -16,11 +16,13 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from experiments import figure_index
 from experiments._common import CONF_DIR
+from paper_figures import FIGURES
 from research import claims
 
 QUICK = {
-    "quartic_trajectories": {"steps": 400},
+    "quartic_trajectories": {"steps": 2500},
     "descent_audit": {"problems": ["quartic", "hard"], "steps": 100,
                       "start_scales": [0.5, 1.0]},
     "max_step": {"points": 25, "network": {"points": 3, "steps": 20}},
@@ -36,10 +38,6 @@ QUICK = {
 }
 """Small overrides per experiment (on top of conf/<name>.yaml)."""
 
-FIGURES = ("quartic_trajectories", "descent_audit", "max_step", "iteration_complexity",
-           "hard_instance", "stochastic", "clipping_mlp", "clipping_rnn", "clipping_seeds",
-           "norm_type", "clipping_thresholds")
-"""Every figure script in paper_figures/ (the same list ``make figures`` draws)."""
 
 
 def run_experiment(name: str, results_dir: Path, **extra) -> None:
@@ -62,6 +60,7 @@ def main(argv=None) -> int:
             ["--results", str(res), "--out", str(figs)])
     done, missing = claims.evaluate(res)
     (figs / "CLAIMS.md").write_text(claims.to_markdown(done, missing))
+    figure_index.main(["--results", str(res), "--out", str(figs / "README.md")])
     print(f"[quick] {len(QUICK)} experiments, {len(FIGURES)} figures and CLAIMS.md in "
           f"{time.perf_counter() - t0:.0f}s under {args.out}", flush=True)
     return 3 if missing else 0

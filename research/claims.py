@@ -71,6 +71,29 @@ def _record(id, statement, source, status, measured, theoretical, holds, gating)
                        None if holds is None else bool(holds), gating)
 
 
+# --------------------------------------------------------------------------- x^4 trajectories
+
+
+@claim("x4_clipped_vs_fixed", needs=("quartic_trajectories",))
+def _x4(rec):
+    r = rec["quartic_trajectories"]
+    m, x0, eps = r["metrics"], r["config"]["x0"], r["config"]["eps"]
+    parts = [f"{name}: " + ", ".join(
+        f"x0={x:g}: " + (f"div@{m[name]['diverged_at'][i]}" if m[name]["diverged"][i]
+                         else (str(k) if (k := m[name]["iterations_to_eps"][i]) >= 0 else ">T"))
+        for i, x in enumerate(x0)) for name in ("clipped_gd", "normalized_gd", "gd_theorem6",
+                                                 "gd_common")]
+    ok = all(k >= 0 for k in m["clipped_gd"]["iterations_to_eps"]) and not any(
+        m["clipped_gd"]["diverged"])
+    return _record(
+        "x4_clipped_vs_fixed",
+        f"On x^4, clipped GD with Theorem 3's parameters reaches |f'| <= {eps:g} from every "
+        "start; a fixed step either crawls (Theorem 6's) or diverges from large starts.",
+        "Zhang et al. 2020, Theorem 3 and Remark 5", "[paper]",
+        "iterations to eps: " + "; ".join(parts), "clipped GD converges from every start",
+        ok, gating=True)
+
+
 # --------------------------------------------------------------------------- descent audit
 
 

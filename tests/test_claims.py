@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from experiments import quick, verify
+from paper_figures import FIGURES
 from research import claims
 
 
@@ -20,7 +21,7 @@ def quick_run(tmp_path_factory):
 
 def test_every_expected_file_is_there_and_non_trivial(quick_run):
     figs = quick_run / "figures"
-    for name in quick.FIGURES:
+    for name in FIGURES:
         png = mpimg.imread(figs / f"{name}.png")
         colours = np.unique(png.reshape(-1, png.shape[-1]), axis=0)
         assert png.shape[0] > 200 and len(colours) > 10, name
@@ -30,6 +31,9 @@ def test_every_expected_file_is_there_and_non_trivial(quick_run):
         assert (quick_run / "results" / name / "record.json").exists(), name
     text = (figs / "CLAIMS.md").read_text()
     assert all(f"| {c.id} |" in text for c in claims.REGISTRY)
+    index = (figs / "README.md").read_text()
+    assert all(f"![{name}]({name}.png)" in index for name in FIGURES)
+    assert all(f"`{c.id}`" in index for c in claims.REGISTRY)  # every claim shown by a figure
 
 
 def test_every_claim_runs_and_gating_claims_hold(quick_run):

@@ -1,0 +1,63 @@
+"""Write paper_figures/README.md: every figure with the claim it tests, the commands that make
+it, and the numbers measured for it (the claims that read the same records)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+from paper_figures import FIGURES
+from research import claims
+
+
+def entry(name: str, by_record: dict) -> str:
+    mod = importlib.import_module(f"paper_figures.{name}")
+    doc = (mod.__doc__ or "").strip().split("\n\nReads")[0]
+    records = mod.main.records
+    cmds = [f"python -m experiments.{r}" for r in records] + [f"python -m paper_figures.{name}"]
+    lines = [f"## {name}", "", f"![{name}]({name}.png)", "", doc.replace("\n", " "), "",
+             "Made by: " + "; ".join(f"`{c}`" for c in cmds) + f" (PDF: `{name}.pdf`).", ""]
+    measured = [c for r in records for c in by_record.get(r, [])]
+    if measured:
+        lines.append("Measured:")
+        lines.append("")
+        seen = set()
+        for c in measured:
+            if c.id in seen:
+                continue
+            seen.add(c.id)
+            verdict = {True: "holds", False: "FAILS", None: "reported"}[c.holds]
+            lines.append(f"- `{c.id}` ({c.status}, {verdict}): {c.measured}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    ap.add_argument("--results", default="results")
+    ap.add_argument("--out", type=Path, default=Path("paper_figures/README.md"))
+    args = ap.parse_args(argv)
+    done, _ = claims.evaluate(args.results)
+    needs = {c.id: c.needs for c in claims.REGISTRY}
+    by_record: dict[str, list] = {}
+    for c in done:
+        for r in needs[c.id]:
+            by_record.setdefault(r, []).append(c)
+    text = "\n".join([
+        "# Figures",
+        "",
+        "Every figure of `make figures`, with the claim it tests, the commands that make it "
+        "and the numbers measured for it. Written by `python -m experiments.figure_index` "
+        "from the run records; the verdicts are those of [CLAIMS.md](CLAIMS.md).",
+        "",
+    ] + [entry(name, by_record) for name in FIGURES])
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(args.out)
+    print(f"[index] wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
