@@ -84,7 +84,7 @@ def run(cfg: DictConfig) -> None:
         problems.mlp_init(0))
     metrics["norm_type"] = {"seed_vector": norm_table(jnp.asarray(SEED002), norm_types),
                             "mlp_gradient": norm_table(g0, norm_types)}
-    # (f) thresholds in multiples of the mean unclipped gradient norm (first epoch)
+    # (f) thresholds in multiples of the mean pre-clip gradient norm of the global_clipnorm run
     t = training.threshold_sweep(problems.mlp_apply, params, data, lr, mom,
                                  np.asarray(multiples) * mean_gn, epochs, bs)
     metrics["thresholds"] = {"mean_preclip_grad_norm": mean_gn, "multiples": multiples, **t}
