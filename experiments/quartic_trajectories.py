@@ -14,7 +14,7 @@ from experiments._common import Progress, hydra_entry, write
 from research import _validate, engine, optimizers, problems, theory
 
 
-def methods(problem, x0) -> dict[str, tuple[str, object]]:
+def methods(problem, x0, common_lr: float) -> dict[str, tuple[str, object]]:
     """Label -> (description, optimizer) for the four methods compared."""
     M = float(jnp.max(4 * jnp.abs(x0) ** 3))  # sup |f'| on {f <= f(x0)} for the largest x0
     h6 = float(theory.theorem6_step(problem.L0, problem.L1, M))
@@ -22,7 +22,7 @@ def methods(problem, x0) -> dict[str, tuple[str, object]]:
     eta_n, beta = theory.normalized_from_clipped(eta, gamma)
     return {
         "gd_theorem6": (f"GD, h = 1/(2(M L1 + L0)) = {h6:.2g} [Thm 6]", optimizers.gd(h6)),
-        "gd_common": (None, None),  # filled in by run(): depends on the config
+        "gd_common": (f"GD, h = {common_lr:g}", optimizers.gd(common_lr)),
         "clipped_gd": (f"clipped GD, eta = {eta:g}, gamma = {gamma:g} [Thm 3]",
                        optimizers.clipped_gd(eta, gamma)),
         "normalized_gd": (f"normalized GD, eta = {float(eta_n):g}, beta = {float(beta):g}",
@@ -40,8 +40,7 @@ def run(cfg: DictConfig) -> None:
     x0 = jnp.asarray(x0_list, dtype=float)[:, None]
     _validate.finite_tree("x0", x0)
     p = problems.quartic(L1=float(cfg.L1))
-    table = methods(p, x0)
-    table["gd_common"] = (f"GD, h = {cfg.common_lr:g}", optimizers.gd(float(cfg.common_lr)))
+    table = methods(p, x0, float(cfg.common_lr))
 
     say = Progress("quartic_trajectories")
     traces, metrics = {}, {"labels": {}, "problem": {"name": p.name, "L0": p.L0, "L1": p.L1,

@@ -43,9 +43,6 @@ from research.problems import Problem
 TRACE_COUNT = 0
 """Number of times the engine's program has been traced (each trace implies a compile)."""
 
-UNROLL = 1
-"""Inner-loop unroll factor of the thinned scan (fewer loop iterations, same results)."""
-
 TRACE_KEYS = ("f", "grad_norm", "step_size")
 
 
@@ -142,7 +139,7 @@ def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at
         carry, rec = step(carry, record=True)
         if record_every > 1:
             carry, _ = jax.lax.scan(lambda c, _: step(c, record=False), carry, None,
-                                    length=record_every - 1, unroll=UNROLL)
+                                    length=record_every - 1)
         return carry, rec
 
     minus_one = jnp.asarray(-1, dtype=jnp.int32)

@@ -84,3 +84,25 @@ def test_missing_records_are_reported(tmp_path):
     done, missing = claims.evaluate(tmp_path)
     assert not done and set(missing) == {c.id for c in claims.REGISTRY}
     assert verify.main(["--results", str(tmp_path), "--out", str(tmp_path / "C.md")]) == 3
+
+
+def test_a_run_that_never_reached_eps_fails_the_bound_claim():
+    info = {"methods": {m: {"iterations": [10, -1]} for m in ("vankov_si", "gd_thm6")},
+            "bounds": {b: [100.0, 100.0] for b in ("vankov_si", "thm6_recalled")}}
+    rec = {"iteration_complexity": {"metrics": {"problems": {"quartic": info}}}}
+    by_id = {c.id: c for c in claims.REGISTRY}
+    assert by_id["vankov_si_within_bound"].fn(rec).holds is False
+    # -1 (not reached) must not read as a ratio of -0.01
+    assert "= inf" in by_id["gd_within_thm6"].fn(rec).measured
+
+
+def test_makefile_draws_every_figure():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    experiments = re.search(r"EXPERIMENTS := (.*?)\nRECORDS", text, re.S).group(1).split()
+    extra = re.findall(r"paper_figures/(\w+)\.png", re.search(r"EXTRA_FIGURES := (.*)",
+                                                             text).group(1))
+    names = {e for e in experiments if e != "\\"} | set(extra)
+    assert names == set(FIGURES)
