@@ -88,4 +88,4 @@ def _show(arr: np.ndarray) -> str:
         v = float(arr)
         return repr(v) if math.isfinite(v) else str(v)
     bad = arr.ravel()
-    return f"an array with values from {bad.min()!r} to {bad.max()!r}"
+    return f"an array with values from {float(bad.min())!r} to {float(bad.max())!r}"

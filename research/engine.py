@@ -45,6 +45,18 @@ TRACE_COUNT = 0
 
 TRACE_KEYS = ("f", "grad_norm", "step_size")
 
+_PROGRESS_HOOK = None
+"""The callable ``run(..., progress=fn)`` reports to while its program runs, else None."""
+
+
+def _report_progress(t):
+    """Host side of the progress callback: ``t`` is the iteration reached by each trajectory
+    of one device's shard (a batched array); the hook gets the smallest."""
+    hook = _PROGRESS_HOOK
+    if hook is not None:
+        hook(int(np.min(t)))
+    return np.asarray(t, dtype=np.int32)
+
 
 @dataclasses.dataclass(frozen=True)
 class RunResult:
@@ -85,7 +97,7 @@ def _select(pred, new, old):
 
 
 def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at_eps: bool,
-                trace_x: bool, x0, state0, key, eps):
+                trace_x: bool, progress: bool, x0, state0, key, eps):
     """One trajectory; vmapped over the batch by ``_run_batch``."""
     exact = jax.value_and_grad(problem.fn)
     stochastic = problem.stochastic_fn is not None
@@ -140,6 +152,14 @@ def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at
         if record_every > 1:
             carry, _ = jax.lax.scan(lambda c, _: step(c, record=False), carry, None,
                                     length=record_every - 1)
+        if progress:
+            # One host call per recorded block and device (vmap_method="expand_dims" hands
+            # the whole shard's counters over at once); the result feeds the carry, so the
+            # call is not dropped as dead code.
+            *rest, t = carry
+            t = jax.pure_callback(_report_progress, jax.ShapeDtypeStruct((), jnp.int32), t,
+                                  vmap_method="expand_dims")
+            carry = (*rest, t)
         return carry, rec
 
     minus_one = jnp.asarray(-1, dtype=jnp.int32)
@@ -186,13 +206,13 @@ def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at
 
 
 @functools.partial(jax.jit, static_argnames=("problem", "update", "steps", "record_every",
-                                             "stop_at_eps", "trace_x"))
-def _run_batch(problem, update, steps, record_every, stop_at_eps, trace_x, x0, state0, keys,
-               eps):
+                                             "stop_at_eps", "trace_x", "progress"))
+def _run_batch(problem, update, steps, record_every, stop_at_eps, trace_x, progress, x0, state0,
+               keys, eps):
     global TRACE_COUNT
     TRACE_COUNT += 1
     traj = functools.partial(_trajectory, problem, update, steps, record_every, stop_at_eps,
-                             trace_x)
+                             trace_x, progress)
     return jax.vmap(traj, in_axes=(0, 0, 0, None))(x0, state0, keys, eps)
 
 
@@ -256,7 +276,7 @@ def _batched_state(optimizer, x0, batch: int):
 
 def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: int,
         eps: float | None = None, record_every: int = 1, key=0,
-        stop_at_eps: bool = False, trace_x: bool = False) -> RunResult:
+        stop_at_eps: bool = False, trace_x: bool = False, progress=None) -> RunResult:
     """Run ``optimizer`` on ``problem`` from every point of the batch ``x0``.
 
     Args:
@@ -278,6 +298,10 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
         iteration counts with a generous ``steps`` cap.
       trace_x: also keep the recorded iterates themselves, as ``trace["x"]`` (a pytree with
         leaves of shape (batch, n_recorded, ...); NaN after divergence). Costs memory.
+      progress: None, or a callable ``progress(t)`` called from the running program after
+        each recorded block with the iteration t reached (the smallest over a device's
+        shard; calls from different devices interleave). Compiles a separate program with
+        one host callback per block; meant for progress bars on long runs.
 
     Returns:
       A ``RunResult``; its arrays are NumPy arrays.
@@ -317,8 +341,16 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
     eps_arg = jnp.asarray(-1.0 if eps is None else eps, dtype=float)
 
     x0_, state0_, keys_ = _pad_and_shard((x0, state0, keys), batch)
-    out = _run_batch(problem, optimizer.update, steps, record_every, bool(stop_at_eps),
-                     bool(trace_x), x0_, state0_, keys_, eps_arg)
+    global _PROGRESS_HOOK
+    if progress is not None and not callable(progress):
+        raise ValueError(f"progress must be None or a callable; got {type(progress).__name__}.")
+    _PROGRESS_HOOK = progress
+    try:
+        out = _run_batch(problem, optimizer.update, steps, record_every, bool(stop_at_eps),
+                         bool(trace_x), progress is not None, x0_, state0_, keys_, eps_arg)
+        out = jax.block_until_ready(out)
+    finally:
+        _PROGRESS_HOOK = None
     x, fs, gns, hs, hit, div_at, xs = jax.tree_util.tree_map(lambda a: a[:batch], out)
     fs, gns, hs, hit, div_at, xs = jax.device_get((fs, gns, hs, hit, div_at, xs))
     trace = {"f": fs, "grad_norm": gns, "step_size": hs}

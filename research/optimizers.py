@@ -88,7 +88,7 @@ _L0L1_UPDATES = {rule: _scalar_step_update(fn, "L0", "L1")
                  for rule, fn in theory.L0L1_RULES.items()}
 
 
-def gd(lr) -> optax.GradientTransformation:
+def gd(lr: float) -> optax.GradientTransformation:
     """Gradient descent with a fixed step: x+ = x - lr grad f(x).
 
     References: theory.md section 2.
@@ -97,7 +97,7 @@ def gd(lr) -> optax.GradientTransformation:
     return _transformation(_GD_UPDATE, {"lr": lr})
 
 
-def clipped_gd(eta, gamma) -> optax.GradientTransformation:
+def clipped_gd(eta: float, gamma: float) -> optax.GradientTransformation:
     """Clipped GD: h = min{eta, gamma eta / ||g||}, with the global L2 norm of the gradient.
 
     Equivalent to ``optax.chain(optax.clip_by_global_norm(gamma), optax.sgd(eta))``.
@@ -110,7 +110,7 @@ def clipped_gd(eta, gamma) -> optax.GradientTransformation:
     return _transformation(_CLIPPED_UPDATE, {"eta": eta, "gamma": gamma})
 
 
-def normalized_gd(eta, beta) -> optax.GradientTransformation:
+def normalized_gd(eta: float, beta: float) -> optax.GradientTransformation:
     """Normalized GD: h = eta / (||g|| + beta). beta = 0 gives steps of length exactly eta.
 
     References: Zhang et al. 2020, eq. (6); ``theory.normalized_step``. [paper]
@@ -120,7 +120,7 @@ def normalized_gd(eta, beta) -> optax.GradientTransformation:
     return _transformation(_NORMALIZED_UPDATE, {"eta": eta, "beta": beta})
 
 
-def beta_normalized_gd(lr, power) -> optax.GradientTransformation:
+def beta_normalized_gd(lr: float, power: float) -> optax.GradientTransformation:
     """beta-normalized GD: x+ = x - lr grad f / ||grad f||^power, power in [0, 1].
 
     power = 0 is GD, power = 1 is normalized GD with beta = 0.
@@ -139,7 +139,7 @@ def _value_clipped_update(grads, state, params=None):
     return _tree_map(lambda g: -hp["lr"].astype(g.dtype) * g, clipped), state
 
 
-def value_clipped_gd(lr, clip_value) -> optax.GradientTransformation:
+def value_clipped_gd(lr: float, clip_value: float) -> optax.GradientTransformation:
     """GD on the elementwise-clipped gradient: x+ = x - lr clip(g, -c, c).
 
     Unlike norm clipping this changes the update's direction.
@@ -151,7 +151,7 @@ def value_clipped_gd(lr, clip_value) -> optax.GradientTransformation:
     return _transformation(_value_clipped_update, {"lr": lr, "clip_value": clip_value})
 
 
-def l0l1_gd(L0, L1, rule: str = "si") -> optax.GradientTransformation:
+def l0l1_gd(L0: float, L1: float, rule: str = "si") -> optax.GradientTransformation:
     """GD with an (L0,L1)-aware step h(||g||) chosen by ``rule``.
 
     Rules (``theory.L0L1_RULES``):
@@ -168,7 +168,8 @@ def l0l1_gd(L0, L1, rule: str = "si") -> optax.GradientTransformation:
     return _transformation(_L0L1_UPDATES[rule], {"L0": L0, "L1": L1})
 
 
-def clipped_sgd_thm7(eta, L1, tau, printed: bool = True) -> optax.GradientTransformation:
+def clipped_sgd_thm7(eta: float, L1: float, tau: float,
+                     printed: bool = True) -> optax.GradientTransformation:
     """Clipped SGD with Theorem 7's step h = min{1 / (16 eta L1 (||g|| + tau)), eta}, g the
     stochastic gradient. ``printed=False`` uses min{1 / (16 L1 (||g|| + tau)), eta} instead
     (the suspected typo removed; ``theory.theorem7_step_without_eta``). Get eta from
@@ -215,8 +216,9 @@ def _make_momentum_update(kind: str):
 _MOMENTUM_UPDATES = {kind: _make_momentum_update(kind) for kind in _CLIP_KINDS}
 
 
-def sgd_momentum(lr, momentum=0.9, *, clipnorm=None, global_clipnorm=None,
-                 clipvalue=None) -> optax.GradientTransformation:
+def sgd_momentum(lr: float, momentum: float = 0.9, *, clipnorm: float | None = None,
+                 global_clipnorm: float | None = None,
+                 clipvalue: float | None = None) -> optax.GradientTransformation:
     """SGD with heavy-ball momentum and Keras-style gradient clipping.
 
     v <- momentum * v - lr * clip(g); x <- x + v (Keras ``SGD``; the same iterates as torch's
@@ -258,7 +260,8 @@ def _mixclip_update(grads, state, params=None):
     return updates, HyperState(hp, m)
 
 
-def mixclip(lr, gamma, momentum=0.999, nu=0.7) -> optax.GradientTransformation:
+def mixclip(lr: float, gamma: float, momentum: float = 0.999,
+            nu: float = 0.7) -> optax.GradientTransformation:
     """Clipping with momentum (Zhang, Jin, Fang, Wang 2020), as in the authors' MixClip.
 
     m <- momentum m + (1 - momentum) g (updated first), then

@@ -1,0 +1,215 @@
+"""Batched sweeps: numeric axes whose cross product becomes the batch axis of one engine call.
+
+A sweep spec maps an axis name to its values:
+
+- ``[0.1, 0.2, 0.5]``: these values;
+- ``{start: 0.001, stop: 1.001, step: 0.001}``: ``start + i * step`` below ``stop`` (the
+  values of Hydra's ``range(start, stop, step)``);
+- ``{start: 1e-3, stop: 1.0, num: 50}``: evenly spaced, both ends included; add
+  ``log: true`` for even spacing on a log scale.
+
+Axis names are ``optimizer.<hyperparameter>`` (any numeric hyperparameter: they are traced,
+so the batch shares one compiled program) and ``x0`` (every coordinate of the start set to
+the value). Problem settings change shapes or code, so they cannot be batch axes; sweep them
+as Hydra jobs instead.
+
+``run_grid`` runs the whole cross product as one batch and returns one row per trajectory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from research import _validate, engine, optimizers
+from research.problems import Problem
+
+OPTIMIZER_PREFIX = "optimizer."
+ROW_METRICS = ("final_f", "final_grad_norm", "min_grad_norm", "iterations_to_eps", "diverged",
+               "diverged_at")
+"""The per-trajectory columns ``run_grid`` adds to the axis columns."""
+
+
+def axis_values(name: str, spec: Any) -> np.ndarray:
+    """The values of one sweep axis (see the module docstring for the spec forms)."""
+    field = f"sweep.{name}"
+    if isinstance(spec, Mapping):
+        keys = set(spec)
+        if keys == {"start", "stop", "step"}:
+            start, stop, step = (_number(f"{field}.{k}", spec[k]) for k in ("start", "stop",
+                                                                             "step"))
+            if not step > 0 or not stop > start:
+                raise ValueError(f"{field} needs step > 0 and stop > start; got start={start}, "
+                                 f"stop={stop}, step={step}.")
+            n = math.ceil((stop - start) / step - 1e-9)
+            values = start + step * np.arange(n)
+        elif keys in ({"start", "stop", "num"}, {"start", "stop", "num", "log"}):
+            start, stop = _number(f"{field}.start", spec["start"]), _number(f"{field}.stop",
+                                                                             spec["stop"])
+            num = _validate.positive_int(f"{field}.num", spec["num"])
+            if spec.get("log", False):
+                if not (start > 0 and stop > 0):
+                    raise ValueError(f"{field} with log: true needs start > 0 and stop > 0; got "
+                                     f"start={start}, stop={stop}.")
+                values = np.geomspace(start, stop, num)
+            else:
+                values = np.linspace(start, stop, num)
+        else:
+            raise ValueError(
+                f"{field} must be a list of numbers or a mapping with keys (start, stop, step) or "
+                f"(start, stop, num[, log]); got keys {sorted(keys)}.")
+    elif isinstance(spec, list | tuple):
+        if not spec:
+            raise ValueError(f"{field} must list at least one value; got [].")
+        values = np.array([_number(field, v) for v in spec], dtype=float)
+    else:
+        raise ValueError(f"{field} must be a list of numbers or a range mapping; got {spec!r}.")
+    return np.asarray(values, dtype=float)
+
+
+def _number(field: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{field} must be a number; got {value!r}.")
+    if not math.isfinite(value):
+        raise ValueError(f"{field} must be finite; got {value!r}.")
+    return float(value)
+
+
+def grid(spec: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The cross product of the axes as columns of equal length (first axis slowest).
+
+    An empty spec gives an empty dict (a batch of one trajectory).
+    """
+    axes = {name: axis_values(name, values) for name, values in spec.items()}
+    if not axes:
+        return {}
+    points = list(itertools.product(*axes.values()))
+    return {name: np.array([p[i] for p in points]) for i, name in enumerate(axes)}
+
+
+def flatten(spec: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{optimizer: {eta: [...]}}`` -> ``{"optimizer.eta": [...]}``; range mappings stay
+    whole."""
+    out = {}
+    for key, value in spec.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and not ({"start", "stop"} <= set(value)):
+            out.update(flatten(value, prefix=f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def start_points(problem: Problem, x0: Any, batch: int, values: np.ndarray | None = None):
+    """The batch of starting points.
+
+    ``x0`` is None (the problem's default start), a number (every coordinate of the default
+    start's shape set to it) or a nested list (one point). ``values``, from an ``x0`` sweep
+    axis, replaces the number per trajectory.
+    """
+    base = problem.x0
+    if x0 is None and values is None:
+        if base is None:
+            raise ValueError(f"x0 must be given: problem {problem.name!r} has no default start.")
+        return problem.batch_x0(batch)
+    if base is not None and not isinstance(base, jax.Array | np.ndarray):
+        raise ValueError(f"x0 can only be set for problems whose parameters are one array; "
+                         f"{problem.name!r} has a parameter tree.")
+    if values is not None:
+        shape = np.shape(base) if base is not None else (1,)
+        if x0 is not None and not isinstance(x0, int | float):
+            raise ValueError("x0 must be null or a number when sweep.x0 is set; got a list.")
+        out = jnp.asarray(values, dtype=float).reshape((batch,) + (1,) * len(shape))
+        out = jnp.broadcast_to(out, (batch, *shape))
+    elif isinstance(x0, int | float) and not isinstance(x0, bool):
+        shape = np.shape(base) if base is not None else (1,)
+        out = jnp.full((batch, *shape), float(x0))
+    else:
+        try:
+            point = jnp.asarray(np.asarray(x0, dtype=float))
+        except (TypeError, ValueError):
+            raise ValueError(f"x0 must be null, a number or a (nested) list of numbers; got "
+                             f"{x0!r}.") from None
+        if base is not None and point.shape != np.shape(base):
+            raise ValueError(f"x0 must have the shape {np.shape(base)} of problem "
+                             f"{problem.name!r}'s parameters; got shape {point.shape}.")
+        out = jnp.broadcast_to(point, (batch, *point.shape))
+    _validate.finite_tree("x0", out)
+    return out
+
+
+def prepare(problem: Problem, optimizer: str, hparams: Mapping[str, Any], x0: Any,
+            spec: Mapping[str, Any]):
+    """Validate a sweep and build what ``run_grid`` runs: (optimizer, starts, columns).
+
+    Every error is a ``ValueError`` naming the config field, raised before any compute.
+    """
+    columns = grid(flatten(spec))
+    batch = len(next(iter(columns.values()))) if columns else 1
+    hp = dict(hparams)
+    for name, values in columns.items():
+        if name == "x0":
+            continue
+        if not name.startswith(OPTIMIZER_PREFIX):
+            raise ValueError(f"sweep.{name} is not a batchable axis: use optimizer.<hyperparameter>"
+                             f" or x0 (problem settings change the program; sweep them as "
+                             f"Hydra jobs).")
+        key = name[len(OPTIMIZER_PREFIX):]
+        if key not in hp or isinstance(hp[key], str | bool):
+            numeric = sorted(k for k, v in hp.items() if not isinstance(v, str | bool))
+            raise ValueError(f"sweep.{name} must name a numeric hyperparameter of optimizer "
+                             f"{optimizer!r}: one of {', '.join(numeric)}.")
+        hp[key] = values
+    try:
+        opt = optimizers.get(optimizer, **hp)
+    except ValueError as err:
+        swept = [n for n in columns if str(err).startswith(n[len(OPTIMIZER_PREFIX):] + " ")]
+        raise ValueError(f"{'sweep.' if swept else ''}optimizer.{err}") from None
+    starts = start_points(problem, x0, batch, columns.get("x0"))
+    return opt, starts, columns
+
+
+def run_grid(problem: Problem, optimizer: str, hparams: Mapping[str, Any], *, x0: Any = None,
+             spec: Mapping[str, Any] | None = None, steps: int, eps: float | None = None,
+             record_every: int = 1, stop_at_eps: bool = False, seed: int = 0,
+             progress=None):
+    """Run every point of the sweep ``spec`` as one batch.
+
+    Args:
+      problem: the problem.
+      optimizer: a name in ``research.optimizers.FACTORIES``.
+      hparams: its hyperparameters (numbers); sweep axes ``optimizer.<name>`` replace them.
+      x0, spec: see ``start_points`` and the module docstring.
+      steps, eps, record_every, stop_at_eps, progress: as in ``research.engine.run``.
+      seed: the PRNG seed (split per trajectory; used by stochastic problems).
+
+    Returns:
+      (rows, traces): ``rows`` maps column name -> array of length batch: the axis values and
+      ``ROW_METRICS``; ``traces`` maps "f", "grad_norm", "step_size" -> (batch, n_recorded)
+      and "iterations" -> (n_recorded,).
+    """
+    opt, starts, columns = prepare(problem, optimizer, hparams, x0, spec or {})
+    res = engine.run(problem, opt, starts, steps, eps=eps, record_every=record_every, key=seed,
+                     stop_at_eps=stop_at_eps, progress=progress)
+    gn = res.trace["grad_norm"]
+    with np.errstate(all="ignore"):
+        finite = np.where(np.isfinite(gn), gn, np.inf)
+        min_gn = finite.min(axis=1)
+    rows = dict(columns)
+    rows.update(
+        final_f=res.trace["f"][:, -1],
+        final_grad_norm=gn[:, -1],
+        min_grad_norm=np.where(np.isfinite(min_gn), min_gn, np.nan),
+        iterations_to_eps=res.iterations_to_eps,
+        diverged=res.diverged,
+        diverged_at=res.diverged_at,
+    )
+    traces = {k: res.trace[k] for k in ("f", "grad_norm", "step_size")}
+    traces["iterations"] = res.iterations
+    return rows, traces
