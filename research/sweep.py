@@ -3,8 +3,9 @@
 A sweep spec maps an axis name to its values:
 
 - ``[0.1, 0.2, 0.5]``: these values;
-- ``{start: 0.001, stop: 1.001, step: 0.001}``: ``start + i * step`` below ``stop`` (the
-  values of Hydra's ``range(start, stop, step)``);
+- ``{start: 0.001, stop: 1.001, step: 0.001}``: ``start + i * step`` below ``stop``, the
+  same values as Hydra's ``range(start, stop, step)`` (so ``range(0.1, 1.1, 0.1)`` has 11
+  points: rounding puts the eleventh just below 1.1);
 - ``{start: 1e-3, stop: 1.0, num: 50}``: evenly spaced, both ends included; add
   ``log: true`` for even spacing on a log scale.
 
@@ -18,6 +19,7 @@ as Hydra jobs instead.
 
 from __future__ import annotations
 
+import decimal
 import itertools
 import math
 from collections.abc import Mapping
@@ -47,8 +49,7 @@ def axis_values(name: str, spec: Any) -> np.ndarray:
             if not step > 0 or not stop > start:
                 raise ValueError(f"{field} needs step > 0 and stop > start; got start={start}, "
                                  f"stop={stop}, step={step}.")
-            n = math.ceil((stop - start) / step - 1e-9)
-            values = start + step * np.arange(n)
+            values = _hydra_range(field, start, stop, step)
         elif keys in ({"start", "stop", "num"}, {"start", "stop", "num", "log"}):
             start, stop = _number(f"{field}.start", spec["start"]), _number(f"{field}.stop",
                                                                              spec["stop"])
@@ -71,6 +72,23 @@ def axis_values(name: str, spec: Any) -> np.ndarray:
     else:
         raise ValueError(f"{field} must be a list of numbers or a range mapping; got {spec!r}.")
     return np.asarray(values, dtype=float)
+
+
+MAX_POINTS = 10_000_000
+
+
+def _hydra_range(field: str, start: float, stop: float, step: float) -> np.ndarray:
+    """start + i * step below stop, summed in decimal arithmetic exactly as Hydra's
+    ``range`` sweep does, so a batched axis and the same multirun give the same values."""
+    if (stop - start) / step > MAX_POINTS:
+        raise ValueError(f"{field} would have more than {MAX_POINTS:,} points; got start="
+                         f"{start}, stop={stop}, step={step}.")
+    cur, end, inc = decimal.Decimal(start), decimal.Decimal(stop), decimal.Decimal(step)
+    out = []
+    while cur < end:
+        out.append(float(cur))
+        cur += inc
+    return np.array(out)
 
 
 def _number(field: str, value) -> float:
