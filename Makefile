@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Every experiment writes results/<name>/record.json; every figure script
 # paper_figures/<name>.py reads it and writes paper_figures/<name>.{pdf,png}.
 EXPERIMENTS := quartic_trajectories descent_audit max_step iteration_complexity hard_instance \
-               stochastic clipping_mlp clipping_rnn clipping_seeds
+               stochastic clipping_mlp clipping_rnn clipping_seeds smoothness
 RECORDS := $(EXPERIMENTS:%=results/%/record.json)
 # figures drawn from another experiment's record (or from several)
 EXTRA_FIGURES := paper_figures/norm_type.png paper_figures/clipping_thresholds.png
@@ -47,13 +47,13 @@ paper_figures/norm_type.png: paper_figures/norm_type.py results/clipping_mlp/rec
 paper_figures/clipping_thresholds.png: paper_figures/clipping_thresholds.py results/clipping_mlp/record.json results/clipping_rnn/record.json research/plotting.py | $(STAMP)
 	$(PY) -m paper_figures.clipping_thresholds
 
-paper_figures/CLAIMS.md: $(RECORDS) research/claims.py experiments/verify.py | $(STAMP)
+paper_figures/CLAIMS.md paper_figures/SMOOTHNESS.md &: $(RECORDS) research/claims.py experiments/verify.py | $(STAMP)
 	$(PY) -m experiments.verify --report-only
 
 paper_figures/README.md: $(RECORDS) $(FIGURES:%.png=%.py) experiments/figure_index.py research/claims.py | $(STAMP)
 	$(PY) -m experiments.figure_index
 
-figures: $(FIGURES) paper_figures/CLAIMS.md paper_figures/README.md  ## run the experiments, draw every figure, CLAIMS.md and the index into paper_figures/
+figures: $(FIGURES) paper_figures/CLAIMS.md paper_figures/SMOOTHNESS.md paper_figures/README.md  ## run the experiments, draw every figure, CLAIMS.md and the index into paper_figures/
 
 figures-quick: setup  ## the same pipeline at small sizes into build/quick (a smoke test, not the published numbers)
 	$(PY) -m experiments.quick --out build/quick
@@ -63,6 +63,7 @@ verify: $(RECORDS) | $(STAMP)  ## evaluate every claim, write CLAIMS.md; fails i
 
 bench: setup  ## measure the performance ratios into benchmarks/results.json
 	$(PY) -m benchmarks.engine
+	$(PY) -m benchmarks.sweeps
 
 lint: setup  ## ruff
 	$(PY) -m ruff check research experiments paper_figures benchmarks tests

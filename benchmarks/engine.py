@@ -13,10 +13,6 @@ ratio >= 1000, thinned engine <= 3 ns per trajectory-step.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import time
 from pathlib import Path
 
 import jax
@@ -24,18 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from benchmarks._common import RESULTS, best_time, save
 from research import engine, optimizers, problems, theory
-
-RESULTS = Path(__file__).with_name("results.json")
-
-
-def best_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def measure(batch: int, steps: int, loop_steps: int, repeats: int) -> dict:
@@ -93,16 +79,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     numbers = measure(args.batch, args.steps, args.loop_steps, args.repeats)
-    numbers["machine"] = (f"{platform.machine()}, {os.cpu_count()} cores, "
-                          f"{platform.processor() or platform.platform()}")
-    numbers["measured"] = time.strftime("%Y-%m-%d")
-    all_results = json.loads(args.out.read_text()) if args.out.exists() else {}
-    all_results["engine"] = numbers
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(all_results, indent=1, sort_keys=True) + "\n")
-    tmp.replace(args.out)
-    for k, v in numbers.items():
-        print(f"{k:40s} {v}")
+    save("engine", numbers, args.out)
     print(f"[bench] targets: ratio >= 1000 -> "
           f"{'met' if numbers['ratio_loop_over_engine_thinned'] >= 1000 else 'NOT met'}; "
           f"thinned <= 3 ns -> "

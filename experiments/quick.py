@@ -35,6 +35,8 @@ QUICK = {
     "clipping_rnn": {"seeds": 2, "epochs": 1, "train_size": 256, "test_size": 64,
                      "length": 20, "threshold_multiples": [1.0]},
     "clipping_seeds": {"x4": {"steps": 600}},
+    "smoothness": {"steps": 60, "log_every": 10, "hvp_iters": 5, "run_models": ["digits", "rnn"],
+                   "models": {"rnn": {"args": {"length": 20, "n": 64}}}},
 }
 """Small overrides per experiment (on top of conf/<name>.yaml)."""
 
@@ -60,6 +62,7 @@ def main(argv=None) -> int:
             ["--results", str(res), "--out", str(figs)])
     done, missing = claims.evaluate(res)
     (figs / "CLAIMS.md").write_text(claims.to_markdown(done, missing))
+    claims.write_tables(res, figs)
     figure_index.main(["--results", str(res), "--out", str(figs / "README.md")])
     print(f"[quick] {len(QUICK)} experiments, {len(FIGURES)} figures and CLAIMS.md in "
           f"{time.perf_counter() - t0:.0f}s under {args.out}", flush=True)

@@ -26,11 +26,12 @@ def main(argv=None) -> int:
     tmp = out.with_suffix(".tmp")
     tmp.write_text(claims.to_markdown(done, missing))
     tmp.replace(out)
+    tables = claims.write_tables(args.results, out.parent)
     failed = [c.id for c in done if c.gating and c.holds is False]
     for c in done:
         mark = {True: "ok  ", False: "FAIL", None: "info"}[c.holds]
         print(f"[verify] {mark} {c.id}: {c.measured}")
-    print(f"[verify] wrote {out}")
+    print(f"[verify] wrote {', '.join(str(p) for p in (out, *tables))}")
     if args.report_only:
         return 0
     if failed:

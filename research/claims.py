@@ -447,6 +447,92 @@ def load_records(results_dir: str | Path, names) -> dict:
     return out
 
 
+# --------------------------------------------------------------------------- smoothness
+
+
+def _grows(stats: dict) -> bool:
+    """'Smoothness grows with the gradient norm' on one run: positive Spearman correlation
+    and positive OLS slope of log L against log |g|."""
+    return bool(stats["spearman"] > 0 and stats["slope"] > 0)
+
+
+@claim("smoothness_grows_with_gradient_norm", needs=("smoothness",))
+def _smoothness(rec):
+    runs = rec["smoothness"]["metrics"]["runs"]
+    big = [r for r in runs.values() if r["regime"] == "large_lr_clip"]
+    n_big = sum(_grows(r["traj"]) for r in big)
+    n_all = sum(_grows(r["traj"]) for r in runs.values())
+    not_big = ", ".join(r["model"] for r in big if not _grows(r["traj"])) or "none"
+    return _record(
+        "smoothness_grows_with_gradient_norm",
+        "Along training with clipping and a large learning rate, local smoothness grows with "
+        "the gradient norm (positive Spearman correlation and log-log slope of the trajectory "
+        "estimate).",
+        "Zhang et al. 2020, Figures 1-3 (on ResNet20/CIFAR-10 and AWD-LSTM/PTB; here small "
+        "stand-ins)", "[paper; observation]",
+        f"large lr + clipping: {n_big} of {len(big)} models (not: {not_big}); all regimes: "
+        f"{n_all} of {len(runs)} runs; table: paper_figures/SMOOTHNESS.md",
+        "an empirical observation, no bound", n_big > len(big) / 2, gating=False)
+
+
+def smoothness_table(record: dict) -> str:
+    """The correlation table of the smoothness experiment, as Markdown: model x regime with
+    Pearson, Spearman, slope, the fitted envelope (L0, L1) for the trajectory estimate, the
+    Spearman correlation of the Hessian-norm estimate, and whether smoothness grows."""
+    m = record["metrics"]
+    lines = [
+        "# Smoothness against gradient norm",
+        "",
+        "Written by `make verify` from `results/smoothness` (`python -m experiments.smoothness`)."
+        f" {m['steps']} steps per run, logged every {m['log_every']}; L-hat is the trajectory "
+        "estimator (full-batch gradients at x_k and at the midpoint of the step), ||H|| the "
+        f"Hessian norm by {m['hvp_iters']} warm-started power iterations. Correlations are of "
+        "log L-hat against log ||grad f||; (L0, L1) is the tightest envelope L0 + L1 ||g|| "
+        "above every point. 'grows' means Spearman > 0 and slope > 0.",
+        "",
+        "| model | regime | points | Pearson | Spearman | slope | L0 | L1 | Spearman of ||H|| "
+        "| diverged at | grows |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def num(x, fmt):
+        return "-" if x is None or x != x else format(x, fmt)
+
+    order = ("large_lr_clip", "small_lr", "small_lr_clip", "momentum_clip")
+
+    def rank(k):
+        r = m["runs"][k]
+        return (m["models"].index(r["model"]),
+                order.index(r["regime"]) if r["regime"] in order else len(order))
+
+    for key in sorted(m["runs"], key=rank):
+        r = m["runs"][key]
+        t, h = r["traj"], r["hess"]
+        cells = [r["model"], r["regime"], str(t["n"]), num(t["pearson"], "+.2f"),
+                 num(t["spearman"], "+.2f"), num(t["slope"], "+.2f"), num(t["L0"], ".3g"),
+                 num(t["L1"], ".3g"), num(h["spearman"], "+.2f"),
+                 "-" if r["diverged_at"] < 0 else str(r["diverged_at"]),
+                 "yes" if _grows(t) else "no"]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines).replace("||H||", "\\|\\|H\\|\\|").replace(
+        "||grad f||", "\\|\\|grad f\\|\\|").replace("||g||", "\\|\\|g\\|\\|") + "\n"
+
+
+def write_tables(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """Write the tables that accompany CLAIMS.md (today: SMOOTHNESS.md, when its record
+    exists) into ``out_dir``; return the paths written."""
+    written = []
+    record_dir = Path(results_dir) / "smoothness"
+    if (record_dir / results.RECORD_FILE).exists():
+        record, _ = results.read_record(record_dir)
+        path = Path(out_dir) / "SMOOTHNESS.md"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(smoothness_table(record))
+        tmp.replace(path)
+        written.append(path)
+    return written
+
+
 def evaluate(results_dir: str | Path = "results") -> tuple[list[ClaimRecord], list[str]]:
     """Run every registered claim whose records exist; return (records, missing claim ids)."""
     needed = sorted({n for c in REGISTRY for n in c.needs})

@@ -5,6 +5,8 @@
   d = x_{k+1} - x_k; default alpha grid: the midpoint.
 - ``hessian_norm``: the spectral norm of the Hessian by power iteration on Hessian-vector
   products (forward-over-reverse: jvp of grad), for any pytree of parameters.
+- ``along_training``: train with any optax optimizer and log, every k steps, the loss, the
+  full-batch gradient norm and both estimates, in one compiled scan.
 - ``fit_envelope``: the tightest L0 + L1 g above all measured (g, L_hat) points, by linear
   programming; ``log_correlations``: Pearson and Spearman correlation and the OLS slope of
   log L_hat against log g.
@@ -15,13 +17,17 @@ theory.md section 5.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.flatten_util import ravel_pytree
 from scipy import optimize, stats
 
 from research import _validate
+from research.clipping import global_norm
 
 
 def trajectory_smoothness(grad_fn, x, x_next, alphas=(0.5,)):
@@ -137,3 +143,133 @@ def log_correlations(grad_norms, smoothness) -> dict:
         "spearman": float(stats.spearmanr(lg, lL)[0]),
         "slope": float(np.polyfit(lg, lL, 1)[0]),
     }
+
+
+def _tree_scale(tree, a):
+    return jax.tree_util.tree_map(lambda x: x * a, tree)
+
+
+def _hvp_power(fn, x, v, iters: int):
+    """``iters`` power iterations on Hessian-vector products (jvp of grad) from the pytree
+    ``v``; returns (||H v_last||, the next unit vector). Warm-starting from the previous
+    point's vector lets few iterations suffice along a trajectory."""
+    grad = jax.grad(fn)
+
+    def body(_, carry):
+        v, _ = carry
+        hv = jax.jvp(grad, (x,), (v,))[1]
+        n = global_norm(hv)
+        v_next = jax.tree_util.tree_map(
+            lambda a, b: jnp.where(n > 0, a, b), _tree_scale(hv, 1.0 / jnp.where(n > 0, n, 1.0)),
+            v)
+        return v_next, n
+
+    v, n = jax.lax.fori_loop(0, iters, body, (v, jnp.asarray(0.0, jnp.result_type(float))))
+    return n, v
+
+
+@functools.partial(jax.jit, static_argnames=("problem", "update", "steps", "log_every",
+                                             "hvp_iters"))
+def _along(problem, update, steps, log_every, hvp_iters, x0, state0, key):
+    full = jax.value_and_grad(problem.fn)
+    sampled = jax.grad(problem.stochastic_fn) if problem.stochastic else None
+    nan = jnp.asarray(jnp.nan, jnp.result_type(float))
+
+    def take_step(x, s, key, g_full):
+        key, sub = jax.random.split(key)
+        g = sampled(x, sub) if sampled is not None else g_full
+        u, s_new = update(g, s, x)
+        return optax.apply_updates(x, u), s_new, key, global_norm(g)
+
+    def finite(tree):
+        return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a))
+                                  for a in jax.tree_util.tree_leaves(tree)]))
+
+    def select(ok, a, b):
+        return jax.tree_util.tree_map(lambda p, q: jnp.where(ok, p, q), a, b)
+
+    def plain(carry, _):
+        x, s, key, alive, v, div_at, t = carry
+        g_full = None if sampled is not None else jax.grad(problem.fn)(x)
+        x2, s2, key, _ = take_step(x, s, key, g_full)
+        ok = alive & finite(x2)
+        div_at = jnp.where(alive & ~ok, t, div_at)
+        return (select(ok, x2, x), select(ok, s2, s), key, ok, v, div_at, t + 1), None
+
+    def logged(carry, _):
+        x, s, key, alive, v, div_at, t = carry
+        f, g = full(x)
+        gn = global_norm(g)
+        x2, s2, key, gn_used = take_step(x, s, key, g)
+        d = jax.tree_util.tree_map(lambda a, b: a - b, x2, x)
+        dn = global_norm(d)
+        g_mid = jax.grad(problem.fn)(jax.tree_util.tree_map(lambda a, b: a + 0.5 * b, x, d))
+        diff = global_norm(jax.tree_util.tree_map(lambda a, b: a - b, g_mid, g))
+        L_traj = jnp.where(dn > 0, diff / (0.5 * dn), nan)
+        L_hess, v_new = _hvp_power(problem.fn, x, v, hvp_iters)
+        ok = alive & finite(x2) & jnp.isfinite(f) & jnp.isfinite(gn)
+        div_at = jnp.where(alive & ~ok, t, div_at)
+        rec = tuple(jnp.where(alive, r, nan) for r in (f, gn, gn_used, L_traj, L_hess))
+        carry = (select(ok, x2, x), select(ok, s2, s), key, ok, select(ok, v_new, v), div_at,
+                 t + 1)
+        if log_every > 1:
+            carry, _ = jax.lax.scan(plain, carry, None, length=log_every - 1)
+        return carry, rec
+
+    leaves, treedef = jax.tree_util.tree_flatten(x0)
+    keys = jax.random.split(jax.random.PRNGKey(1), len(leaves))
+    v0 = jax.tree_util.tree_unflatten(treedef, [jax.random.normal(k, a.shape, a.dtype)
+                                                for k, a in zip(keys, leaves, strict=True)])
+    v0 = _tree_scale(v0, 1.0 / global_norm(v0))
+    carry0 = (x0, state0, key, jnp.asarray(True), v0, jnp.asarray(-1, jnp.int32),
+              jnp.asarray(0, jnp.int32))
+    carry, recs = jax.lax.scan(logged, carry0, None, length=steps // log_every)
+    return recs, carry[5], carry[0]
+
+
+def along_training(problem, optimizer: optax.GradientTransformation, steps: int,
+                   log_every: int, *, x0=None, key=0, hvp_iters: int = 20) -> dict:
+    """Train ``problem`` with ``optimizer`` and log the local smoothness every k steps.
+
+    At every logged iterate x_k (k = 0, log_every, 2 log_every, ...) it records, in one
+    compiled scan:
+
+    - ``loss``: f(x_k) (full batch), ``grad_norm``: ||grad f(x_k)|| (full batch);
+    - ``used_grad_norm``: the norm of the gradient the optimizer used (the minibatch one for
+      stochastic problems);
+    - ``smoothness_traj``: the authors' estimator on the step actually taken,
+      ||grad f(x_k + d/2) - grad f(x_k)|| / (||d|| / 2), d = x_{k+1} - x_k, with full-batch
+      gradients: one gradient more than training needs;
+    - ``smoothness_hess``: ||hess f(x_k)|| by ``hvp_iters`` power iterations on
+      Hessian-vector products, warm-started from the previous logged point's vector (a lower
+      bound when not converged).
+
+    Divergence is data: once the iterate turns non-finite the run freezes, later entries are
+    NaN, and ``diverged_at`` is the step (else -1).
+
+    Returns:
+      A dict of NumPy arrays: "iteration", the five series above, and "diverged_at" (scalar),
+      plus "x" (the last finite iterate).
+    """
+    steps = _validate.positive_int("steps", steps)
+    log_every = _validate.positive_int("log_every", log_every)
+    hvp_iters = _validate.positive_int("hvp_iters", hvp_iters)
+    if steps % log_every:
+        raise ValueError(f"log_every must divide steps; got steps={steps}, "
+                         f"log_every={log_every}.")
+    x0 = problem.x0 if x0 is None else x0
+    if x0 is None:
+        raise ValueError(f"x0 must be given: problem {problem.name!r} has no default start.")
+    x0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.result_type(a, float)), x0)
+    _validate.finite_tree("x0", x0)
+    state0 = optimizer.init(x0)
+    if isinstance(key, int | np.integer):
+        key = jax.random.PRNGKey(int(key))
+    recs, div_at, x = jax.device_get(_along(problem, optimizer.update, steps, log_every,
+                                            hvp_iters, x0, state0, key))
+    names = ("loss", "grad_norm", "used_grad_norm", "smoothness_traj", "smoothness_hess")
+    out = {n: np.asarray(r) for n, r in zip(names, recs, strict=True)}
+    out["iteration"] = np.arange(0, steps, log_every)
+    out["diverged_at"] = int(div_at)
+    out["x"] = x
+    return out

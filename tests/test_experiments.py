@@ -52,6 +52,9 @@ def test_quartic_experiment_and_figure(tmp_path):
     ("clipping_seeds", "chain.max_norm=0", "chain.max_norm"),
     ("stochastic", "bias.thresholds=[0.1,-1.0]", "bias.thresholds"),
     ("stochastic", "problems=[cliff]", "problems"),
+    ("smoothness", "regimes=[warp_speed]", "regimes"),
+    ("smoothness", "models.rnn.clip=0", "models.rnn.clip"),
+    ("smoothness", "log_every=7", "log_every"),
 ])
 def test_bad_config_of_each_experiment(tmp_path, experiment, override, field):
     out = tmp_path / "rec"

@@ -88,3 +88,77 @@ def test_log_correlations():
     neg = smoothness.log_correlations(g, 1 / g)
     assert neg["pearson"] == pytest.approx(-1.0) and neg["slope"] == pytest.approx(-1.0)
     assert np.isnan(smoothness.log_correlations([1.0, 2.0], [1.0, 2.0])["pearson"])
+
+
+def test_along_training_logs_exact_hessian_and_bounded_estimates():
+    from research import optimizers
+
+    # x^4 from 3: ||H|| = 12 x^2 = 12 (|g| / 4)^(2/3); descending towards 0 the Hessian only
+    # shrinks along each step, so the trajectory estimate stays under L0 + L1 |g| too.
+    p = problems.quartic()
+    out = smoothness.along_training(p, optimizers.clipped_gd(0.05, 1.0), 300, 10,
+                                    x0=jnp.array([3.0]))
+    g = out["grad_norm"]
+    np.testing.assert_allclose(out["smoothness_hess"], 12 * np.cbrt(g / 4) ** 2, rtol=1e-9)
+    bound = p.L0 + p.L1 * g
+    assert np.all(out["smoothness_traj"] <= bound * (1 + 1e-12))
+    assert np.all(out["smoothness_hess"] <= bound * (1 + 1e-12))
+    assert out["iteration"].tolist() == list(range(0, 300, 10)) and out["diverged_at"] == -1
+    # cosh in 3-D: ||H|| = max cosh(x_i), warm-started power iteration finds it
+    c = problems.cosh(dim=3)
+    out = smoothness.along_training(c, optimizers.gd(0.05), 200, 20,
+                                    x0=jnp.array([2.0, -1.0, 0.5]))
+    assert np.all(out["smoothness_hess"] <= c.L0 + c.L1 * out["grad_norm"] + 1e-9)
+    np.testing.assert_allclose(out["smoothness_hess"][0], np.cosh(2.0), rtol=1e-6)
+
+
+def test_along_training_on_a_quadratic_and_divergence_is_recorded():
+    from research import optimizers
+
+    q = problems.quadratic(dim=4, condition=10.0)
+    lam = float(jnp.max(jnp.linalg.eigvalsh(jax.hessian(q.fn)(q.x0))))
+    out = smoothness.along_training(q, optimizers.gd(0.01), 100, 10)
+    np.testing.assert_allclose(out["smoothness_hess"], lam, rtol=1e-8)
+    assert np.all(out["smoothness_traj"] <= lam * (1 + 1e-9))
+    # GD with a step far above 2 / lambda diverges; the run freezes and says when
+    boom = smoothness.along_training(problems.cosh(), optimizers.gd(5.0), 100, 10,
+                                     x0=jnp.array([3.0]))
+    assert boom["diverged_at"] >= 0 and np.isnan(boom["loss"][-1])
+    assert np.isfinite(boom["loss"][0]) and np.all(np.isfinite(jax.tree_util.tree_leaves(
+        boom["x"])[0]))
+
+
+def test_along_training_rejects_bad_arguments():
+    from research import optimizers
+
+    with pytest.raises(ValueError, match="log_every must divide steps"):
+        smoothness.along_training(problems.cosh(), optimizers.gd(0.1), 100, 7)
+    with pytest.raises(ValueError, match="hvp_iters"):
+        smoothness.along_training(problems.cosh(), optimizers.gd(0.1), 100, 10, hvp_iters=0)
+    with pytest.raises(ValueError, match="x0 must be finite"):
+        smoothness.along_training(problems.cosh(), optimizers.gd(0.1), 100, 10,
+                                  x0=jnp.array([jnp.nan]))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: problems.digits(hidden=8),
+    lambda: problems.adding("rnn", hidden=6, length=8, n=16),
+    lambda: problems.adding("lstm", hidden=5, length=8, n=16),
+])
+def test_network_problems_have_exact_gradients_and_train(make):
+    from research import optimizers
+
+    p = make()
+    assert problems.gradient_check(p.fn, p.x0) < 1e-6
+    out = smoothness.along_training(p, optimizers.clipped_gd(0.5, 1.0), 200, 50)
+    assert out["diverged_at"] == -1 and out["loss"][-1] < out["loss"][0]
+
+
+def test_network_problems_minibatch_and_bad_names():
+    p = problems.digits(hidden=8, batch_size=16)
+    a = p.stochastic_fn(p.x0, jax.random.PRNGKey(0))
+    b = p.stochastic_fn(p.x0, jax.random.PRNGKey(1))
+    assert a != b and abs(float(p.fn(p.x0)) - np.log(10)) < 1.0
+    with pytest.raises(ValueError, match="cell must be one of"):
+        problems.adding("gru")
+    assert problems.digits().extra["accuracy"](problems.digits().x0) < 0.3

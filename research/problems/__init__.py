@@ -10,7 +10,13 @@ cosh, quadratic), ``regression`` (logistic regression), ``recurrent`` (the cliff
 from research.problems.base import Problem, get, gradient_check, names, register
 from research.problems.closed_form import cosh, hard_instance, power, quadratic, quartic, sextic
 from research.problems.networks import (
+    adding,
     adding_data,
+    classifier_apply,
+    digits,
+    digits_data,
+    lstm_apply,
+    lstm_init,
     mlp_apply,
     mlp_init,
     mlp_regression,
@@ -26,6 +32,7 @@ from research.problems.stochastic import noisy
 __all__ = [
     "Problem", "get", "gradient_check", "names", "register",
     "cliff", "cliff_loss", "cosh", "hard_instance", "logistic", "power", "quadratic", "quartic",
-    "adding_data", "mlp_apply", "mlp_init", "mlp_regression", "noisy", "regression_data",
+    "adding", "adding_data", "classifier_apply", "digits", "digits_data", "lstm_apply",
+    "lstm_init", "mlp_apply", "mlp_init", "mlp_regression", "noisy", "regression_data",
     "rnn_apply", "rnn_init", "sextic", "sigmoid_chain_loss",
 ]

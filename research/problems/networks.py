@@ -150,3 +150,156 @@ def sigmoid_chain_loss(weights, x: float = 0.1, target: float = 1.0):
     for w in weights:
         h = jax.nn.sigmoid(w * h)
     return (h - target) ** 2
+
+
+def digits_data():
+    """scikit-learn's packaged 8x8 digits (1,797 images, 10 classes), pixels scaled to [0, 1],
+    split 1,500 train / 297 test in the packaged order.
+
+    Returns:
+      (X_train, y_train, X_test, y_test); X float64 of shape (n, 64), y int32 labels.
+    """
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    return (jnp.asarray(X[:1500]), jnp.asarray(y[:1500], dtype=jnp.int32),
+            jnp.asarray(X[1500:]), jnp.asarray(y[1500:], dtype=jnp.int32))
+
+
+def classifier_apply(params, X):
+    """Dense(hidden, relu) -> Dense(hidden, relu) -> Dense(10): the logits."""
+    h = jax.nn.relu(X @ params["w1"] + params["b1"])
+    h = jax.nn.relu(h @ params["w2"] + params["b2"])
+    return h @ params["w3"] + params["b3"]
+
+
+def _minibatch(loss, n: int, batch_size: int | None):
+    """The stochastic f_hat: ``loss`` on rows drawn with replacement, or None (full batch)."""
+    if batch_size is None:
+        return None
+    _validate.positive_int("batch_size", batch_size)
+
+    def stochastic_fn(p, key):
+        return loss(p, jax.random.randint(key, (batch_size,), 0, n))
+
+    return stochastic_fn
+
+
+@register("digits")
+@functools.cache
+def digits(hidden: int = 32, seed: int = 0, batch_size: int | None = None) -> Problem:
+    """Softmax cross-entropy of a 64-hidden-hidden-10 ReLU classifier on scikit-learn's
+    ``load_digits``: the image-classification stand-in for ResNet20 on CIFAR-10.
+
+    He-uniform weights, zero biases, from a NumPy generator seeded by ``seed``. With
+    ``batch_size`` the problem is stochastic (rows drawn with replacement). No (L0, L1) are
+    stated; f* = 0 is a lower bound. The test split and ``accuracy(params)`` are in
+    ``extra``.
+    """
+    _validate.positive_int("hidden", hidden)
+    X_tr, y_tr, X_te, y_te = digits_data()
+    rng = np.random.default_rng(seed)
+    params = {
+        "w1": jnp.asarray(_uniform(rng, (64, hidden), np.sqrt(6.0 / 64))),
+        "b1": jnp.zeros(hidden),
+        "w2": jnp.asarray(_uniform(rng, (hidden, hidden), np.sqrt(6.0 / hidden))),
+        "b2": jnp.zeros(hidden),
+        "w3": jnp.asarray(_uniform(rng, (hidden, 10), np.sqrt(6.0 / (hidden + 10)))),
+        "b3": jnp.zeros(10),
+    }
+
+    def loss(p, idx=None):
+        X, y = (X_tr, y_tr) if idx is None else (X_tr[idx], y_tr[idx])
+        logp = jax.nn.log_softmax(classifier_apply(p, X))
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+    def accuracy(p):
+        return float(jnp.mean(jnp.argmax(classifier_apply(p, X_te), axis=1) == y_te))
+
+    return Problem(
+        name="digits",
+        fn=lambda p: loss(p),
+        f_star=0.0,
+        f_star_exact=False,
+        x0=params,
+        stochastic_fn=_minibatch(loss, X_tr.shape[0], batch_size),
+        description=f"MLP 64-{hidden}-{hidden}-10 (relu), cross-entropy on load_digits",
+        extra={"X_test": X_te, "y_test": y_te, "accuracy": accuracy},
+    )
+
+
+def lstm_init(seed: int, hidden: int = 32, n_in: int = 2) -> dict:
+    """An LSTM cell (gates i, f, g, o stacked), glorot-uniform input weights, orthogonal
+    recurrent weights, forget-gate bias 1, and a linear read-out of the last hidden state."""
+    rng = np.random.default_rng(seed)
+    wh = np.concatenate([np.linalg.qr(rng.standard_normal((hidden, hidden)))[0]
+                         for _ in range(4)], axis=1)
+    b = np.zeros(4 * hidden)
+    b[hidden:2 * hidden] = 1.0
+    return {
+        "wx": jnp.asarray(_uniform(rng, (n_in, 4 * hidden), np.sqrt(6.0 / (n_in + 4 * hidden)))),
+        "wh": jnp.asarray(wh),
+        "b": jnp.asarray(b),
+        "wo": jnp.asarray(_uniform(rng, (hidden,), np.sqrt(6.0 / (hidden + 1)))),
+        "bo": jnp.zeros(()),
+    }
+
+
+def lstm_apply(params, X):
+    """Prediction of the LSTM for inputs X of shape (batch, length, n_in)."""
+    hidden = params["wh"].shape[0]
+
+    def step(carry, x_t):
+        h, c = carry
+        z = x_t @ params["wx"] + h @ params["wh"] + params["b"]
+        i, f, g, o = (z[:, k * hidden:(k + 1) * hidden] for k in range(4))
+        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+        h = jax.nn.sigmoid(o) * jnp.tanh(c)
+        return (h, c), None
+
+    zeros = jnp.zeros((X.shape[0], hidden), X.dtype)
+    (h, _), _ = jax.lax.scan(step, (zeros, zeros), jnp.swapaxes(X, 0, 1))
+    return h @ params["wo"] + params["bo"]
+
+
+CELLS = ("rnn", "lstm")
+
+
+@register("adding")
+@functools.cache
+def adding(cell: str = "rnn", hidden: int = 32, length: int = 50, n: int = 256, seed: int = 0,
+           recurrent_scale: float = 1.0, batch_size: int | None = None) -> Problem:
+    """Mean squared error of a recurrent network on the adding problem (``adding_data``):
+    the stand-in for AWD-LSTM on Penn Treebank.
+
+    ``cell`` is "rnn" (vanilla tanh; ``rnn_init``, with ``recurrent_scale``) or "lstm"
+    (``lstm_init``). Sequences of ``length`` steps; ``n`` training sequences and as many test
+    sequences (``extra``). Predicting the mean sum, 1, gives a loss of 1/6; f* = 0 is a lower
+    bound. With ``batch_size`` the problem is stochastic.
+    """
+    _validate.choice("cell", cell, CELLS)
+    _validate.positive_int("hidden", hidden)
+    _validate.positive_int("length", length, minimum=2)
+    _validate.positive("recurrent_scale", recurrent_scale)
+    X, y = adding_data(2 * n, length, seed)
+    X_tr, y_tr, X_te, y_te = X[:n], y[:n], X[n:], y[n:]
+    if cell == "rnn":
+        params, apply = rnn_init(seed, hidden, 2, recurrent_scale), rnn_apply
+    else:
+        params, apply = lstm_init(seed, hidden, 2), lstm_apply
+
+    def loss(p, idx=None):
+        Xb, yb = (X_tr, y_tr) if idx is None else (X_tr[idx], y_tr[idx])
+        return jnp.mean((apply(p, Xb) - yb) ** 2)
+
+    return Problem(
+        name=f"adding_{cell}",
+        fn=lambda p: loss(p),
+        f_star=0.0,
+        f_star_exact=False,
+        x0=params,
+        stochastic_fn=_minibatch(loss, n, batch_size),
+        description=f"{cell.upper()} ({hidden} units) on the adding problem, length {length}",
+        extra={"X_test": X_te, "y_test": y_te},
+    )
