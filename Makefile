@@ -64,6 +64,9 @@ verify: $(RECORDS) | $(STAMP)  ## evaluate every claim, write CLAIMS.md; fails i
 bench: setup  ## measure the performance ratios into benchmarks/results.json
 	$(PY) -m benchmarks.engine
 	$(PY) -m benchmarks.sweeps
+	$(PY) -m benchmarks.smoothness
+	$(PY) -m benchmarks.figures
+	$(PY) -m benchmarks.report
 
 lint: setup  ## ruff
 	$(PY) -m ruff check research experiments paper_figures benchmarks tests

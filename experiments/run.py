@@ -20,11 +20,10 @@ from __future__ import annotations
 import os
 import sys
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from experiments import schema
-from experiments._common import CONF_DIR
+from experiments._common import hydra_entry
 
 schema.register()
 
@@ -128,14 +127,9 @@ def run(cfg: DictConfig) -> str:
     return "ran"
 
 
-@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="config")
-def _hydra_main(cfg: DictConfig) -> None:
-    try:
-        run(cfg)
-    except ValueError as err:
-        # Exit from inside the job: Hydra would otherwise add its own lines around the error.
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+# A ValueError exits from inside the job (one line, status 2): Hydra would otherwise add its
+# own lines around the error.
+_hydra_main = hydra_entry("config", run)
 
 
 def explain(err: BaseException) -> str | None:

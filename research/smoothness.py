@@ -129,6 +129,7 @@ def log_correlations(grad_norms, smoothness) -> dict:
     """Pearson and Spearman correlation of log L against log g, and the OLS slope.
 
     Points with non-positive or non-finite values are dropped; ``n`` says how many remain.
+    ``spearman_p`` is the two-sided p-value of the Spearman correlation (scipy's).
     """
     g = np.asarray(grad_norms, dtype=float).ravel()
     L = np.asarray(smoothness, dtype=float).ravel()
@@ -136,11 +137,13 @@ def log_correlations(grad_norms, smoothness) -> dict:
     lg, lL = np.log(g[ok]), np.log(L[ok])
     if lg.size < 3 or np.ptp(lg) == 0 or np.ptp(lL) == 0:
         return {"n": int(lg.size), "pearson": float("nan"), "spearman": float("nan"),
-                "slope": float("nan")}
+                "spearman_p": float("nan"), "slope": float("nan")}
+    rho, p = stats.spearmanr(lg, lL)
     return {
         "n": int(lg.size),
         "pearson": float(stats.pearsonr(lg, lL)[0]),
-        "spearman": float(stats.spearmanr(lg, lL)[0]),
+        "spearman": float(rho),
+        "spearman_p": float(p),
         "slope": float(np.polyfit(lg, lL, 1)[0]),
     }
 

@@ -106,3 +106,26 @@ def test_makefile_draws_every_figure():
                                                              text).group(1))
     names = {e for e in experiments if e != "\\"} | set(extra)
     assert names == set(FIGURES)
+
+
+def test_smoothness_claim_and_table_need_significant_growth():
+    def run(model, regime, rho, p, slope):
+        stats = {"n": 50, "pearson": rho, "spearman": rho, "spearman_p": p, "slope": slope,
+                 "L0": 1.0, "L1": 2.0}
+        return {"model": model, "regime": regime, "diverged_at": -1, "traj": stats,
+                "hess": stats}
+
+    runs = {"a/large_lr_clip": run("a", "large_lr_clip", 0.6, 1e-5, 0.4),
+            "b/large_lr_clip": run("b", "large_lr_clip", 0.2, 0.2, 0.1),   # not significant
+            "c/large_lr_clip": run("c", "large_lr_clip", 0.5, 1e-4, -0.1),  # slope down
+            "a/small_lr": run("a", "small_lr", 0.7, 1e-6, 0.5)}
+    rec = {"metrics": {"steps": 100, "log_every": 2, "hvp_iters": 20,
+                       "models": ["a", "b", "c"], "runs": runs}}
+    c = claims._smoothness({"smoothness": rec})
+    assert c.holds is False and not c.gating
+    assert "1 of 3 models (not: b, c)" in c.measured and "2 of 4 runs" in c.measured
+    table = claims.smoothness_table(rec)
+    rows = [line for line in table.splitlines() if line.startswith("| a ") or
+            line.startswith("| b ") or line.startswith("| c ")]
+    assert [r.rsplit("|", 2)[-2].strip() for r in rows] == ["yes", "yes", "no", "no"]
+    assert rows[0].split("|")[2].strip() == "large_lr_clip"

@@ -222,3 +222,24 @@ def test_load_reads_several_sweeps_and_plain_records(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no run records under"):
         results.load(tmp_path / "empty")
+
+
+def test_progress_bar_only_on_a_terminal_outside_ci(tmp_path, monkeypatch, capfd):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert run_mod._use_bar(schema.Progress.auto)
+    monkeypatch.setenv("CI", "true")
+    assert not run_mod._use_bar(schema.Progress.auto) and run_mod._use_bar(schema.Progress.on)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    monkeypatch.delenv("CI")
+    assert not run_mod._use_bar(schema.Progress.auto)
+    assert not run_mod._use_bar(schema.Progress.off)
+    cfg = _compose("engine.steps=2000", "engine.record_every=100", "progress=on",
+                   f"out={tmp_path / 'bar'}")
+    run_mod.run(cfg)
+    err = capfd.readouterr().err
+    assert "2000/2000" in err or "it/s" in err or "it]" in err
+    cfg = _compose("engine.steps=2000", "engine.record_every=100", "progress=off",
+                   f"out={tmp_path / 'quiet'}")
+    run_mod.run(cfg)
+    assert capfd.readouterr().err == ""

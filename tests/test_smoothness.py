@@ -88,6 +88,10 @@ def test_log_correlations():
     neg = smoothness.log_correlations(g, 1 / g)
     assert neg["pearson"] == pytest.approx(-1.0) and neg["slope"] == pytest.approx(-1.0)
     assert np.isnan(smoothness.log_correlations([1.0, 2.0], [1.0, 2.0])["pearson"])
+    assert out["spearman_p"] < 1e-10
+    rng = np.random.default_rng(0)
+    noise = smoothness.log_correlations(g, np.exp(rng.standard_normal(30)))
+    assert noise["spearman_p"] > 0.01 or abs(noise["spearman"]) > 0.45
 
 
 def test_along_training_logs_exact_hessian_and_bounded_estimates():

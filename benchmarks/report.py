@@ -1,0 +1,98 @@
+"""Write the latest benchmark table into README.md, between the markers
+``<!-- bench:start -->`` and ``<!-- bench:end -->``, from benchmarks/results.json.
+
+Run by `make bench` after the benchmarks, so the README always shows what they measured.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from benchmarks._common import RESULTS
+
+ROOT = Path(__file__).resolve().parents[1]
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def table(r: dict) -> str:
+    rows = []
+    if "engine" in r:
+        e = r["engine"]
+        rows += [
+            ("engine (issue 2)", e["workload"], ""),
+            ("", "`engine.run`, thinned traces", f"{e['engine_ns_per_traj_step_thinned']} ns "
+             f"per trajectory-step (target ≤ 3: "
+             f"{_met(e['engine_ns_per_traj_step_thinned'] <= 3)})"),
+            ("", "`engine.run`, full traces", f"{e['engine_ns_per_traj_step_full_traces']} ns"),
+            ("", "Python loop over a jitted optax step",
+             f"{e['python_loop_ns_per_step']:,} ns per step"),
+            ("", "ratio loop / engine (thinned)", f"{e['ratio_loop_over_engine_thinned']:,}× "
+             f"(target ≥ 1,000×: {_met(e['ratio_loop_over_engine_thinned'] >= 1000)})"),
+        ]
+    if "sweeps" in r:
+        s = r["sweeps"]
+        rows += [
+            ("sweeps (issue 3)", s["workload"], ""),
+            ("", "(a) Hydra jobs, basic launcher, one compile",
+             f"{s['a_hydra_jobs_compile_once_s']} s ({s['per_job_ms_a']} ms per job)"),
+            ("", "(b) one batched job", f"{s['b_one_batched_job_s']} s (target < 5 s: "
+             f"{_met(s['b_one_batched_job_s'] < 5)})"),
+            ("", "(c) Hydra jobs, a compile per job (naive)",
+             f"{s['c_hydra_jobs_compile_each_s']} s ({s['per_job_ms_c']} ms per job)"),
+            ("", "(d) empty Hydra jobs (Hydra's own cost)",
+             f"{s['d_empty_hydra_jobs_s']} s ({s['per_job_ms_hydra_alone_d']} ms per job)"),
+            ("", "ratio (c) / (a)", f"{s['ratio_c_over_a']}× (target ≥ 10×: "
+             f"{_met(s['ratio_c_over_a'] >= 10)})"),
+            ("", "ratio (c) / (b)", f"{s['ratio_c_over_b']}×"),
+        ]
+    if "smoothness" in r:
+        m = r["smoothness"]
+        for name, v in m["models"].items():
+            hess = next(val for key, val in v.items() if key.startswith("hessian_norm"))
+            rows.append(("smoothness (issue 4)" if name == next(iter(m["models"])) else "",
+                         f"{name}: extra cost of one estimate, in gradients",
+                         f"trajectory {v['trajectory_extra_in_gradients']} (target ≤ 1); "
+                         f"Hessian norm ({m['hvp_iters']} HVPs) {hess}; one HVP "
+                         f"{v['hvp_in_gradients']}; one gradient {v['grad_ms']} ms"))
+        if "experiment_wall_s" in m:
+            rows.append(("", "`python -m experiments.smoothness`",
+                         f"{m['experiment_wall_s']} s (target ≤ 180 s: "
+                         f"{_met(m['experiment_wall_s'] <= 180)})"))
+    if "figures" in r:
+        f = r["figures"]
+        slow = sorted(f["stages_s"].items(), key=lambda kv: -kv[1])[:3]
+        rows += [
+            ("`make figures` (issue 7)", "all stages from scratch",
+             f"{f['total_s']} s: experiments {f['experiments_s']} s, figures and reports "
+             f"{f['figures_and_reports_s']} s (target ≤ 600 s: {_met(f['total_s'] <= 600)})"),
+            ("", "slowest stages", "; ".join(f"{k} {v} s" for k, v in slow)),
+        ]
+    machines = sorted({f"{v['machine']} ({v['measured']})" for v in r.values()})
+    out = ["| benchmark | measure | latest |", "|---|---|---|"]
+    out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    out += ["", "Measured on " + "; ".join(machines) + "."]
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if START not in text or END not in text:
+        print(f"README.md has no {START} ... {END} block", file=sys.stderr)
+        return 1
+    r = json.loads(RESULTS.read_text())
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(head + START + "\n" + table(r) + "\n" + END + tail)
+    print("[bench] README.md table updated from benchmarks/results.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
