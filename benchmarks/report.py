@@ -57,7 +57,8 @@ def table(r: dict) -> str:
             hess = next(val for key, val in v.items() if key.startswith("hessian_norm"))
             rows.append(("smoothness (issue 4)" if name == next(iter(m["models"])) else "",
                          f"{name}: extra cost of one estimate, in gradients",
-                         f"trajectory {v['trajectory_extra_in_gradients']} (target ≤ 1); "
+                         f"trajectory {v['trajectory_extra_in_gradients']} (target ≤ 1: one "
+                         f"gradient evaluation plus two norms); "
                          f"Hessian norm ({m['hvp_iters']} HVPs) {hess}; one HVP "
                          f"{v['hvp_in_gradients']}; one gradient {v['grad_ms']} ms"))
         if "experiment_wall_s" in m:

@@ -36,7 +36,9 @@ QUICK = {
                      "length": 20, "threshold_multiples": [1.0]},
     "clipping_seeds": {"x4": {"steps": 600}},
     "smoothness": {"steps": 60, "log_every": 10, "hvp_iters": 5, "run_models": ["digits", "rnn"],
-                   "models": {"rnn": {"args": {"length": 20, "n": 64}}}},
+                   "momentum_models": [],
+                   "models": {"digits": {"args": {"hidden": 8}},
+                              "rnn": {"args": {"hidden": 8, "length": 10, "n": 32}}}},
 }
 """Small overrides per experiment (on top of conf/<name>.yaml)."""
 
@@ -55,8 +57,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     res, figs = args.out / "results", args.out / "figures"
     t0 = time.perf_counter()
-    for name in QUICK:
+    for i, name in enumerate(QUICK, 1):
+        t = time.perf_counter()
         run_experiment(name, res)
+        print(f"[quick] experiment {i}/{len(QUICK)} {name}: {time.perf_counter() - t:.1f}s",
+              flush=True)
     for name in FIGURES:
         importlib.import_module(f"paper_figures.{name}").main(
             ["--results", str(res), "--out", str(figs)])

@@ -55,7 +55,8 @@ class _Bar:
 
 
 def build(cfg: DictConfig):
-    """Validate ``cfg`` and build (problem, optimizer name, hyperparameters, engine kwargs).
+    """Validate ``cfg`` and build (problem, optimizer name, hyperparameters, x0, sweep spec,
+    engine kwargs).
 
     Raises ``ValueError`` naming the field on any bad value. Nothing is computed.
     """
