@@ -191,6 +191,9 @@ def test_slurm_launcher_config_composes():
     ("progress=sometimes", "progress", "auto"),
     ("+sweep.optimizer.eta=[0.1,-1.0]", "sweep.optimizer.eta", "positive"),
     ("+sweep.problem.dim=[1,2]", "sweep.problem.dim", "optimizer.<hyperparameter>"),
+    ("problem=noisy problem.base=quintic", "problem.base", "'cosh'"),
+    ("problem=adding problem.cell=gru", "problem.cell", "'lstm'"),
+    ("problem=mlp_regression x0=1.0", "x0", "parameter tree"),
 ])
 def test_bad_input_is_one_sentence_and_writes_nothing(tmp_path, override, field, allowed):
     out = tmp_path / "run"

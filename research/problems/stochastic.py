@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from research import _validate
-from research.problems.base import Problem, get, register
+from research.problems.base import Problem, get, names, register
 
 NOISES = ("uniform", "skewed")
 
@@ -38,6 +38,7 @@ def noisy(base: str = "cosh", tau: float = 1.0, noise: str = "uniform", p: float
     _validate.in_interval("p", p, 0.0, 1.0)
     if not p > 0:
         raise ValueError(f"p must lie in (0, 1); got {p}.")
+    _validate.choice("base", base, names())
     inner = get(base, **base_kwargs)
     if inner.stochastic:
         raise ValueError(f"base must be a deterministic problem; {base!r} is stochastic.")
