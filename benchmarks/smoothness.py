@@ -42,8 +42,8 @@ def _per_model(name: str, spec: dict, hvp_iters: int, repeats: int) -> dict:
 
     @jax.jit
     def traj_extra(x, d, g0):
-        g_mid = jax.grad(p.fn)(tm(lambda a, b: a + 0.5 * b, x, d))
-        return global_norm(tm(lambda a, b: a - b, g_mid, g0)) / (0.5 * global_norm(d))
+        x_next = tm(lambda a, b: a + b, x, d)
+        return smoothness.trajectory_smoothness(jax.grad(p.fn), x, x_next, g0=g0)
 
     @jax.jit
     def hvp(x, v):
@@ -51,7 +51,7 @@ def _per_model(name: str, spec: dict, hvp_iters: int, repeats: int) -> dict:
 
     @jax.jit
     def hess(x, v):
-        return smoothness._hvp_power(p.fn, x, v, hvp_iters)
+        return smoothness._power_iteration(p.fn, x, v, hvp_iters)
 
     g0 = grad(x)
     v = tm(lambda a: a / global_norm(g0), g0)

@@ -43,6 +43,22 @@ def write(cfg: DictConfig, say, metrics: dict, traces: dict | None = None) -> No
     say(f"wrote {out}")
 
 
+def threshold_metrics(say, apply, params, data, lr: float, momentum: float, multiples,
+                      mean_gn: float, epochs: int, batch_size: int, key: str) -> dict:
+    """Pascanu's heuristic: train at global-norm thresholds ``multiples`` x the mean pre-clip
+    gradient norm, say the progress line (``key`` names the loss reported), return the
+    metrics."""
+    import numpy as np
+
+    from research import training
+
+    t = training.threshold_sweep(apply, params, data, lr, momentum,
+                                 np.asarray(multiples) * mean_gn, epochs, batch_size)
+    out = {"mean_preclip_grad_norm": mean_gn, "multiples": multiples, **t}
+    say(sweep_line(out, key))
+    return out
+
+
 def sweep_line(t: dict, key: str) -> str:
     """One progress line for a threshold sweep's results."""
     return (f"threshold sweep (global norm; mean pre-clip |g| {t['mean_preclip_grad_norm']:.4g})"

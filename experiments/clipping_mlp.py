@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig
 
-from experiments._common import Progress, hydra_entry, sweep_line, write
+from experiments._common import Progress, hydra_entry, threshold_metrics, write
 from research import _validate, clipping, optimizers, problems, training
 
 KINDS = ("clipnorm", "global_clipnorm", "clipvalue")
@@ -85,10 +85,9 @@ def run(cfg: DictConfig) -> None:
     metrics["norm_type"] = {"seed_vector": norm_table(jnp.asarray(SEED002), norm_types),
                             "mlp_gradient": norm_table(g0, norm_types)}
     # (f) thresholds in multiples of the mean pre-clip gradient norm of the global_clipnorm run
-    t = training.threshold_sweep(problems.mlp_apply, params, data, lr, mom,
-                                 np.asarray(multiples) * mean_gn, epochs, bs)
-    metrics["thresholds"] = {"mean_preclip_grad_norm": mean_gn, "multiples": multiples, **t}
-    say(sweep_line(metrics["thresholds"], "median_final_train_mse"))
+    metrics["thresholds"] = threshold_metrics(say, problems.mlp_apply, params, data, lr, mom,
+                                              multiples, mean_gn, epochs, bs,
+                                              "median_final_train_mse")
     write(cfg, say, metrics, traces)
 
 

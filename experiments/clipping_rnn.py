@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig
 
-from experiments._common import Progress, hydra_entry, sweep_line, write
+from experiments._common import Progress, hydra_entry, threshold_metrics, write
 from research import _validate, optimizers, problems, training
 
 
@@ -58,10 +58,9 @@ def run(cfg: DictConfig) -> None:
             f"min {m['min_cosine']:.3f} median {m['median_cosine']:.3f}")
         if name == "norm":
             mean_gn = float(np.nanmean(r.grad_norm))
-    t = training.threshold_sweep(problems.rnn_apply, params, data, lr, 0.0,
-                                 np.asarray(multiples) * mean_gn, epochs, bs)
-    metrics["thresholds"] = {"mean_preclip_grad_norm": mean_gn, "multiples": multiples, **t}
-    say(sweep_line(metrics["thresholds"], "median_final_test_mse"))
+    metrics["thresholds"] = threshold_metrics(say, problems.rnn_apply, params, data, lr, 0.0,
+                                              multiples, mean_gn, epochs, bs,
+                                              "median_final_test_mse")
     write(cfg, say, metrics, traces)
 
 

@@ -4,7 +4,7 @@
         'optimizer.eta=range(0.001,1.001,0.001)' engine.steps=10000 hydra.sweep.dir=<dir>
 
 Config: conf/config.yaml (groups problem/, optimizer/, experiment/, hydra/launcher/), typed
-by experiments/schema.py. The work is done by ``research.sweep.run_grid``; this file only
+by experiments/schema.py. The work is done by ``research.sweep``; this file only
 turns the config into its arguments, writes the record, and reports errors.
 
 - Compile once: every job of a multirun that shares the problem, the optimizer family and
@@ -55,7 +55,7 @@ class _Bar:
 
 
 def build(cfg: DictConfig):
-    """Validate ``cfg`` and build (problem, optimizer name, hyperparameters, x0, sweep spec,
+    """Validate ``cfg`` and build (problem, optimizer name, the prepared ``sweep.Batch``,
     engine kwargs).
 
     Raises ``ValueError`` naming the field on any bad value. Nothing is computed.
@@ -87,10 +87,10 @@ def build(cfg: DictConfig):
         raise ValueError("engine.stop_at_eps: true needs engine.eps > 0; got eps=null.")
     spec = OmegaConf.to_container(cfg.sweep, resolve=True)
     x0 = OmegaConf.to_container(cfg.x0) if OmegaConf.is_config(cfg.x0) else cfg.x0
-    sweep.prepare(problem, onode["name"], hparams, x0, spec)  # validates; cheap
+    batch = sweep.prepare(problem, onode["name"], hparams, x0, spec)
     engine = dict(steps=steps, eps=e.eps, record_every=record_every,
                   stop_at_eps=bool(e.stop_at_eps), seed=int(e.seed))
-    return problem, onode["name"], hparams, x0, spec, engine
+    return problem, onode["name"], batch, engine
 
 
 def run(cfg: DictConfig) -> str:
@@ -101,7 +101,7 @@ def run(cfg: DictConfig) -> str:
     """
     from research import results, sweep
 
-    problem, opt_name, hparams, x0, spec, engine = build(cfg)
+    problem, opt_name, batch, engine = build(cfg)
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     label = f"{problem.name} x {opt_name}"
     if cfg.resume and results.is_complete(cfg.out, config):
@@ -109,8 +109,7 @@ def run(cfg: DictConfig) -> str:
         return "skipped"
     bar = _Bar(engine["steps"], label) if _use_bar(cfg.progress) else None
     try:
-        rows, traces = sweep.run_grid(problem, opt_name, hparams, x0=x0, spec=spec,
-                                      progress=bar, **engine)
+        rows, traces = sweep.run_batch(problem, batch, progress=bar, **engine)
     finally:
         if bar is not None:
             bar.close()

@@ -107,7 +107,7 @@ def factory_kwargs(factory, node: dict) -> dict:
 
 
 def problem_factories() -> dict:
-    return {name: problem_registry._REGISTRY[name] for name in problem_registry.names()}
+    return {name: problem_registry.factory(name) for name in problem_registry.names()}
 
 
 def register() -> None:

@@ -9,7 +9,8 @@ from omegaconf import DictConfig, OmegaConf
 from experiments._common import Progress, hydra_entry, write
 from research import _validate, optimizers, problems, smoothness
 
-REGIMES = ("large_lr_clip", "small_lr", "small_lr_clip")
+REGIMES = smoothness.REGIMES[:3]
+"""The regimes every model runs (``momentum_clip`` runs for ``momentum_models`` only)."""
 
 
 def optimizer_for(regime: str, m: dict, momentum: float):

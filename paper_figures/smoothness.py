@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import Normalize
 
-from research import plotting
+from research import plotting, smoothness
 
 TITLES = {"large_lr_clip": "large lr, clipped", "small_lr": "small lr",
           "small_lr_clip": "small lr, clipped", "momentum_clip": "momentum, clipped"}
@@ -23,7 +23,7 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     plotting.apply_style()
     runs = record["metrics"]["runs"]
     models = record["metrics"]["models"]
-    regimes = [r for r in TITLES if any(v["regime"] == r for v in runs.values())]
+    regimes = [r for r in smoothness.REGIMES if any(v["regime"] == r for v in runs.values())]
     fig, axes = plt.subplots(len(models), len(regimes), squeeze=False,
                              figsize=(plotting.FULL_WIDTH, 1.55 * len(models) + 0.5))
     norm = Normalize(0, record["metrics"]["steps"])

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from research import results
+from research.smoothness import REGIMES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +65,11 @@ def claim(id: str, needs: tuple[str, ...]):
         return fn
 
     return deco
+
+
+def _cell(text: str) -> str:
+    """A Markdown table cell: a "|" inside it (as in |g|) would split the row."""
+    return text.replace("|", "\\|")
 
 
 def _record(id, statement, source, status, measured, theoretical, holds, gating):
@@ -490,12 +496,12 @@ def smoothness_table(record: dict) -> str:
         "",
         "Written by `make verify` from `results/smoothness` (`python -m experiments.smoothness`)."
         f" {m['steps']} steps per run, logged every {m['log_every']}; L-hat is the trajectory "
-        "estimator (full-batch gradients at x_k and at the midpoint of the step), ||H|| the "
+        "estimator (full-batch gradients at x_k and at the midpoint of the step), ‖H‖ the "
         f"Hessian norm by {m['hvp_iters']} warm-started power iterations. Correlations are of "
-        "log L-hat against log ||grad f||; (L0, L1) is the tightest envelope L0 + L1 ||g|| "
-        f"above every point. 'grows' means Spearman > 0 with p < {GROWS_P:g}, and slope > 0.",
+        "log L-hat against log ‖∇f‖; (L0, L1) is the tightest envelope L0 + L1 ‖g‖ above every "
+        f"point. 'grows' means Spearman > 0 with p < {GROWS_P:g}, and slope > 0.",
         "",
-        "| model | regime | points | Pearson | Spearman (p) | slope | L0 | L1 | Spearman of ||H|| "
+        "| model | regime | points | Pearson | Spearman (p) | slope | L0 | L1 | Spearman of ‖H‖ "
         "| diverged at | grows |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -503,12 +509,10 @@ def smoothness_table(record: dict) -> str:
     def num(x, fmt):
         return "-" if x is None or x != x else format(x, fmt)
 
-    order = ("large_lr_clip", "small_lr", "small_lr_clip", "momentum_clip")
-
     def rank(k):
         r = m["runs"][k]
-        return (m["models"].index(r["model"]),
-                order.index(r["regime"]) if r["regime"] in order else len(order))
+        return (m["models"].index(r["model"]), REGIMES.index(r["regime"])
+                if r["regime"] in REGIMES else len(REGIMES))
 
     for key in sorted(m["runs"], key=rank):
         r = m["runs"][key]
@@ -519,9 +523,8 @@ def smoothness_table(record: dict) -> str:
                  num(t["L1"], ".3g"), num(h["spearman"], "+.2f"),
                  "-" if r["diverged_at"] < 0 else str(r["diverged_at"]),
                  "yes" if _grows(t) else "no"]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines).replace("||H||", "\\|\\|H\\|\\|").replace(
-        "||grad f||", "\\|\\|grad f\\|\\|").replace("||g||", "\\|\\|g\\|\\|") + "\n"
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def write_tables(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
@@ -566,13 +569,10 @@ def to_markdown(claims: list[ClaimRecord], missing: list[str]) -> str:
         "| id | claim | source | status | measured | theory | verdict | gating |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    def cell(text: str) -> str:  # a "|" inside a cell (as in |g|) would split the row
-        return text.replace("|", "\\|")
-
     for c in claims:
         cells = (c.id, c.statement, c.source, c.status, c.measured, c.theoretical,
                  verdict[c.holds], "yes" if c.gating else "no")
-        lines.append("| " + " | ".join(cell(x) for x in cells) + " |")
+        lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     if missing:
         lines += ["", "Not evaluated (their records are missing): " + ", ".join(missing) + "."]
     return "\n".join(lines) + "\n"

@@ -7,7 +7,7 @@ A record directory holds:
 - ``traces.npz``: named arrays (the traces), compressed.
 
 A record may hold one row per trajectory: ``metrics["rows"]`` maps column names to lists of
-equal length (``research.sweep.run_grid`` writes them), and the traces then have the
+equal length (``research.sweep.run_batch`` writes them), and the traces then have the
 trajectories on their first axis. ``load`` gathers records, a sweep directory or several,
 into one ``pandas.DataFrame`` with one row per trajectory and the config fields as columns.
 
@@ -134,8 +134,10 @@ def write_record(directory: str | os.PathLike, *, config: dict, metrics: dict,
     return directory
 
 
-def read_record(directory: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
-    """Read a record written by ``write_record``: (record dict, traces dict)."""
+def read_record(directory: str | os.PathLike,
+                traces: bool = True) -> tuple[dict, dict[str, np.ndarray] | None]:
+    """Read a record written by ``write_record``: (record dict, traces dict, or None when
+    ``traces`` is False)."""
     directory = Path(directory)
     path = directory / RECORD_FILE
     if not path.exists():
@@ -143,9 +145,11 @@ def read_record(directory: str | os.PathLike) -> tuple[dict, dict[str, np.ndarra
             f"no run record at {directory}: run the experiment that writes it first.")
     with open(path) as fh:
         record = json.load(fh)
+    if not traces:
+        return record, None
     with np.load(directory / TRACES_FILE) as data:
-        traces = {k: data[k] for k in data.files}
-    return record, traces
+        arrays = {k: data[k] for k in data.files}
+    return record, arrays
 
 
 def is_complete(directory: str | os.PathLike, config: dict | None = None) -> bool:
@@ -213,8 +217,7 @@ def load(paths, traces: bool = False):
     frames = []
     for root in map(Path, paths):
         for directory in _record_dirs(root):
-            record, arrays = read_record(directory) if traces else (_read_json(directory),
-                                                                     None)
+            record, arrays = read_record(directory, traces=traces)
             metrics = record["metrics"]
             skip = ("out", "sweep") if ROWS in metrics else ("out",)
             config: dict = {}
@@ -252,9 +255,3 @@ def _number_or_self(value):
     if isinstance(value, str) and value in ("nan", "inf", "-inf"):
         return float(value)
     return value
-
-
-def _read_json(directory: Path) -> dict:
-    path = directory / RECORD_FILE
-    with open(path) as fh:
-        return json.load(fh)

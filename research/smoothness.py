@@ -28,15 +28,21 @@ from scipy import optimize, stats
 
 from research import _validate
 from research.clipping import global_norm
+from research.engine import _all_finite, _select
+
+REGIMES = ("large_lr_clip", "small_lr", "small_lr_clip", "momentum_clip")
+"""The paper's training regimes in report order: large lr with clipping, small lr without,
+small lr with, and SGD with momentum and clipping (its classifier setting)."""
 
 
-def trajectory_smoothness(grad_fn, x, x_next, alphas=(0.5,)):
+def trajectory_smoothness(grad_fn, x, x_next, alphas=(0.5,), g0=None):
     """The authors' estimator of local smoothness along the step from x to x_next.
 
     Args:
       grad_fn: x -> grad f(x) (full-batch or a sub-sample, as the caller chooses).
       x, x_next: consecutive iterates (pytrees of the same structure).
       alphas: points of the grid, each in [0, 1).
+      g0: grad f(x) when the caller has it already (training does); else computed here.
 
     Returns:
       max over alpha of ||grad f(x + (1 - alpha) d) - grad f(x)|| / ((1 - alpha) ||d||); NaN
@@ -48,7 +54,7 @@ def trajectory_smoothness(grad_fn, x, x_next, alphas=(0.5,)):
         _validate.in_interval("alphas", a, 0.0, 1.0)
     flat, unravel = ravel_pytree(x)
     d = ravel_pytree(x_next)[0] - flat
-    g0 = ravel_pytree(grad_fn(x))[0]
+    g0 = ravel_pytree(grad_fn(x) if g0 is None else g0)[0]
     dn = jnp.linalg.norm(d)
     vals = []
     for a in alphas:
@@ -71,24 +77,37 @@ def hessian_norm(fn, x, iters: int = 100, key=0, tol: float = 1e-10):
       A scalar array.
     """
     _validate.positive_int("iters", iters)
+    return _power_iteration(fn, x, _random_unit(x, key), iters, tol)[0]
+
+
+def _random_unit(x, key):
+    """A random direction with the structure of the pytree ``x``, of unit global norm."""
     flat, unravel = ravel_pytree(x)
-    grad_flat = lambda v: ravel_pytree(jax.grad(fn)(unravel(v)))[0]  # noqa: E731
-
-    def hvp(v):
-        return jax.jvp(grad_flat, (flat,), (v,))[1]
-
     k = jax.random.PRNGKey(key) if isinstance(key, int) else key
-    v0 = jax.random.normal(k, flat.shape, flat.dtype)
-    v0 = v0 / jnp.linalg.norm(v0)
+    v = jax.random.normal(k, flat.shape, flat.dtype)
+    return unravel(v / jnp.linalg.norm(v))
+
+
+def _power_iteration(fn, x, v, iters: int, tol: float = 1e-10):
+    """``iters`` power iterations v <- H v / ||H v|| on Hessian-vector products (jvp of grad)
+    from the unit pytree ``v``; a step whose ||H v|| is at most ``tol`` keeps v.
+
+    Returns:
+      (||H v|| of the last iteration, the vector reached): warm-starting the next point of a
+      trajectory from that vector lets few iterations suffice.
+    """
+    grad = jax.grad(fn)
 
     def body(_, carry):
         v, _ = carry
-        hv = hvp(v)
-        n = jnp.linalg.norm(hv)
-        return jnp.where(n > tol, hv / jnp.where(n > 0, n, 1.0), v), n
+        hv = jax.jvp(grad, (x,), (v,))[1]
+        n = global_norm(hv)
+        scale = 1.0 / jnp.where(n > 0, n, 1.0)
+        v = jax.tree_util.tree_map(lambda a, b: jnp.where(n > tol, a * scale, b), hv, v)
+        return v, n
 
-    _, n = jax.lax.fori_loop(0, iters, body, (v0, jnp.asarray(0.0, flat.dtype)))
-    return n
+    v, n = jax.lax.fori_loop(0, iters, body, (v, jnp.asarray(0.0, jnp.result_type(float))))
+    return n, v
 
 
 def fit_envelope(grad_norms, smoothness) -> tuple[float, float]:
@@ -148,29 +167,6 @@ def log_correlations(grad_norms, smoothness) -> dict:
     }
 
 
-def _tree_scale(tree, a):
-    return jax.tree_util.tree_map(lambda x: x * a, tree)
-
-
-def _hvp_power(fn, x, v, iters: int):
-    """``iters`` power iterations on Hessian-vector products (jvp of grad) from the pytree
-    ``v``; returns (||H v_last||, the next unit vector). Warm-starting from the previous
-    point's vector lets few iterations suffice along a trajectory."""
-    grad = jax.grad(fn)
-
-    def body(_, carry):
-        v, _ = carry
-        hv = jax.jvp(grad, (x,), (v,))[1]
-        n = global_norm(hv)
-        v_next = jax.tree_util.tree_map(
-            lambda a, b: jnp.where(n > 0, a, b), _tree_scale(hv, 1.0 / jnp.where(n > 0, n, 1.0)),
-            v)
-        return v_next, n
-
-    v, n = jax.lax.fori_loop(0, iters, body, (v, jnp.asarray(0.0, jnp.result_type(float))))
-    return n, v
-
-
 @functools.partial(jax.jit, static_argnames=("problem", "update", "steps", "log_every",
                                              "hvp_iters"))
 def _along(problem, update, steps, log_every, hvp_iters, x0, state0, key):
@@ -184,46 +180,31 @@ def _along(problem, update, steps, log_every, hvp_iters, x0, state0, key):
         u, s_new = update(g, s, x)
         return optax.apply_updates(x, u), s_new, key, global_norm(g)
 
-    def finite(tree):
-        return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a))
-                                  for a in jax.tree_util.tree_leaves(tree)]))
-
-    def select(ok, a, b):
-        return jax.tree_util.tree_map(lambda p, q: jnp.where(ok, p, q), a, b)
-
     def plain(carry, _):
         x, s, key, alive, v, div_at, t = carry
         g_full = None if sampled is not None else jax.grad(problem.fn)(x)
         x2, s2, key, _ = take_step(x, s, key, g_full)
-        ok = alive & finite(x2)
+        ok = alive & _all_finite(x2)
         div_at = jnp.where(alive & ~ok, t, div_at)
-        return (select(ok, x2, x), select(ok, s2, s), key, ok, v, div_at, t + 1), None
+        return (_select(ok, x2, x), _select(ok, s2, s), key, ok, v, div_at, t + 1), None
 
     def logged(carry, _):
         x, s, key, alive, v, div_at, t = carry
         f, g = full(x)
         gn = global_norm(g)
         x2, s2, key, gn_used = take_step(x, s, key, g)
-        d = jax.tree_util.tree_map(lambda a, b: a - b, x2, x)
-        dn = global_norm(d)
-        g_mid = jax.grad(problem.fn)(jax.tree_util.tree_map(lambda a, b: a + 0.5 * b, x, d))
-        diff = global_norm(jax.tree_util.tree_map(lambda a, b: a - b, g_mid, g))
-        L_traj = jnp.where(dn > 0, diff / (0.5 * dn), nan)
-        L_hess, v_new = _hvp_power(problem.fn, x, v, hvp_iters)
-        ok = alive & finite(x2) & jnp.isfinite(f) & jnp.isfinite(gn)
+        L_traj = trajectory_smoothness(jax.grad(problem.fn), x, x2, g0=g)
+        L_hess, v_new = _power_iteration(problem.fn, x, v, hvp_iters)
+        ok = alive & _all_finite(x2) & jnp.isfinite(f) & jnp.isfinite(gn)
         div_at = jnp.where(alive & ~ok, t, div_at)
         rec = tuple(jnp.where(alive, r, nan) for r in (f, gn, gn_used, L_traj, L_hess))
-        carry = (select(ok, x2, x), select(ok, s2, s), key, ok, select(ok, v_new, v), div_at,
+        carry = (_select(ok, x2, x), _select(ok, s2, s), key, ok, _select(ok, v_new, v), div_at,
                  t + 1)
         if log_every > 1:
             carry, _ = jax.lax.scan(plain, carry, None, length=log_every - 1)
         return carry, rec
 
-    leaves, treedef = jax.tree_util.tree_flatten(x0)
-    keys = jax.random.split(jax.random.PRNGKey(1), len(leaves))
-    v0 = jax.tree_util.tree_unflatten(treedef, [jax.random.normal(k, a.shape, a.dtype)
-                                                for k, a in zip(keys, leaves, strict=True)])
-    v0 = _tree_scale(v0, 1.0 / global_norm(v0))
+    v0 = _random_unit(x0, 0)
     carry0 = (x0, state0, key, jnp.asarray(True), v0, jnp.asarray(-1, jnp.int32),
               jnp.asarray(0, jnp.int32))
     carry, recs = jax.lax.scan(logged, carry0, None, length=steps // log_every)

@@ -14,7 +14,8 @@ so the batch shares one compiled program) and ``x0`` (every coordinate of the st
 the value). Problem settings change shapes or code, so they cannot be batch axes; sweep them
 as Hydra jobs instead.
 
-``run_grid`` runs the whole cross product as one batch and returns one row per trajectory.
+``prepare`` validates a sweep and builds its ``Batch``; ``run_batch`` runs it as one engine
+call and returns one row per trajectory; ``run_grid`` does both.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import decimal
 import itertools
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -162,9 +163,18 @@ def start_points(problem: Problem, x0: Any, batch: int, values: np.ndarray | Non
     return out
 
 
+class Batch(NamedTuple):
+    """A validated sweep, ready to run: the optimizer (hyperparameters of shape (batch,)
+    where swept), the starting points, and the axis columns."""
+
+    optimizer: Any
+    starts: Any
+    columns: dict[str, np.ndarray]
+
+
 def prepare(problem: Problem, optimizer: str, hparams: Mapping[str, Any], x0: Any,
-            spec: Mapping[str, Any]):
-    """Validate a sweep and build what ``run_grid`` runs: (optimizer, starts, columns).
+            spec: Mapping[str, Any]) -> Batch:
+    """Validate a sweep and build the ``Batch`` that ``run_batch`` runs.
 
     Every error is a ``ValueError`` naming the config field, raised before any compute.
     """
@@ -190,20 +200,32 @@ def prepare(problem: Problem, optimizer: str, hparams: Mapping[str, Any], x0: An
         swept = [n for n in columns if str(err).startswith(n[len(OPTIMIZER_PREFIX):] + " ")]
         raise ValueError(f"{'sweep.' if swept else ''}optimizer.{err}") from None
     starts = start_points(problem, x0, batch, columns.get("x0"))
-    return opt, starts, columns
+    return Batch(opt, starts, columns)
 
 
 def run_grid(problem: Problem, optimizer: str, hparams: Mapping[str, Any], *, x0: Any = None,
-             spec: Mapping[str, Any] | None = None, steps: int, eps: float | None = None,
-             record_every: int = 1, stop_at_eps: bool = False, seed: int = 0,
-             progress=None):
-    """Run every point of the sweep ``spec`` as one batch.
+             spec: Mapping[str, Any] | None = None, **engine_kwargs):
+    """Run every point of the sweep ``spec`` as one batch: ``prepare``, then ``run_batch``.
 
     Args:
       problem: the problem.
       optimizer: a name in ``research.optimizers.FACTORIES``.
       hparams: its hyperparameters (numbers); sweep axes ``optimizer.<name>`` replace them.
       x0, spec: see ``start_points`` and the module docstring.
+      engine_kwargs: as in ``run_batch``.
+    """
+    return run_batch(problem, prepare(problem, optimizer, hparams, x0, spec or {}),
+                     **engine_kwargs)
+
+
+def run_batch(problem: Problem, batch: Batch, *, steps: int, eps: float | None = None,
+              record_every: int = 1, stop_at_eps: bool = False, seed: int = 0,
+              progress=None):
+    """Run a prepared sweep with ``research.engine.run``.
+
+    Args:
+      problem: the problem ``batch`` was prepared for.
+      batch: from ``prepare``.
       steps, eps, record_every, stop_at_eps, progress: as in ``research.engine.run``.
       seed: the PRNG seed (split per trajectory; used by stochastic problems).
 
@@ -212,14 +234,14 @@ def run_grid(problem: Problem, optimizer: str, hparams: Mapping[str, Any], *, x0
       ``ROW_METRICS``; ``traces`` maps "f", "grad_norm", "step_size" -> (batch, n_recorded)
       and "iterations" -> (n_recorded,).
     """
-    opt, starts, columns = prepare(problem, optimizer, hparams, x0, spec or {})
-    res = engine.run(problem, opt, starts, steps, eps=eps, record_every=record_every, key=seed,
-                     stop_at_eps=stop_at_eps, progress=progress)
+    res = engine.run(problem, batch.optimizer, batch.starts, steps, eps=eps,
+                     record_every=record_every, key=seed, stop_at_eps=stop_at_eps,
+                     progress=progress)
     gn = res.trace["grad_norm"]
     with np.errstate(all="ignore"):
         finite = np.where(np.isfinite(gn), gn, np.inf)
         min_gn = finite.min(axis=1)
-    rows = dict(columns)
+    rows = dict(batch.columns)
     rows.update(
         final_f=res.trace["f"][:, -1],
         final_grad_norm=gn[:, -1],

@@ -108,6 +108,12 @@ def names() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
+def factory(name: str) -> Callable[..., Problem]:
+    """The factory registered under ``name`` (its signature is what a config may set)."""
+    _validate.choice("problem", name, names())
+    return _REGISTRY[name]
+
+
 def get(name: str, **kwargs) -> Problem:
     """Build the registered problem ``name`` with factory keyword arguments."""
     _validate.choice("problem", name, names())
