@@ -43,7 +43,7 @@ from experiments._common import LAUNCHER_PID, cli, explain, hydra_entry, watch_p
 
 schema.register()
 
-__all__ = ["Guard", "build", "explain", "identity", "main", "run"]
+__all__ = ["Guard", "build", "explain", "finished", "identity", "main", "run"]
 
 MAX_STEPS = 2**31 - 1
 """The engine counts iterations in int32."""
@@ -193,6 +193,22 @@ def rerun_reason(out: Path, ident: str, stale: bool = False) -> str | None:
         return (f"its record was written at commit {record.get('git_commit')}, the code is now "
                 f"at {now} (rerun_stale=true)")
     return None
+
+
+def finished(cfg: DictConfig, job_dir: Path) -> str | None:
+    """The batching sweeper's ``finished`` hook (conf/hydra/sweeper/research.yaml): the line
+    ``run`` would print when it skips the job of ``cfg`` in ``job_dir`` (a complete record of
+    the same identity; see ``rerun_reason``), or None when the job must run. Checked before
+    any job is launched, so a finished sweep re-run costs one config composition per
+    combination, not one job each."""
+    if not cfg.resume:
+        return None
+    config = {key: OmegaConf.to_container(cfg[key], resolve=True, enum_to_str=True)
+              if OmegaConf.is_config(cfg[key]) else cfg[key] for key in (*IDENTITY, "engine")}
+    if rerun_reason(Path(job_dir), identity(config), bool(cfg.rerun_stale)) is not None:
+        return None
+    return (f"[run] {cfg.problem.name} x {cfg.optimizer.name}: complete record at {job_dir}, "
+            f"skipped")
 
 
 def _refuse_preset_without_multirun() -> None:

@@ -10,8 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from research import results
+from research import results, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,8 +39,35 @@ def test_plan_batches_numeric_keys_and_splits_the_rest():
     assert all(j.points == len(etas) * 2 * 2 for j in jobs)
     first = jobs[0].overrides
     assert "problem=quartic" in first and "engine.steps=10" in first
-    assert f"++sweep.optimizer.eta=[{','.join(etas)}]" in first
+    # a range travels as the sweep block's range mapping (Hydra parses a long list slowly),
+    # which the job expands to Hydra's own values, float rounding included
+    assert "++sweep.optimizer.eta={start:0.1,stop:0.4,step:0.1}" in first
+    assert sweep.axis_values("optimizer.eta", {"start": 0.1, "stop": 0.4, "step": 0.1}
+                             ).tolist() == [float(v) for v in etas]
     assert "++sweep.engine.seed=[0,1]" in first and "++sweep.x0=[1.0,2.0]" in first
+
+
+@settings(max_examples=40)
+@given(start=st.decimals(-5, 5, places=3), step=st.decimals("0.001", 2, places=3),
+       n=st.integers(1, 60), shift=st.decimals("-0.0004", "0.0004", places=4))
+def test_a_range_expands_to_hydras_values(start, step, n, shift):
+    """The job's expansion of the range mapping equals Hydra's range sweep, value for value."""
+    stop = start + n * step + shift
+    line = f"optimizer.eta=range({start},{stop},{step})"
+    (o,) = OverridesParser.create().parse_overrides([line])
+    jobs, _ = _plan(line)
+    (block,) = [x for x in jobs[0].overrides if x.startswith("++sweep.optimizer.eta=")]
+    assert block.split("=", 1)[1].startswith("{start:")
+    spec = OverridesParser.create().parse_overrides([block])[0].value()
+    assert sweep.axis_values("optimizer.eta", spec).tolist() == [
+        float(v) for v in o.sweep_iterator()]
+
+
+def test_shuffled_and_descending_ranges_travel_as_lists():
+    for line in ("optimizer.eta=shuffle(range(1,4))", "optimizer.eta=range(3,0,-1)"):
+        jobs, _ = _plan(line)
+        (block,) = [x for x in jobs[0].overrides if x.startswith("++sweep.optimizer.eta=")]
+        assert block.split("=", 1)[1].startswith("["), block
 
 
 def test_plan_chunks_every_combination():
@@ -112,7 +141,16 @@ def test_resume_computes_only_the_missing_chunks(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.count(", skipped") == 1 and r.stdout.count("wrote") == 1, r.stdout
     assert "[sweep] job 2/2: optimizer.eta 0.1..0.4 (4) points 2..3 of 4" in r.stderr
+    # the finished chunk was recognised by the sweeper: never handed to the launcher
+    assert "[sweep] job 1/2" not in r.stderr and f"complete record at {tmp_path / '0'}" in r.stdout
     pd.testing.assert_frame_equal(results.load(tmp_path), first)
+    # a finished sweep: nothing launched, with other display options too
+    r = _cli(*args, "progress=on")
+    assert r.returncode == 0 and "[sweep] job " not in r.stderr, r.stderr
+    assert r.stdout.count(", skipped") == 2 and "wrote" not in r.stdout, r.stdout
+    # resume=false re-runs them (the sweeper leaves the decision to the hook)
+    r = _cli(*args, "resume=false")
+    assert r.returncode == 0 and r.stdout.count("wrote") == 2, r.stdout
 
 
 def test_a_bad_value_in_any_combination_stops_the_sweep_before_any_job(tmp_path):

@@ -37,10 +37,10 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
+from hydra.core.override_parser.types import Override, RangeSweep
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 BATCH_KEYS = ("x0", "engine.seed")
 BATCH_PREFIX = "optimizer."
@@ -54,6 +54,11 @@ class BatchingSweeperConf:
     validate: str | None = None
     """Dotted path of ``f(cfg)`` that raises ValueError on a bad config, run on every
     combination before the first job."""
+    finished: str | None = None
+    """Dotted path of ``f(cfg, job_dir) -> str | None``: a line to print when the job with
+    this config has already written its complete result in ``job_dir`` (None otherwise);
+    such jobs are not launched, and a combination whose jobs all finished is not validated
+    again."""
     params: dict[str, str] | None = None
 
 
@@ -78,12 +83,14 @@ class Job:
     overrides: tuple[str, ...]
     points: int
     label: str
+    chunk: tuple[int, int] | None = None
 
 
 def plan(overrides: Sequence[Override], max_batch: int | None) -> tuple[list[Job], int]:
     """The jobs of a multirun: (jobs, number of combinations)."""
     fixed: list[list[str]] = []
     axes: dict[str, list[str]] = {}
+    compact: dict[str, str | None] = {}
     for o in overrides:
         key = o.get_key_element()
         if o.is_sweep_override():
@@ -96,23 +103,40 @@ def plan(overrides: Sequence[Override], max_batch: int | None) -> tuple[list[Job
                                  f"the multirun has no jobs; nothing was run.")
             if batchable(o):
                 axes[o.key_or_group] = values
+                compact[o.key_or_group] = _range_block(o)
             else:
                 fixed.append([f"{key}={v}" for v in values])
         else:
             fixed.append([f"{key}={o.get_value_element_as_str()}"])
     points = math.prod(len(v) for v in axes.values())
-    batch = [f"++sweep.{k}=[{','.join(v)}]" for k, v in axes.items()]
+    batch = [f"++sweep.{k}={compact[k] or '[' + ','.join(v) + ']'}" for k, v in axes.items()]
     size = points if max_batch is None else max_batch
     jobs, combos = [], list(itertools.product(*fixed))
     for combo in combos:
         shown = " ".join(c for c in combo if "=" in c and _swept(c, overrides))
         for start in range(0, points, size):
             stop = min(points, start + size)
-            chunk = [f"++sweep.chunk=[{start},{stop}]"] if max_batch is not None and (
-                start > 0 or stop < points) else []
+            chunked = max_batch is not None and (start > 0 or stop < points)
+            chunk = [f"++sweep.chunk=[{start},{stop}]"] if chunked else []
             label = ", ".join(filter(None, [shown, _axes_label(axes, start, stop, points)]))
-            jobs.append(Job((*combo, *batch, *chunk), stop - start, label or "one job"))
+            jobs.append(Job((*combo, *batch, *chunk), stop - start, label or "one job",
+                            (start, stop) if chunked else None))
     return jobs, len(combos)
+
+
+def _range_block(override: Override) -> str | None:
+    """A ``range(start, stop, step)`` sweep as the sweep block's range mapping
+    ``{start:..,stop:..,step:..}``, which the job expands value for value as Hydra does
+    (``research.sweep.axis_values``); None for lists, choices, shuffled and descending
+    ranges (they are passed as the list of their values).
+
+    A job's overrides are parsed by Hydra twice (when the sweeper checks the combination and
+    when the launcher composes the job): a 1,000-value list costs about a second each time,
+    the mapping nothing."""
+    sweep = override.value()
+    if not isinstance(sweep, RangeSweep) or sweep.shuffle or not sweep.step > 0:
+        return None
+    return f"{{start:{sweep.start!r},stop:{sweep.stop!r},step:{sweep.step!r}}}"
 
 
 def _swept(item: str, overrides: Sequence[Override]) -> bool:
@@ -131,7 +155,7 @@ def _axes_label(axes: dict[str, list[str]], start: int, stop: int, points: int) 
 
 class BatchingSweeper(Sweeper):
     def __init__(self, max_batch: int | None = None, validate: str | None = None,
-                 params: dict[str, str] | None = None) -> None:
+                 finished: str | None = None, params: dict[str, str] | None = None) -> None:
         super().__init__()
         if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(
                 max_batch, int) or max_batch < 1):
@@ -139,6 +163,7 @@ class BatchingSweeper(Sweeper):
                              f"got {max_batch!r}.")
         self.max_batch = max_batch
         self.validate = validate
+        self.finished = finished
         self.params = params or {}
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None
@@ -155,18 +180,24 @@ class BatchingSweeper(Sweeper):
 
     # ------------------------------------------------------------------ checks
 
-    def _check(self, jobs: list[Job]) -> None:
-        """Compose each combination once and validate it; refuse a preset with its own sweep
-        inside a sweep over presets."""
+    def _check(self, jobs: list[Job]) -> set[int]:
+        """Compose each combination once; find its jobs that have finished already (the
+        ``finished`` hook) and validate the combination unless all of them have; refuse a
+        preset with its own sweep inside a sweep over presets.
+
+        Returns:
+          The indices (0-based, in ``jobs``) of the finished jobs.
+        """
         loader = self.hydra_context.config_loader
         check = _import(self.validate) if self.validate else None
+        done_hook = _import(self.finished, "finished") if self.finished else None
         own = {str(k): str(v) for k, v in self.params.items()}
-        seen = set()
-        for job in jobs:
+        combos: dict[tuple[str, ...], list[int]] = {}
+        for i, job in enumerate(jobs):
             combo = tuple(o for o in job.overrides if not o.startswith("++sweep.chunk="))
-            if combo in seen:
-                continue
-            seen.add(combo)
+            combos.setdefault(combo, []).append(i)
+        done: set[int] = set()
+        for combo, members in combos.items():
             cfg = loader.load_sweep_config(self.config, list(combo))
             params = OmegaConf.select(cfg, "hydra.sweeper.params", default=None) or {}
             theirs = {str(k): str(v) for k, v in params.items()}
@@ -177,8 +208,33 @@ class BatchingSweeper(Sweeper):
                     f"{preset} defines its own sweep ({', '.join(f'{k}={v}' for k, v in theirs.items())}"  # noqa: E501
                     f"), which a sweep over presets would drop; run each preset alone with -m "
                     f"{preset}.")
-            if check is not None:
+            if done_hook is not None:
+                for i in members:
+                    line = self._finished(done_hook, cfg, jobs[i], i)
+                    if line:
+                        print(line, flush=True)
+                        done.add(i)
+            if check is not None and not set(members) <= done:
                 check(cfg)
+        return done
+
+    def _finished(self, hook, cfg: DictConfig, job: Job, index: int) -> str | None:
+        """``hook``'s line when the job (its chunk set on the combination's config, its
+        directory resolved as the launcher will) has finished, else None. Any doubt (an
+        ``out`` given on the command line, a directory that does not resolve) means it has
+        not: the job is launched and decides for itself."""
+        if any(o.split("=", 1)[0].lstrip("+") == "out" for o in job.overrides):
+            return None
+        try:
+            cfg = cfg.copy()
+            with open_dict(cfg):
+                if job.chunk is not None:
+                    OmegaConf.update(cfg, "sweep.chunk", list(job.chunk), force_add=True)
+                cfg.hydra.job.num = index
+                job_dir = Path(str(self.config.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
+            return hook(cfg, job_dir)
+        except Exception:  # noqa: BLE001 (the job itself will check properly)
+            return None
 
     # ------------------------------------------------------------------ sweep
 
@@ -187,25 +243,33 @@ class BatchingSweeper(Sweeper):
         args = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         jobs, combos = plan(parser.parse_overrides(args), self.max_batch)
-        self._check(jobs)
+        say = _Progress(sum(j.points for j in jobs), len(jobs), combos)
+        try:
+            done = self._check(jobs)
+        except BaseException:
+            say.close()
+            raise
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        total = sum(j.points for j in jobs)
-        say = _Progress(total, len(jobs), combos)
         group = self._group_size(len(jobs))
-        returns, idx = [], 0
-        for first in range(0, len(jobs), group):
-            part = jobs[first:first + group]
-            for i, job in enumerate(part, first + 1):
-                say.start(i, job)
-            results = self.launcher.launch([list(j.overrides) for j in part],
-                                           initial_job_idx=idx)
-            for r in results:
-                _ = r.return_value  # re-raise a job's failure
-            idx += len(part)
-            say.done(sum(j.points for j in part))
-            returns.append(results)
+        returns = []
+        todo = [i for i in range(len(jobs)) if i not in done]
+        if done:
+            say.done(sum(jobs[i].points for i in done))
+        for first in range(0, len(todo), group):
+            part = todo[first:first + group]
+            for i in part:
+                say.start(i + 1, jobs[i])
+            # the launcher numbers the jobs it gets consecutively from initial_job_idx (their
+            # directories): hand it each run of consecutive indices on its own
+            for run in _consecutive(part):
+                results = self.launcher.launch([list(jobs[i].overrides) for i in run],
+                                               initial_job_idx=run[0])
+                for r in results:
+                    _ = r.return_value  # re-raise a job's failure
+                returns.append(results)
+            say.done(sum(jobs[i].points for i in part))
         say.close()
         return returns
 
@@ -222,12 +286,23 @@ class BatchingSweeper(Sweeper):
         return max(1, n)
 
 
-def _import(path: str):
+def _consecutive(indices: list[int]) -> list[list[int]]:
+    """[0, 1, 3, 4, 5, 7] -> [[0, 1], [3, 4, 5], [7]]."""
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
+def _import(path: str, field: str = "validate"):
     module, _, name = path.rpartition(".")
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as err:
-        raise ValueError(f"hydra.sweeper.validate must be the dotted path of a function; "
+        raise ValueError(f"hydra.sweeper.{field} must be the dotted path of a function; "
                          f"got {path!r} ({err}).") from None
 
 
