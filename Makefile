@@ -29,11 +29,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install the project with its dev tools (idempotent)
 
-test: setup  ## run the fast tests (slow ones: make test-all)
-	$(PY) -m pytest
+# pytest-xdist: test files are spread over TEST_WORKERS processes, one file per worker at a
+# time (--dist loadfile), so a module's fixtures (the mutation suite's baseline) are built once
+TEST_WORKERS ?= 2
+test: setup  ## run the fast tests on TEST_WORKERS processes (slow ones: make test-all)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-all: setup  ## run every test, slow ones included
-	$(PY) -m pytest -m ""
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m ""
 
 # each record depends on the project files its experiment really imports (experiments/deps.py)
 $(DEPS): experiments/deps.py $(wildcard experiments/*.py research/*.py research/*/*.py) | $(STAMP)

@@ -3,12 +3,24 @@ profiles (``HYPOTHESIS_PROFILE=ci`` uses fewer examples), and the cross-product 
 problems with stated constants."""
 
 import os
+import tempfile
+from pathlib import Path
 
-import pytest
-from hypothesis import HealthCheck, settings
+# One persistent JAX compilation cache per test session, shared by the pytest-xdist workers
+# and by the subprocesses the CLI tests start (they inherit the environment), so a program
+# that several processes build (the engine's program for the same problem, optimizer family
+# and shapes) is compiled once. It must be set before JAX is imported. Per session, not
+# per machine: every session starts cold, as a fresh clone does.
+_SESSION = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      str(Path(tempfile.gettempdir()) / f"research-tests-jax-{_SESSION}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
-import research  # noqa: F401  (enables float64)
-from research import problems
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+import research  # noqa: F401, E402  (enables float64)
+from research import problems  # noqa: E402
 
 settings.register_profile(
     "default", max_examples=60, deadline=None,
@@ -48,3 +60,35 @@ def ids(ps):
 @pytest.fixture(params=CONSTANT_PROBLEMS, ids=ids(CONSTANT_PROBLEMS))
 def constant_problem(request):
     return request.param
+
+
+@pytest.fixture
+def cli_in_process(monkeypatch, capsys):
+    """``python -m <module> <args>`` run in this process: returns (exit status, stdout,
+    stderr). It goes through the module's real ``main`` (Hydra's command-line parsing and the
+    one-line error handling), without the 2-3 s of starting Python and importing JAX that a
+    subprocess costs; each entry point keeps one real-subprocess test of the same path."""
+    import importlib
+    import signal
+    import sys
+
+    from experiments._common import LAUNCHER_PID
+
+    def call(module: str, *args: str):
+        main = importlib.import_module(module).main
+        monkeypatch.setattr(sys, "argv", [module, *args])
+        monkeypatch.setenv(LAUNCHER_PID, "0")
+        monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+        monkeypatch.setenv("CI", "1")
+        handler = signal.getsignal(signal.SIGINT)
+        code = 0
+        try:
+            main()
+        except SystemExit as stop:
+            code = stop.code
+        finally:
+            signal.signal(signal.SIGINT, handler)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return call

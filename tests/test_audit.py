@@ -12,8 +12,11 @@ def _run(p, opt, x0, steps=300):
     return engine.run(p, opt, x0, steps=steps)
 
 
-@pytest.mark.parametrize("p", [problems.quartic(), problems.cosh(dim=3), problems.sextic(),
-                               problems.logistic(), problems.quadratic(dim=4, condition=30.0)])
+@pytest.mark.parametrize("p", [
+    problems.quartic(), problems.cosh(dim=3), problems.sextic(),
+    # seven engine programs per problem: the L-smooth controls run in make test-all
+    pytest.param(problems.logistic(), marks=pytest.mark.slow),
+    pytest.param(problems.quadratic(dim=4, condition=30.0), marks=pytest.mark.slow)])
 def test_no_violations_on_problems_with_constants(p):
     p = p.deterministic  # the audit holds steps along -grad f: full-batch gradients
     x0 = jnp.stack([p.x0 * s for s in (0.1, 0.5, 1.0, 2.0)])

@@ -56,11 +56,11 @@ def test_quartic_experiment_and_figure(tmp_path):
     ("smoothness", "models.rnn.clip=0", "models.rnn.clip"),
     ("smoothness", "log_every=7", "log_every"),
 ])
-def test_bad_config_of_each_experiment(tmp_path, experiment, override, field):
+def test_bad_config_of_each_experiment(tmp_path, cli_in_process, experiment, override, field):
     out = tmp_path / "rec"
-    r = _run(f"experiments.{experiment}", override, f"out={out}")
-    assert r.returncode == 2, r.stderr
-    assert field in r.stderr and r.stderr.strip().count("\n") == 0
+    code, _, err = cli_in_process(f"experiments.{experiment}", override, f"out={out}")
+    assert code == 2, err
+    assert field in err and err.strip().count("\n") == 0
     assert not any(tmp_path.iterdir())
 
 
@@ -73,9 +73,18 @@ def test_bad_config_of_each_experiment(tmp_path, experiment, override, field):
     ("x0=[1.0,abc]", "x0"),
     ("x0=[]", "x0"),
 ])
-def test_bad_config_exits_nonzero_and_writes_nothing(tmp_path, override, field):
+def test_bad_config_exits_nonzero_and_writes_nothing(tmp_path, cli_in_process, override, field):
     out = tmp_path / "rec"
-    r = _run("experiments.quartic_trajectories", override, f"out={out}")
-    assert r.returncode != 0
-    assert field in r.stderr and r.stderr.strip().count("\n") == 0  # one sentence
+    code, _, err = cli_in_process("experiments.quartic_trajectories", override, f"out={out}")
+    assert code == 2, err
+    assert field in err and err.strip().count("\n") == 0  # one sentence
     assert not out.exists() and not any(tmp_path.iterdir())
+
+
+def test_bad_config_from_a_real_process_is_one_line_and_exit_2(tmp_path):
+    """The in-process tests above, once through a real ``python -m``."""
+    out = tmp_path / "rec"
+    r = _run("experiments.hard_instance", "M=[0.001]", f"out={out}")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("error: M") and r.stderr.strip().count("\n") == 0, r.stderr
+    assert not any(tmp_path.iterdir())

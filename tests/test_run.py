@@ -125,7 +125,10 @@ def _mtimes(sweep_dir: Path) -> dict:
             if not p.parent.name.startswith(".")}
 
 
+@pytest.mark.slow
 def test_resume_runs_only_missing_jobs_and_gives_the_same_table(tmp_path):
+    """Resume under the basic sweeper (the default sweeper's resume, per chunk, and the
+    healing of damaged records are in make test: test_sweeper.py, test_faults.py)."""
     sweep_dir = tmp_path / "sweep"
     args = ("-m", "hydra/sweeper=basic", "problem=cosh", "optimizer=normalized_gd",
             "optimizer.eta=0.01,0.02,0.05", "x0=1.0,3.0", "engine.steps=500",
@@ -154,7 +157,10 @@ def test_resume_runs_only_missing_jobs_and_gives_the_same_table(tmp_path):
     assert r.stdout.count("skipped") == 0 and r.stdout.count("wrote") == 6
 
 
+@pytest.mark.slow
 def test_three_launchers_give_the_same_table(tmp_path):
+    """The basic sweeper through each launcher (joblib under the batching sweeper is in
+    make test: tests/test_sweeper.py::test_one_table_whichever_way_the_sweep_ran)."""
     args = ("-m", "hydra/sweeper=basic", "problem=quartic", "optimizer=clipped_gd",
             "optimizer.eta=0.05,0.5", "x0=2.0,20.0", "engine.steps=300")
     tables = {}
@@ -199,13 +205,25 @@ def test_slurm_launcher_config_composes():
     ("problem=adding problem.cell=gru", "problem.cell", "'lstm'"),
     ("problem=mlp_regression x0=1.0", "x0", "parameter tree"),
 ])
-def test_bad_input_is_one_sentence_and_writes_nothing(tmp_path, override, field, allowed):
+def test_bad_input_is_one_sentence_and_writes_nothing(tmp_path, cli_in_process, override,
+                                                     field, allowed):
     out = tmp_path / "run"
-    r = _cli(*override.split(), f"hydra.run.dir={out}")
-    assert r.returncode == 2, r.stderr
-    err = r.stderr.strip()
+    code, _, err = cli_in_process("experiments.run", *override.split(), f"hydra.run.dir={out}")
+    assert code == 2, err
+    err = err.strip()
     assert err.count("\n") == 0 and err.startswith("error: "), err
     assert field in err and allowed in err, err
+    assert not (out / "record.json").exists()
+
+
+def test_bad_input_from_a_real_process_is_one_line_and_exit_2(tmp_path):
+    """The same path as above through a real ``python -m`` (exit status and stderr as a shell
+    sees them)."""
+    out = tmp_path / "run"
+    r = _cli("optimizer.eta=-0.1", f"hydra.run.dir={out}")
+    assert r.returncode == 2, r.stderr
+    err = r.stderr.strip()
+    assert err.count("\n") == 0 and err.startswith("error: optimizer.eta"), err
     assert not (out / "record.json").exists()
 
 

@@ -158,16 +158,27 @@ def test_along_training_rejects_bad_arguments():
                                   x0=jnp.array([jnp.nan]))
 
 
-@pytest.mark.parametrize("make", [
+NETWORKS = [
     lambda: problems.digits(hidden=8),
     lambda: problems.adding("rnn", hidden=6, length=8, n=16),
     lambda: problems.adding("lstm", hidden=5, length=8, n=16),
-])
-def test_network_problems_have_exact_gradients_and_train(make):
+]
+
+
+@pytest.mark.parametrize("make", NETWORKS)
+def test_network_problems_have_exact_gradients(make):
+    p = make()
+    assert problems.gradient_check(p.fn, p.x0, directions=12) < 1e-6
+
+
+@pytest.mark.parametrize("make", [NETWORKS[0], *(pytest.param(m, marks=pytest.mark.slow)
+                                                 for m in NETWORKS[1:])])
+def test_network_problems_train_along_training(make):
+    """The smoothness estimators' training loop on each network (its compile dominates: the
+    recurrent ones run in make test-all)."""
     from research import optimizers
 
     p = make()
-    assert problems.gradient_check(p.fn, p.x0, directions=12) < 1e-6
     out = smoothness.along_training(p, optimizers.clipped_gd(0.5, 1.0), 200, 50)
     assert out["diverged_at"] == -1 and out["loss"][-1] < out["loss"][0]
 
