@@ -28,6 +28,9 @@ def save(section: str, numbers: dict, out: Path = RESULTS) -> None:
     numbers["machine"] = (f"{platform.machine()}, {os.cpu_count()} cores, "
                           f"{platform.processor() or platform.platform()}")
     numbers["measured"] = time.strftime("%Y-%m-%d")
+    # the 1-minute load average when the numbers were saved: above the core count, other work
+    # shared the machine and absolute times are inflated (ratios measured side by side less so)
+    numbers["load_average_1min"] = round(os.getloadavg()[0], 2)
     all_results = json.loads(out.read_text()) if out.exists() else {}
     all_results[section] = numbers
     tmp = out.with_suffix(".tmp")

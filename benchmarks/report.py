@@ -49,7 +49,7 @@ def table(r: dict) -> str:
     if "sweeps" in r and "t_command_as_typed_s" in r["sweeps"]:
         s = r["sweeps"]
         rows += [
-            ("sweeps (batching sweeper)", s["workload"], ""),
+            ("sweeps (batching sweeper)", s["workload"], s.get("note", "")),
             ("", "(t) the multirun command as typed (one batched job)",
              f"{s['t_command_as_typed_s']} s (target ≤ 10 s: "
              f"{_met(s['t_command_as_typed_s'] <= 10)})"),
