@@ -50,7 +50,11 @@ def problems_with_constants():
 
 
 CONSTANT_PROBLEMS = problems_with_constants()
-ALL_PROBLEMS = [problems.get(name) for name in problems.names()]
+SMALL = {"char_lm": {"embed": 8, "hidden": 8, "length": 12, "n": 16},
+         "resnet_digits": {"channels": 4, "blocks": 1}}
+"""Sizes of the two larger networks in the generic problem tests (their defaults are checked
+in tests/test_networks.py)."""
+ALL_PROBLEMS = [problems.get(name, **SMALL.get(name, {})) for name in problems.names()]
 
 
 def ids(ps):

@@ -80,7 +80,10 @@ SMALL_PROBLEMS = [p for p in ALL_PROBLEMS if ravel_pytree(p.x0)[0].size <= 64]
 LARGE_PROBLEMS = [p for p in ALL_PROBLEMS if ravel_pytree(p.x0)[0].size > 64]
 
 
-@pytest.mark.parametrize("p", ALL_PROBLEMS, ids=ids(ALL_PROBLEMS))
+@pytest.mark.parametrize("p", [
+    # the two larger networks have their own gradient checks in tests/test_networks.py
+    pytest.param(p, marks=pytest.mark.slow) if p.name in ("char_lm", "resnet_digits") else p
+    for p in ALL_PROBLEMS], ids=ids(ALL_PROBLEMS))
 def test_gradient_check_every_problem(p):
     """Every coordinate at three points for small problems; 12 random directions at one
     point for the networks (every coordinate at three points is the slow
