@@ -66,8 +66,7 @@ def constant_problem(request):
     return request.param
 
 
-@pytest.fixture
-def cli_in_process(monkeypatch, capsys):
+def main_in_process(module: str, args, monkeypatch, capsys):
     """``python -m <module> <args>`` run in this process: returns (exit status, stdout,
     stderr). It goes through the module's real ``main`` (Hydra's command-line parsing and the
     one-line error handling), without the 2-3 s of starting Python and importing JAX that a
@@ -78,21 +77,28 @@ def cli_in_process(monkeypatch, capsys):
 
     from experiments._common import LAUNCHER_PID
 
+    main = importlib.import_module(module).main
+    monkeypatch.setattr(sys, "argv", [module, *args])
+    monkeypatch.setenv(LAUNCHER_PID, "0")
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    monkeypatch.setenv("CI", "1")
+    handler = signal.getsignal(signal.SIGINT)
+    code = 0
+    try:
+        main()
+    except SystemExit as stop:
+        code = stop.code
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def cli_in_process(monkeypatch, capsys):
+    """``main_in_process`` with this test's monkeypatch and capsys: call(module, *args)."""
+
     def call(module: str, *args: str):
-        main = importlib.import_module(module).main
-        monkeypatch.setattr(sys, "argv", [module, *args])
-        monkeypatch.setenv(LAUNCHER_PID, "0")
-        monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
-        monkeypatch.setenv("CI", "1")
-        handler = signal.getsignal(signal.SIGINT)
-        code = 0
-        try:
-            main()
-        except SystemExit as stop:
-            code = stop.code
-        finally:
-            signal.signal(signal.SIGINT, handler)
-        out, err = capsys.readouterr()
-        return code, out, err
+        return main_in_process(module, args, monkeypatch, capsys)
 
     return call

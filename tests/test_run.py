@@ -2,7 +2,6 @@
 launchers agree, and bad input gives one sentence."""
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from experiments import run as run_mod
 from experiments import schema
 from experiments._common import CONF_DIR
 from research import optimizers, results
+from tests.conftest import main_in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -292,22 +292,7 @@ def test_jobs_that_differ_only_in_numbers_share_one_compiled_program(tmp_path):
 
 def _main(monkeypatch, capsys, *args):
     """``python -m experiments.run <args>`` in this process: (exit status, stdout, stderr)."""
-    from experiments._common import LAUNCHER_PID
-
-    monkeypatch.setattr(sys, "argv", ["experiments.run", *args])
-    monkeypatch.setenv(LAUNCHER_PID, "0")
-    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
-    monkeypatch.setenv("CI", "1")
-    handler = signal.getsignal(signal.SIGINT)
-    code = 0
-    try:
-        run_mod.main()
-    except SystemExit as stop:
-        code = stop.code
-    finally:
-        signal.signal(signal.SIGINT, handler)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return main_in_process("experiments.run", args, monkeypatch, capsys)
 
 
 SMALL = ("hydra/sweeper=basic", "problem=quartic", "optimizer=clipped_gd",

@@ -250,8 +250,10 @@ def lstm_init(seed: int, hidden: int = 32, n_in: int = 2) -> dict:
     }
 
 
-def lstm_apply(params, X):
-    """Prediction of the LSTM for inputs X of shape (batch, length, n_in)."""
+def lstm_states(params, X, every_step: bool = False):
+    """The LSTM cell (``params`` wx, wh, b with gates i, f, g, o stacked) run over inputs X
+    of shape (batch, length, n_in) from zero states: the last hidden state (batch, hidden),
+    or with ``every_step`` the hidden state at every step (batch, length, hidden)."""
     hidden = params["wh"].shape[0]
 
     def step(carry, x_t):
@@ -260,11 +262,16 @@ def lstm_apply(params, X):
         i, f, g, o = (z[:, k * hidden:(k + 1) * hidden] for k in range(4))
         c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
         h = jax.nn.sigmoid(o) * jnp.tanh(c)
-        return (h, c), None
+        return (h, c), (h if every_step else None)
 
     zeros = jnp.zeros((X.shape[0], hidden), X.dtype)
-    (h, _), _ = jax.lax.scan(step, (zeros, zeros), jnp.swapaxes(X, 0, 1))
-    return h @ params["wo"] + params["bo"]
+    (h, _), hs = jax.lax.scan(step, (zeros, zeros), jnp.swapaxes(X, 0, 1))
+    return jnp.swapaxes(hs, 0, 1) if every_step else h
+
+
+def lstm_apply(params, X):
+    """Prediction of the LSTM for inputs X of shape (batch, length, n_in)."""
+    return lstm_states(params, X) @ params["wo"] + params["bo"]
 
 
 CELLS = ("rnn", "lstm")

@@ -21,7 +21,7 @@ import numpy as np
 
 from research import _validate
 from research.problems.base import Problem, register
-from research.problems.networks import _minibatch, _uniform
+from research.problems.networks import _minibatch, _uniform, lstm_states
 
 MODULES = ("textwrap.py", "string.py", "heapq.py", "bisect.py", "fnmatch.py", "shlex.py",
            "colorsys.py", "calendar.py", "difflib.py", "argparse.py")
@@ -158,20 +158,8 @@ def char_lm_apply(params, inputs):
     """Logits of the next character after each position of ``inputs`` (int tokens of shape
     (batch, length)): embedding -> one LSTM layer -> linear read-out; shape
     (batch, length, vocab)."""
-    hidden = params["wh"].shape[0]
     x = params["embed"][inputs]  # (batch, length, embed)
-
-    def step(carry, x_t):
-        h, c = carry
-        z = x_t @ params["wx"] + h @ params["wh"] + params["b"]
-        i, f, g, o = (z[:, k * hidden:(k + 1) * hidden] for k in range(4))
-        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-        h = jax.nn.sigmoid(o) * jnp.tanh(c)
-        return (h, c), h
-
-    zeros = jnp.zeros((inputs.shape[0], hidden), x.dtype)
-    _, hs = jax.lax.scan(step, (zeros, zeros), jnp.swapaxes(x, 0, 1))
-    return jnp.swapaxes(hs, 0, 1) @ params["wo"] + params["bo"]
+    return lstm_states(params, x, every_step=True) @ params["wo"] + params["bo"]
 
 
 def char_lm_loss(params, windows):
