@@ -97,7 +97,7 @@ def _select(pred, new, old):
 
 
 def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at_eps: bool,
-                trace_x: bool, progress: bool, x0, state0, key, eps):
+                trace_x: bool, progress: bool, observe: tuple, x0, state0, key, eps):
     """One trajectory; vmapped over the batch by ``_run_batch``."""
     exact = jax.value_and_grad(problem.fn)
     stochastic = problem.stochastic_fn is not None
@@ -142,7 +142,8 @@ def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at
         rec = None
         if record:
             h = global_norm(u) / jnp.where(gn_used > 0, gn_used, 1.0)
-            rec = (jnp.where(alive, f, nan), jnp.where(alive, gn, nan), jnp.where(ok, h, nan))
+            rec = (jnp.where(alive, f, nan), jnp.where(alive, gn, nan), jnp.where(ok, h, nan),
+                   tuple(jnp.where(alive, fn(x_rec), nan) for _, fn in observe))
             if trace_x:
                 rec = (*rec, jax.tree_util.tree_map(lambda a: jnp.where(alive, a, nan), x_rec))
         return (x, state, ok_new, hit, div_at, key, t + 1), rec
@@ -179,14 +180,15 @@ def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at
             bufs = jax.tree_util.tree_map(lambda b, r: b.at[i].set(r), bufs, rec)
             return carry, bufs, i + 1
 
-        bufs0 = tuple(jnp.full((n_blocks,), jnp.nan, dtype=nan.dtype) for _ in range(3))
+        bufs0 = (*(jnp.full((n_blocks,), jnp.nan, dtype=nan.dtype) for _ in range(3)),
+                 tuple(jnp.full((n_blocks,), jnp.nan, dtype=nan.dtype) for _ in observe))
         if trace_x:
             bufs0 = (*bufs0, jax.tree_util.tree_map(
                 lambda a: jnp.full((n_blocks, *a.shape), jnp.nan, a.dtype), x0))
         carry, recs, _ = jax.lax.while_loop(running, body, (carry0, bufs0, 0))
     else:
         carry, recs = jax.lax.scan(block, carry0, None, length=n_blocks)
-    fs, gns, hs = recs[:3]
+    fs, gns, hs, obs = recs[:4]
     x, _, alive, hit, div_at, _, t = carry
     f_last, g_last = exact(x)
     gn_last = global_norm(g_last)
@@ -197,23 +199,42 @@ def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at
     fs = jnp.append(fs, jnp.where(alive & reached_end, f_last, nan))
     gns = jnp.append(gns, jnp.where(alive & reached_end, gn_last, nan))
     hs = jnp.append(hs, nan)
+    obs = tuple(jnp.append(o, jnp.where(alive & reached_end, fn(x), nan))
+                for o, (_, fn) in zip(obs, observe, strict=True))
     xs = None
     if trace_x:
         xs = jax.tree_util.tree_map(
             lambda r, a: jnp.concatenate([r, jnp.where(alive & reached_end, a, nan)[None]]),
-            recs[3], x)
-    return x, fs, gns, hs, hit, div_at, xs
+            recs[4], x)
+    return x, fs, gns, hs, obs, hit, div_at, xs
 
 
 @functools.partial(jax.jit, static_argnames=("problem", "update", "steps", "record_every",
-                                             "stop_at_eps", "trace_x", "progress"))
-def _run_batch(problem, update, steps, record_every, stop_at_eps, trace_x, progress, x0, state0,
-               keys, eps):
+                                             "stop_at_eps", "trace_x", "progress", "observe"))
+def _run_batch(problem, update, steps, record_every, stop_at_eps, trace_x, progress, observe,
+               x0, state0, keys, eps):
     global TRACE_COUNT
     TRACE_COUNT += 1
     traj = functools.partial(_trajectory, problem, update, steps, record_every, stop_at_eps,
-                             trace_x, progress)
+                             trace_x, progress, observe)
     return jax.vmap(traj, in_axes=(0, 0, 0, None))(x0, state0, keys, eps)
+
+
+def _observed(observe) -> tuple:
+    """``observe`` (None or a dict name -> callable) as a hashable, ordered tuple of pairs."""
+    if observe is None:
+        return ()
+    if not isinstance(observe, dict):
+        raise ValueError("observe must be None or a dict mapping a trace name to a function "
+                         f"of x; got {type(observe).__name__}.")
+    for name, fn in observe.items():
+        if not isinstance(name, str) or name in (*TRACE_KEYS, "x"):
+            raise ValueError(f"observe: trace names must be strings other than "
+                             f"{', '.join(TRACE_KEYS)} and x; got {name!r}.")
+        if not callable(fn):
+            raise ValueError(f"observe[{name!r}] must be a function of x; got "
+                             f"{type(fn).__name__}.")
+    return tuple(sorted(observe.items()))
 
 
 def _pad_and_shard(tree, batch: int):
@@ -277,7 +298,7 @@ def _batched_state(optimizer, x0, batch: int):
 def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: int,
         eps: float | None = None, record_every: int = 1, key=0,
         stop_at_eps: bool = False, trace_x: bool = False, progress=None,
-        per_trajectory_keys: bool = False) -> RunResult:
+        per_trajectory_keys: bool = False, observe=None) -> RunResult:
     """Run ``optimizer`` on ``problem`` from every point of the batch ``x0``.
 
     Args:
@@ -307,6 +328,11 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
         each recorded block with the iteration t reached (the smallest over a device's
         shard; calls from different devices interleave). Compiles a separate program with
         one host callback per block; meant for progress bars on long runs.
+      observe: None, or a dict name -> fn(x) -> scalar of pure JAX functions evaluated at
+        every recorded iterate (e.g. a validation loss) and kept as ``trace[name]``, NaN
+        where ``f`` is. The functions are static: pass the same function objects again
+        (module-level, or held by a cached problem) to reuse the compiled program. The names
+        must differ from the built-in traces ("f", "grad_norm", "step_size", "x").
 
     Returns:
       A ``RunResult``; its arrays are NumPy arrays.
@@ -351,6 +377,7 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
         keys = jax.random.split(key, batch)
     eps_arg = jnp.asarray(-1.0 if eps is None else eps, dtype=float)
 
+    observed = _observed(observe)
     x0_, state0_, keys_ = _pad_and_shard((x0, state0, keys), batch)
     global _PROGRESS_HOOK
     if progress is not None and not callable(progress):
@@ -358,13 +385,15 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
     _PROGRESS_HOOK = progress
     try:
         out = _run_batch(problem, optimizer.update, steps, record_every, bool(stop_at_eps),
-                         bool(trace_x), progress is not None, x0_, state0_, keys_, eps_arg)
+                         bool(trace_x), progress is not None, observed, x0_, state0_, keys_,
+                         eps_arg)
         out = jax.block_until_ready(out)
     finally:
         _PROGRESS_HOOK = None
-    x, fs, gns, hs, hit, div_at, xs = jax.tree_util.tree_map(lambda a: a[:batch], out)
-    fs, gns, hs, hit, div_at, xs = jax.device_get((fs, gns, hs, hit, div_at, xs))
+    x, fs, gns, hs, obs, hit, div_at, xs = jax.tree_util.tree_map(lambda a: a[:batch], out)
+    fs, gns, hs, obs, hit, div_at, xs = jax.device_get((fs, gns, hs, obs, hit, div_at, xs))
     trace = {"f": fs, "grad_norm": gns, "step_size": hs}
+    trace.update({name: o for (name, _), o in zip(observed, obs, strict=True)})
     if trace_x:
         trace["x"] = xs
     return RunResult(

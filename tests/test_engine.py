@@ -220,6 +220,34 @@ def test_trace_x_keeps_the_iterates():
     assert np.array_equal(thin.trace["x"][1], xs[1, ::4], equal_nan=True)
 
 
+def _cube(x):
+    return jnp.sum(x ** 3)
+
+
+def test_observe_records_functions_of_the_recorded_iterates():
+    p = problems.quartic()
+    x0 = jnp.array([[10.0], [1.0]])  # the first diverges (seed 001)
+    res = engine.run(p, optimizers.gd(0.1), x0, steps=8, record_every=2, trace_x=True,
+                     observe={"cube": _cube})
+    xs = res.trace["x"][..., 0]
+    assert res.trace["cube"].shape == res.trace["f"].shape == (2, 5)
+    assert np.allclose(res.trace["cube"], xs ** 3, rtol=1e-14, equal_nan=True)
+    assert np.array_equal(np.isnan(res.trace["cube"]), np.isnan(res.trace["f"]))
+    assert np.isnan(res.trace["cube"][0, -1]) and np.isfinite(res.trace["cube"][1]).all()
+    stop = engine.run(p, optimizers.gd(0.1), x0[1:], steps=8, record_every=2, eps=0.5,
+                      stop_at_eps=True, observe={"cube": _cube})
+    assert np.allclose(stop.trace["cube"][0, :2], res.trace["cube"][1, :2], rtol=1e-14)
+    assert np.isnan(stop.trace["cube"][0, 2:]).all()  # stopped after t = 3
+    before = engine.TRACE_COUNT
+    engine.run(p, optimizers.gd(0.2), x0, steps=8, record_every=2, trace_x=True,
+               observe={"cube": _cube})
+    assert engine.TRACE_COUNT == before  # same function object: the program is reused
+    for bad, field in (({"f": _cube}, "trace names"), ({"c": 3.0}, "must be a function"),
+                       ([_cube], "dict")):
+        with pytest.raises(ValueError, match=field):
+            engine.run(p, optimizers.gd(0.1), x0, steps=8, observe=bad)
+
+
 @pytest.mark.parametrize("make", [lambda: optimizers.clipped_gd(1.0, 1e51),
                                   lambda: optimizers.normalized_gd(1e51, 0.0)],
                          ids=["clipped_gd", "normalized_gd"])
