@@ -97,7 +97,8 @@ def _select(pred, new, old):
 
 
 def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at_eps: bool,
-                trace_x: bool, progress: bool, observe: tuple, x0, state0, key, eps):
+                trace_x: bool, progress: bool, observe: tuple, trace_grad_norm: bool, x0,
+                state0, key, eps):
     """One trajectory; vmapped over the batch by ``_run_batch``."""
     exact = jax.value_and_grad(problem.fn)
     stochastic = problem.stochastic_fn is not None
@@ -118,9 +119,11 @@ def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at
         if stochastic:
             key, sub = jax.random.split(key)
             g = sampled(x, sub)
-            if record:
+            if record and trace_grad_norm:
                 f, g_exact = exact(x)
                 gn = global_norm(g_exact)
+            elif record:
+                f, gn = problem.fn(x), nan
             else:
                 f, gn = nan, global_norm(g)
             gn_used = global_norm(g)
@@ -210,13 +213,14 @@ def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at
 
 
 @functools.partial(jax.jit, static_argnames=("problem", "update", "steps", "record_every",
-                                             "stop_at_eps", "trace_x", "progress", "observe"))
+                                             "stop_at_eps", "trace_x", "progress", "observe",
+                                             "trace_grad_norm"))
 def _run_batch(problem, update, steps, record_every, stop_at_eps, trace_x, progress, observe,
-               x0, state0, keys, eps):
+               trace_grad_norm, x0, state0, keys, eps):
     global TRACE_COUNT
     TRACE_COUNT += 1
     traj = functools.partial(_trajectory, problem, update, steps, record_every, stop_at_eps,
-                             trace_x, progress, observe)
+                             trace_x, progress, observe, trace_grad_norm)
     return jax.vmap(traj, in_axes=(0, 0, 0, None))(x0, state0, keys, eps)
 
 
@@ -298,7 +302,8 @@ def _batched_state(optimizer, x0, batch: int):
 def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: int,
         eps: float | None = None, record_every: int = 1, key=0,
         stop_at_eps: bool = False, trace_x: bool = False, progress=None,
-        per_trajectory_keys: bool = False, observe=None) -> RunResult:
+        per_trajectory_keys: bool = False, observe=None,
+        trace_grad_norm: bool = True) -> RunResult:
     """Run ``optimizer`` on ``problem`` from every point of the batch ``x0``.
 
     Args:
@@ -333,6 +338,10 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
         where ``f`` is. The functions are static: pass the same function objects again
         (module-level, or held by a cached problem) to reuse the compiled program. The names
         must differ from the built-in traces ("f", "grad_norm", "step_size", "x").
+      trace_grad_norm: for a stochastic problem, False skips the full-batch gradient at the
+        recorded iterates (only f is evaluated there): ``trace["grad_norm"]`` is then
+        NaN except at the last iterate, and ``eps`` is checked there only. On a network the full-batch gradient costs several times its loss. For a
+        deterministic problem the exact gradient is the step's own, so this changes nothing.
 
     Returns:
       A ``RunResult``; its arrays are NumPy arrays.
@@ -385,8 +394,9 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
     _PROGRESS_HOOK = progress
     try:
         out = _run_batch(problem, optimizer.update, steps, record_every, bool(stop_at_eps),
-                         bool(trace_x), progress is not None, observed, x0_, state0_, keys_,
-                         eps_arg)
+                         bool(trace_x), progress is not None, observed,
+                         bool(trace_grad_norm) or problem.stochastic_fn is None, x0_, state0_,
+                         keys_, eps_arg)
         out = jax.block_until_ready(out)
     finally:
         _PROGRESS_HOOK = None

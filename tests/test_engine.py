@@ -220,6 +220,19 @@ def test_trace_x_keeps_the_iterates():
     assert np.array_equal(thin.trace["x"][1], xs[1, ::4], equal_nan=True)
 
 
+def test_trace_grad_norm_false_skips_only_the_exact_gradient():
+    p = problems.noisy(tau=0.5)
+    x0 = jnp.array([[2.0], [1.5]])
+    full = engine.run(p, optimizers.clipped_gd(0.1, 1.0), x0, steps=20, record_every=5, key=3)
+    lean = engine.run(p, optimizers.clipped_gd(0.1, 1.0), x0, steps=20, record_every=5, key=3,
+                      trace_grad_norm=False)
+    assert np.array_equal(full.trace["f"], lean.trace["f"])  # same samples, same iterates
+    assert np.array_equal(full.trace["step_size"], lean.trace["step_size"], equal_nan=True)
+    assert np.isnan(lean.trace["grad_norm"][:, :-1]).all()
+    assert np.array_equal(full.trace["grad_norm"][:, -1], lean.trace["grad_norm"][:, -1])
+    assert np.isfinite(full.trace["grad_norm"]).all()
+
+
 def _cube(x):
     return jnp.sum(x ** 3)
 
