@@ -340,7 +340,7 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
         must differ from the built-in traces ("f", "grad_norm", "step_size", "x").
       trace_grad_norm: for a stochastic problem, False skips the full-batch gradient at the
         recorded iterates (only f is evaluated there): ``trace["grad_norm"]`` is then
-        NaN except at the last iterate, and ``eps`` is checked there only. On a network the full-batch gradient costs several times its loss. For a
+        NaN except at the last iterate, and ``eps`` is checked there only. For a
         deterministic problem the exact gradient is the step's own, so this changes nothing.
 
     Returns:
