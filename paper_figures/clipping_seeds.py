@@ -1,9 +1,11 @@
 """Claims (seeds 001, 002): GD with lr 0.1 from x = 10 on x^4 jumps to -390 and overflows,
 while clipped and normalized GD with the same step converge; in the sigmoid chain the
 gradients shrink by orders of magnitude towards the input layer, and clipping scales all of
-them by one factor, so it does nothing for vanishing gradients. GD's iterates are drawn as
-|x_t| on a log axis (open markers: x_t < 0); clipped and normalized GD nearly coincide, so
-they are told apart by line style and by markers at staggered iterations.
+them by one factor, so it does nothing for vanishing gradients. Left: GD's iterates as |x_t|
+on a log axis (open markers: x_t < 0; x: the overflow), their values listed. Middle: clipped
+and normalized GD nearly coincide, so they are told apart by line style (solid, dashed) and
+by markers at staggered iterations; a triangle above (clipped) or below (normalized) the
+curves marks the first iteration with |f'| <= 1e-3.
 
 Reads results/clipping_seeds (python -m experiments.clipping_seeds).
 """
@@ -18,6 +20,9 @@ from research import plotting
 
 CONVERGENT = {"clipped_gd": ("clipped GD", "-", "o"), "normalized_gd": ("normalized GD", "--", "s")}
 """Method -> (label, line style, marker); the markers of the two sit at staggered iterations."""
+
+LISTED = 8
+"""GD's first iterates that get a marker and are listed with their values."""
 
 
 def _iteration_label(v: float, _pos=None) -> str:
@@ -40,36 +45,43 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     # GD: |x_t| on a log axis, the sign by the marker (no symlog: its labels pile up at 0)
     x = np.asarray(traces["x4/gd"], dtype=float)
     info = m["x4"]["gd"]
-    t = np.flatnonzero(np.isfinite(x))
+    t = np.flatnonzero(np.isfinite(x) & (x != 0))
+    listed = t[:LISTED]
     ax0.semilogy(t, np.abs(x[t]), color=c[0], lw=0.8)
-    for k in t:
+    for k in listed:
         ax0.plot(k, abs(x[k]), "o", ms=3.5, color=c[0], mfc=c[0] if x[k] >= 0 else "white")
-    lines = [f"t = {k}: {_short(x[k])}" for k in t]
-    top = np.abs(x[t]).max() * 1e25
+    lines = [f"t = {k}: {_short(x[k])}" for k in listed] + (["..."] if t.size > LISTED else [])
+    bottom = min(1.0, float(np.abs(x[t]).min()) / 3)
+    top = float(np.abs(x[t]).max()) * 1e25
     if info["diverged"]:
         ax0.plot(info["diverged_at"] + 1, top, "x", ms=5, mew=1.2, color=c[0], clip_on=False)
         lines.append(f"t = {info['diverged_at'] + 1}: overflow (x)")
+    if t.size <= LISTED:
+        ax0.set_xlim(-0.4, t[-1] + 1.4)
+        ax0.set_xticks(range(t[-1] + 2))
     ax0.text(0.04, 0.96, "$x_t$ of GD\n" + "\n".join(lines), transform=ax0.transAxes,
              va="top", fontsize=5.5, linespacing=1.25)
-    ax0.set_xlim(-0.4, t[-1] + 1.4)
-    ax0.set_ylim(1, top)
-    ax0.yaxis.set_major_locator(FixedLocator([10.0 ** k for k in range(0, 300, 50)]))
+    ax0.set_ylim(bottom, top)
+    decades = np.log10(top / bottom)
+    step = next((s for s in (1, 2, 5, 10, 20, 50, 100) if decades / s <= 6), 200)
+    ax0.yaxis.set_major_locator(FixedLocator(
+        [10.0 ** k for k in range(0, int(np.log10(top)) + 1, step)]))
     ax0.yaxis.set_minor_formatter(NullFormatter())
-    ax0.set_xticks(range(t[-1] + 2))
     ax0.set_xlabel("iteration t")
     ax0.set_ylabel(r"$|x_t|$ (open marker: $x_t < 0$)")
-    ax0.set_title("GD overflows", fontsize=7)
+    ax0.set_title("GD overflows" if info["diverged"] else "GD", fontsize=7)
     # clipped and normalized GD: nearly the same iterates, so line style and staggered markers
     for i, (name, (label, ls, marker)) in enumerate(CONVERGENT.items()):
         x = np.asarray(traces[f"x4/{name}"], dtype=float)
         k = m["x4"][name]["iterations_to_eps"]
         col = c[i + 1]
         # markers at log-spaced iterations, half a spacing apart between the two methods
-        marks = np.unique(np.round(np.geomspace(2, x.size - 1, 12) * 1.2 ** i).astype(int))
+        spaced = np.geomspace(2, x.size - 1, 12)
+        marks = np.unique(np.round(spaced * (spaced[1] / spaced[0]) ** (i / 2)).astype(int))
         ax.plot(np.arange(x.size), x, color=col, ls=ls, marker=marker, ms=2.8, mfc="white",
                 mew=0.8, markevery=[int(j) for j in marks if j < x.size],
-                label=rf"{label} ($t_\epsilon$ = {k})")
-        if k >= 0:  # t_eps: clipped from above, normalized from below (8 steps apart)
+                label=label + (rf" ($t_\epsilon$ = {k})" if k >= 0 else r" ($t_\epsilon$ > T)"))
+        if k >= 0:  # t_eps, close for the two: clipped from above, normalized below
             ax.plot(k, x[k] * (1.45 if i == 0 else 1 / 1.45), marker="v" if i == 0 else "^",
                     ms=4, color=col)
     ax.set_yscale("log")

@@ -155,14 +155,15 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     handles.append(Line2D([], [], color=plotting.OKABE_ITO[3], lw=0.8,
                           label=r"envelope $L_0 + L_1\|g\|$ over all seeds"))
     level = round(100 * m.get("bootstrap", {}).get("level", 0.95))
-    fig.suptitle(f"Local smoothness vs gradient norm along training ({m['steps']} steps, "
+    # two lines each, so that no text is wider than the panels and the colour bar
+    fig.suptitle(f"Local smoothness vs gradient norm along training\n({m['steps']} steps, "
                  f"logged every {m['log_every']}, {len(seeds)} seeds; trajectory estimator, "
                  "full-batch gradients)", fontsize=8)
     note = (rf"$\rho_s$: Spearman of log $\hat L$ against log $\|g\|$, all seeds pooled; "
-            "given step: partial Spearman given the step; brackets: "
-            f"{level}% block-bootstrap interval over seeds and time.\nVerdict: positive or "
-            "negative when the partial and the log-difference Spearman intervals both exclude 0 "
-            "on that side; 'not training' when a seed's loss over the last quarter is not "
+            "given step: partial Spearman given the step;\nbrackets: "
+            f"{level}% block-bootstrap interval over seeds and time. Verdict: positive or "
+            "negative when the partial and the\nlog-difference Spearman intervals both exclude 0 "
+            "on that side; 'not training' when a seed's loss over the last quarter is not\n"
             f"{m.get('training_margin', 0.1):.0%} below its initial loss, or it diverged.")
     # below the panels, where no data or envelope runs
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=6,

@@ -1,14 +1,22 @@
 """Claim: with bounded noise, clipped SGD with Theorem 7's step and SGD with Theorem 8's step
 drive E||grad f|| below eps; clipping biases SGD when the noise is skewed, leaving a plateau
-that grows as the threshold shrinks (symmetric noise: no such plateau).
+that grows as the threshold shrinks (symmetric noise: no such plateau). The runs are recorded
+every record_every iterations: each curve joins the records from t = record_every on (dots on
+the first few, up to t = 100, where the log axis spreads them apart), and the common start
+at t = 0 is an open circle not joined to them, since nothing was recorded in between (the x
+axis is linear up to record_every and logarithmic above). Where two clipped SGD runs reach
+the same noise plateau their curves overlap.
 
 Reads results/stochastic (python -m experiments.stochastic).
 """
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FixedLocator, FuncFormatter, SymmetricalLogLocator
 
 from research import plotting
 
@@ -17,24 +25,45 @@ LABELS = {"clipped_sgd_thm7_printed": "clipped SGD, Thm 7 (as printed)",
           "sgd_thm8": "SGD, Thm 8 step"}
 
 
+def _iteration_label(v: float, _pos=None) -> str:
+    """0 and the recording interval as plain numbers, powers of ten as powers."""
+    k = np.log10(v) if v > 0 else 0.0
+    return rf"$10^{{{round(k)}}}$" if v >= 100 and abs(k - round(k)) < 1e-9 else f"{v:g}"
+
+
 def draw(record: dict, traces: dict) -> plt.Figure:
     plotting.apply_style()
     m = record["metrics"]
     probs = m["problems"]
-    fig, axes = plt.subplots(1, len(probs) + 1, figsize=(plotting.FULL_WIDTH, 2.6))
+    every = record["config"]["record_every"]
+    fig, axes = plt.subplots(1, len(probs) + 1, figsize=(plotting.FULL_WIDTH, 2.8))
     for ax, (name, info) in zip(axes, probs.items(), strict=False):
-        it = traces[f"{name}/iterations"]
+        it = np.asarray(traces[f"{name}/iterations"])
         counts = []
+        starts = {float(traces[f"{name}/{mname}/mean_grad_norm"][0]) for mname in LABELS}
         for i, (mname, label) in enumerate(LABELS.items()):
-            y = traces[f"{name}/{mname}/mean_grad_norm"]
+            y = np.asarray(traces[f"{name}/{mname}/mean_grad_norm"])
             k = info["methods"][mname]["iterations_to_eps"]
             counts.append(str(k) if k >= 0 else ">T")
-            ax.loglog(np.maximum(it, 1), y, color=plotting.OKABE_ITO[i], label=label)
+            # the records, every `every` iterations from t = every on; the start (t = 0) is a
+            # separate marker, not joined to them: nothing was recorded in between
+            # (dots on the records up to t = 100, where the log axis spreads them apart)
+            ax.plot(it[1:], y[1:], color=plotting.OKABE_ITO[i], label=label, marker="o", ms=1.8,
+                    markevery=[int(j) for j in np.flatnonzero(it[1:] <= 100)])
+            ax.plot(it[0], y[0], "o", ms=4, mfc="none", mew=0.9, clip_on=False,
+                    color="0.2" if len(starts) == 1 else plotting.OKABE_ITO[i])
+        ax.set_yscale("log")
+        ax.set_xscale("symlog", linthresh=every, linscale=0.25)
+        decades = range(math.floor(math.log10(every)) + 1, math.ceil(math.log10(it[-1])) + 1)
+        ax.xaxis.set_major_locator(FixedLocator([0, every] + [10.0 ** k for k in decades]))
+        ax.xaxis.set_major_formatter(FuncFormatter(_iteration_label))
+        ax.xaxis.set_minor_locator(SymmetricalLogLocator(base=10, linthresh=every,
+                                                         subs=np.arange(2, 10)))
+        ax.set_xlim(-every / 3, it[-1] * 1.5)
         ax.axhline(m["eps"], color="0.3", lw=0.7, ls=":")
-        ax.text(0.03, 0.04, r"$t_\epsilon$: " + ", ".join(counts), transform=ax.transAxes,
-                fontsize=6)
         ax.set_xlabel("iteration t")
-        ax.set_title(f"{name} ({m['seeds']} seeds)", fontsize=7)
+        ax.set_title(f"{name} ({m['seeds']} seeds)\n" + r"$t_\epsilon$: " + ", ".join(counts),
+                     fontsize=7)
     axes[0].set_ylabel(r"$E\|\nabla f(x_t)\|$")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=3, frameon=False)
@@ -46,11 +75,12 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     ax.axvline(m["tau"], color="0.3", lw=0.7, ls=":")
     ax.set_xlabel("clipping threshold c")
     ax.set_ylabel(r"plateau $E\|\nabla f\|$")
-    ax.set_title(f"bias of clipped SGD on {b['base']} ($\\eta$ = {b['eta']:g}, p = {b['p']:g})",
+    ax.set_title(f"bias of clipped SGD on {b['base']}\n($\\eta$ = {b['eta']:g}, p = {b['p']:g})",
                  fontsize=7)
-    ax.legend(fontsize=6, frameon=False)
+    ax.legend(fontsize=6, frameon=False, loc="center left")
     fig.suptitle(rf"Stochastic gradients with $\|\xi\| \leq \tau$ = {m['tau']:g}; dotted: "
-                 rf"$\epsilon$ (left), $\tau$ (right)", fontsize=8)
+                 rf"$\epsilon$ (left), $\tau$ (right); recorded every {every} iterations, "
+                 "open circle: the start (t = 0)", fontsize=8)
     return fig
 
 
