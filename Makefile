@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Every experiment writes results/<name>/record.json; every figure script
 # paper_figures/<name>.py reads it and writes paper_figures/<name>.{pdf,png}.
 EXPERIMENTS := quartic_trajectories descent_audit max_step iteration_complexity hard_instance \
-               stochastic clipping_mlp clipping_rnn clipping_seeds smoothness
+               stochastic clipping_mlp clipping_rnn clipping_seeds smoothness clipping_networks
 RECORDS := $(EXPERIMENTS:%=results/%/record.json)
 # figures drawn from another experiment's record (or from several)
 EXTRA_FIGURES := paper_figures/norm_type.png paper_figures/clipping_thresholds.png

@@ -41,6 +41,17 @@ QUICK = {
                    "momentum_models": [], "seeds": [0, 1], "n_boot": 200,
                    "models": {"digits": {"args": {"hidden": 8}},
                               "rnn": {"args": {"hidden": 8, "length": 10, "n": 32}}}},
+    "clipping_networks": {
+        "seeds": [0, 1],
+        "models": {"char_lm": {"args": {"embed": 4, "hidden": 8, "length": 8, "n": 32},
+                               "steps": 40, "record_every": 10, "target": 4.0,
+                               "lrs": [1.0, 10.0], "thresholds": [1.0]},
+                   "resnet_digits": {"args": {"channels": 2, "blocks": 1}, "steps": 20,
+                                     "record_every": 10, "target": 2.0, "lrs": [0.1, 1.0],
+                                     "thresholds": [1.0]},
+                   "rnn": {"args": {"hidden": 8, "length": 10, "n": 32}, "steps": 40,
+                           "record_every": 10, "target": 0.15, "lrs": [0.1, 1.0],
+                           "thresholds": [1.0]}}},
 }
 """Small overrides per experiment (on top of conf/<name>.yaml)."""
 

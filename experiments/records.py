@@ -175,6 +175,42 @@ class ClippingRNN(TypedDict):
     thresholds: Thresholds
 
 
+class BestCell(TypedDict):
+    lr: Num
+    threshold: Num
+    median_steps: Num | None
+    seeds_reaching: int
+    seeds_diverged: int
+
+
+class Speedup(TypedDict):
+    per_seed: list[Num]
+    median: Num | None
+    min: Num | None
+    max: Num | None
+    censored: bool
+
+
+class NetworkGrid(TypedDict):
+    target: Num
+    steps: int
+    lrs: list[Num]
+    thresholds: list[Num]
+    seeds: list[int]
+    steps_to_target: list[list[list[int]]]
+    diverged: list[list[list[bool]]]
+    best_unclipped: BestCell | None
+    best_clipped: BestCell | None
+    speedup: Speedup
+    largest_stable_unclipped_lr: Num | None
+    clipped_lr_exceeds_stable: bool | None
+
+
+class ClippingNetworks(TypedDict):
+    seeds: list[int]
+    models: dict[str, NetworkGrid]
+
+
 SCHEMAS: dict[str, type] = {
     "quartic_trajectories": QuarticTrajectories,
     "descent_audit": DescentAudit,
@@ -184,6 +220,7 @@ SCHEMAS: dict[str, type] = {
     "clipping_seeds": ClippingSeeds,
     "clipping_mlp": ClippingMLP,
     "clipping_rnn": ClippingRNN,
+    "clipping_networks": ClippingNetworks,
 }
 """Experiment name -> the schema of its ``metrics``."""
 

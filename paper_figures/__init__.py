@@ -2,5 +2,5 @@
 
 FIGURES = ("quartic_trajectories", "descent_audit", "max_step", "iteration_complexity",
            "hard_instance", "stochastic", "clipping_mlp", "clipping_rnn", "clipping_seeds",
-           "smoothness", "norm_type", "clipping_thresholds")
+           "smoothness", "clipping_networks", "norm_type", "clipping_thresholds")
 """Every figure script of this package, in the order of the index."""

@@ -287,7 +287,8 @@ def adding(cell: str = "rnn", hidden: int = 32, length: int = 50, n: int = 256, 
     ``cell`` is "rnn" (vanilla tanh; ``rnn_init``, with ``recurrent_scale``) or "lstm"
     (``lstm_init``). Sequences of ``length`` steps; ``n`` training sequences and as many test
     sequences (``extra``). Predicting the mean sum, 1, gives a loss of 1/6; f* = 0 is a lower
-    bound. With ``batch_size`` the problem is stochastic.
+    bound. With ``batch_size`` the problem is stochastic. ``extra["validation_loss"](params)``
+    is the same loss on the test sequences.
     """
     _validate.choice("cell", cell, CELLS)
     _validate.positive_int("hidden", hidden)
@@ -304,6 +305,10 @@ def adding(cell: str = "rnn", hidden: int = 32, length: int = 50, n: int = 256, 
         Xb, yb = (X_tr, y_tr) if idx is None else (X_tr[idx], y_tr[idx])
         return jnp.mean((apply(p, Xb) - yb) ** 2)
 
+    @jax.jit
+    def validation_loss(p):
+        return jnp.mean((apply(p, X_te) - y_te) ** 2)
+
     return Problem(
         name=f"adding_{cell}",
         fn=lambda p: loss(p),
@@ -312,7 +317,7 @@ def adding(cell: str = "rnn", hidden: int = 32, length: int = 50, n: int = 256, 
         x0=params,
         stochastic_fn=_minibatch(loss, n, batch_size),
         description=f"{cell.upper()} ({hidden} units) on the adding problem, length {length}",
-        extra={"X_test": X_te, "y_test": y_te},
+        extra={"X_test": X_te, "y_test": y_te, "validation_loss": validation_loss},
     )
 
 
