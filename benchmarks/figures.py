@@ -41,10 +41,16 @@ def _timed(args: list[str]) -> float:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="run in this (new or empty) folder and keep its results/ and "
+                    "figures/ instead of a temporary folder")
     args = ap.parse_args(argv)
+    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
+        raise SystemExit(f"error: --keep must be a new or empty folder; {args.keep} is not.")
     stages: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        res, figs = Path(tmp) / "results", Path(tmp) / "figures"
+        root = Path(tmp) if args.keep is None else args.keep.resolve()
+        res, figs = root / "results", root / "figures"
         for name in experiments():
             print(f"[bench] experiment {name} ...", flush=True)
             stages[f"experiment {name}"] = _timed([f"experiments.{name}",

@@ -76,6 +76,30 @@ def test_summary_when_clipping_does_not_help_and_when_nothing_arrives():
     assert worse["clipped_lr_exceeds_stable"] is True
 
 
+def test_rnn_grid_figure_and_claim_at_quick_size(tmp_path):
+    """One model (the cheapest to compile) through the experiment, the claim and the
+    figure; all three are the slow test below and the quick pipeline."""
+    quick.run_experiment("clipping_networks", tmp_path, run_models=["rnn"])
+    record, traces = results.read_record(tmp_path / "clipping_networks")
+    assert records.check("clipping_networks", record["metrics"]) == []
+    rnn = record["metrics"]["models"]["rnn"]
+    steps = np.asarray(rnn["steps_to_target"])
+    assert steps.shape == (2, 2, 2) and rnn["thresholds"] == [1.0, INF]
+    tr = traces["rnn/train_loss"]
+    # the recorded steps to target are those of the recorded losses
+    first = np.where((tr <= rnn["target"]).any(-1), np.argmax(tr <= rnn["target"], -1) * 10, -1)
+    assert np.array_equal(np.where(np.asarray(rnn["diverged"]), -1, first), steps)
+    done = {c.id: c for c in claims.evaluate(tmp_path)[0]}
+    row = done["clipping_accelerates_networks/rnn"]
+    assert row.holds is None and "target loss 0.15" in row.measured
+    from paper_figures import clipping_networks as fig
+
+    fig.main(["--results", str(tmp_path), "--out", str(tmp_path / "figs")])
+    png = mpimg.imread(tmp_path / "figs" / "clipping_networks.png")
+    assert png.shape[0] > 500 and len(np.unique(png.reshape(-1, png.shape[-1]), axis=0)) > 10
+
+
+@pytest.mark.slow
 def test_experiment_figure_and_claims_at_quick_size(tmp_path):
     quick.run_experiment("clipping_networks", tmp_path)
     record, traces = results.read_record(tmp_path / "clipping_networks")

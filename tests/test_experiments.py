@@ -88,3 +88,21 @@ def test_bad_config_from_a_real_process_is_one_line_and_exit_2(tmp_path):
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("error: M") and r.stderr.strip().count("\n") == 0, r.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_bigger_machine_presets_are_valid_overrides():
+    """Every override the figure index offers for a bigger machine names existing fields
+    with values of their types (an unknown key or a typo would fail here, not on the
+    reader's machine)."""
+    from omegaconf import OmegaConf
+
+    from experiments._common import CONF_DIR, check_types
+    from experiments.figure_index import BIGGER_MACHINE
+
+    for name, overrides, _ in BIGGER_MACHINE:
+        defaults = OmegaConf.load(CONF_DIR / f"{name}.yaml")
+        cfg = OmegaConf.load(CONF_DIR / f"{name}.yaml")
+        OmegaConf.set_struct(cfg, True)
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides.split()))
+        check_types(cfg, OmegaConf.to_container(defaults))
+        assert cfg != defaults, name
