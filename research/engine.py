@@ -6,10 +6,12 @@ iterations to reach ||grad f|| <= eps, and divergence flags.
 
 Conventions:
 
-- The compiled program is cached on (problem, optimizer family, shapes, steps,
-  record_every): the problem object and the optimizer's ``update`` function are static
-  arguments, while every number (hyperparameters, eps, x0, PRNG keys) is traced. A sweep
-  over step sizes or thresholds therefore compiles once. ``TRACE_COUNT`` counts traces, for
+- The compiled program is cached on (the problem's functions, optimizer family, shapes,
+  steps, record_every): the problem's ``fn`` and ``stochastic_fn`` objects and the
+  optimizer's ``update`` function are static arguments (so problems that differ only in
+  their start or metadata and share one ``fn`` share the program), while every number
+  (hyperparameters, eps, x0, PRNG keys) is traced. A sweep over step sizes or thresholds
+  therefore compiles once. ``TRACE_COUNT`` counts traces, for
   tests.
 - Optimizer hyperparameters built by ``research.optimizers`` may be scalars (shared) or
   arrays of shape (batch,), one per trajectory.
@@ -96,13 +98,14 @@ def _select(pred, new, old):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), new, old)
 
 
-def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at_eps: bool,
+def _trajectory(fn, stochastic_fn, update, steps: int, record_every: int, stop_at_eps: bool,
                 trace_x: bool, progress: bool, observe: tuple, trace_grad_norm: bool, x0,
                 state0, key, eps):
-    """One trajectory; vmapped over the batch by ``_run_batch``."""
-    exact = jax.value_and_grad(problem.fn)
-    stochastic = problem.stochastic_fn is not None
-    sampled = jax.grad(problem.stochastic_fn) if stochastic else None
+    """One trajectory of the problem with objective ``fn`` (and minibatch estimate
+    ``stochastic_fn`` or None); vmapped over the batch by ``_run_batch``."""
+    exact = jax.value_and_grad(fn)
+    stochastic = stochastic_fn is not None
+    sampled = jax.grad(stochastic_fn) if stochastic else None
     nan = jnp.asarray(jnp.nan, dtype=jnp.result_type(float))
     # Hyperparameters are loop constants: keep them out of the scan carry.
     if isinstance(state0, HyperState):
@@ -123,7 +126,7 @@ def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at
                 f, g_exact = exact(x)
                 gn = global_norm(g_exact)
             elif record:
-                f, gn = problem.fn(x), nan
+                f, gn = fn(x), nan
             else:
                 f, gn = nan, global_norm(g)
             gn_used = global_norm(g)
@@ -212,15 +215,15 @@ def _trajectory(problem: Problem, update, steps: int, record_every: int, stop_at
     return x, fs, gns, hs, obs, hit, div_at, xs
 
 
-@functools.partial(jax.jit, static_argnames=("problem", "update", "steps", "record_every",
-                                             "stop_at_eps", "trace_x", "progress", "observe",
-                                             "trace_grad_norm"))
-def _run_batch(problem, update, steps, record_every, stop_at_eps, trace_x, progress, observe,
-               trace_grad_norm, x0, state0, keys, eps):
+@functools.partial(jax.jit, static_argnames=("fn", "stochastic_fn", "update", "steps",
+                                             "record_every", "stop_at_eps", "trace_x",
+                                             "progress", "observe", "trace_grad_norm"))
+def _run_batch(fn, stochastic_fn, update, steps, record_every, stop_at_eps, trace_x, progress,
+               observe, trace_grad_norm, x0, state0, keys, eps):
     global TRACE_COUNT
     TRACE_COUNT += 1
-    traj = functools.partial(_trajectory, problem, update, steps, record_every, stop_at_eps,
-                             trace_x, progress, observe, trace_grad_norm)
+    traj = functools.partial(_trajectory, fn, stochastic_fn, update, steps, record_every,
+                             stop_at_eps, trace_x, progress, observe, trace_grad_norm)
     return jax.vmap(traj, in_axes=(0, 0, 0, None))(x0, state0, keys, eps)
 
 
@@ -393,10 +396,10 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
         raise ValueError(f"progress must be None or a callable; got {type(progress).__name__}.")
     _PROGRESS_HOOK = progress
     try:
-        out = _run_batch(problem, optimizer.update, steps, record_every, bool(stop_at_eps),
-                         bool(trace_x), progress is not None, observed,
-                         bool(trace_grad_norm) or problem.stochastic_fn is None, x0_, state0_,
-                         keys_, eps_arg)
+        out = _run_batch(problem.fn, problem.stochastic_fn, optimizer.update, steps,
+                         record_every, bool(stop_at_eps), bool(trace_x), progress is not None,
+                         observed, bool(trace_grad_norm) or problem.stochastic_fn is None,
+                         x0_, state0_, keys_, eps_arg)
         out = jax.block_until_ready(out)
     finally:
         _PROGRESS_HOOK = None

@@ -233,6 +233,16 @@ def test_trace_grad_norm_false_skips_only_the_exact_gradient():
     assert np.isfinite(full.trace["grad_norm"]).all()
 
 
+def test_problems_sharing_their_function_share_the_program():
+    a, b = problems.hard_instance(M=31.0), problems.hard_instance(M=310.0)
+    assert a.fn is b.fn and a.x0[0] != b.x0[0]
+    before = engine.TRACE_COUNT
+    ra = engine.run(a, optimizers.gd(1e-3), a.batch_x0(1), steps=5)
+    rb = engine.run(b, optimizers.gd(1e-3), b.batch_x0(1), steps=5)
+    assert engine.TRACE_COUNT == before + 1
+    assert ra.trace["f"][0, 0] == a.fn(a.x0) and rb.trace["f"][0, 0] == b.fn(b.x0)
+
+
 def _cube(x):
     return jnp.sum(x ** 3)
 

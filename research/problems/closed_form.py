@@ -134,6 +134,22 @@ def quadratic(dim: int = 2, condition: float = 10.0, x0: float = 10.0, seed: int
     )
 
 
+@functools.cache
+def _hard_fn(L1: float, delta: float, flat: float):
+    """f of ``hard_instance``; M only moves the start, so every M shares this one function
+    object (and the engine's compiled programs)."""
+    c = float(np.exp(-L1 * flat))
+
+    def fn(x):
+        # sqrt(1+x^2) - 1 = x^2 / (sqrt(1+x^2) + 1) and cosh(y) - 1 = 2 sinh(y/2)^2, written
+        # without cancellation so that f keeps full relative precision near its minimum
+        slope = x * x / (jnp.sqrt(1.0 + x * x) + 1.0)
+        wall = 2.0 * jnp.sinh(0.5 * L1 * x) ** 2
+        return jnp.sum(delta * slope + c * wall / L1**2)
+
+    return fn
+
+
 @register("hard")
 @functools.cache
 def hard_instance(M: float = 1e3, L1: float = 1.0, delta: float = 0.02,
@@ -175,16 +191,9 @@ def hard_instance(M: float = 1e3, L1: float = 1.0, delta: float = 0.02,
     for _ in range(50):  # solve delta x0/sqrt(1+x0^2) + c sinh(L1 x0)/L1 = M
         x0 = float(np.arcsinh(L1 * (M - delta * x0 / np.sqrt(1 + x0 * x0)) / c) / L1)
 
-    def fn(x):
-        # sqrt(1+x^2) - 1 = x^2 / (sqrt(1+x^2) + 1) and cosh(y) - 1 = 2 sinh(y/2)^2, written
-        # without cancellation so that f keeps full relative precision near its minimum
-        slope = x * x / (jnp.sqrt(1.0 + x * x) + 1.0)
-        wall = 2.0 * jnp.sinh(0.5 * L1 * x) ** 2
-        return jnp.sum(delta * slope + c * wall / L1**2)
-
     return Problem(
         name="hard",
-        fn=fn,
+        fn=_hard_fn(float(L1), float(delta), float(flat)),
         L0=delta + c,
         L1=float(L1),
         f_star=0.0,
