@@ -767,10 +767,39 @@ def _interval(c) -> str:
     return f"{est:+.2f}{band}"
 
 
+_NOT_COMPUTED = {"computed": False, "verdict": "not computed"}
+"""An estimator's entry in a smoothness record when it was skipped (as written by
+``experiments.smoothness``)."""
+
+
+def _subsample_sizes(m: dict) -> str:
+    """The subsample sizes per model, e.g. "mlp 50 of 500 rows, ..." ("none" when skipped)."""
+    subs = m.get("subsample")
+    if not isinstance(subs, dict):
+        return "not computed in this run"
+    parts = []
+    for model in m["models"]:
+        s = subs.get(model)
+        parts.append(f"{model} {s['rows']} of {s['train_rows']} rows" if isinstance(s, dict)
+                     else f"{model} not computed")
+    return ", ".join(parts)
+
+
+def _own_lengths(m: dict) -> str:
+    """" (except ...)" for the models whose runs have their own steps / log_every."""
+    own = {}
+    for r in m.get("runs", {}).values():
+        steps, every = r.get("steps", m["steps"]), r.get("log_every", m["log_every"])
+        if (steps, every) != (m["steps"], m["log_every"]):
+            own[r["model"]] = f"{r['model']}: {steps} steps logged every {every}"
+    return f" (except {'; '.join(own.values())})" if own else ""
+
+
 def smoothness_table(record: dict) -> str:
     """The correlation table of the smoothness experiment, as Markdown: per model x regime,
     the pooled raw Spearman, the trend-robust correlations and the slope with their bootstrap
-    intervals, the verdict from the intervals, and whether every seed trained."""
+    intervals, the verdict from the intervals, the same trend-robust intervals and verdict of
+    the subsample estimator, the Hessian's verdict, and whether every seed trained."""
     from research.smoothness import REGIMES
 
     m = record["metrics"]
@@ -779,10 +808,15 @@ def smoothness_table(record: dict) -> str:
         "# Smoothness against gradient norm",
         "",
         "Written by `make verify` from `results/smoothness` (`python -m experiments.smoothness`)."
-        f" {m['steps']} steps per run, logged every {m['log_every']}, seeds "
+        f" {m['steps']} steps per run, logged every {m['log_every']}{_own_lengths(m)}, seeds "
         f"{', '.join(str(s) for s in m.get('seeds', [0]))}. L-hat is the trajectory estimator "
-        "(full-batch gradients at x_k and at the midpoint of the step), ‖H‖ the Hessian norm by "
-        f"{m['hvp_iters']} warm-started power iterations. Every correlation is of log L-hat "
+        "(full-batch gradients at x_k and at the midpoint of the step); the subsample estimator "
+        "is the same ratio with gradients averaged over a random subsample of the training "
+        f"rows (the authors' own; {_subsample_sizes(m)}), drawn afresh at each logged point, "
+        "the same rows at both points; ‖H‖ is the Hessian norm by "
+        + (f"{m['hvp_iters']} warm-started power iterations" if number(m['hvp_iters']) > 0
+           else "power iteration, not computed in this run (hvp_iters = 0)")
+        + ". Every correlation is of log L-hat "
         "against log ‖∇f‖ over all seeds' logged points, with a "
         f"{100 * number(b.get('level', 0.95)):.0f}% interval from a bootstrap over seeds and "
         f"blocks of time ({b.get('method', 'block bootstrap')}; {b.get('n_boot', '?')} "
@@ -792,8 +826,9 @@ def smoothness_table(record: dict) -> str:
         "evidence, and 'not training' when a seed's loss did not decrease.",
         "",
         "| model | regime | seeds | points | Spearman (raw) | partial given step | "
-        "log-differences | slope | verdict | ‖H‖ verdict | training |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "log-differences | slope | verdict | subsample: partial given step | subsample: "
+        "log-differences | subsample verdict | ‖H‖ verdict | training |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def rank(k):
@@ -804,12 +839,14 @@ def smoothness_table(record: dict) -> str:
     for key in sorted(m["runs"], key=rank):
         r = m["runs"][key]
         t, h = r["traj"], r["hess"]
-        pooled = t.get("pooled", {})
+        u = r.get("sub", _NOT_COMPUTED)  # records before the subsample estimator lack it
+        pooled, sub = t.get("pooled", {}), u.get("pooled", {})
         cells = [r["model"], r["regime"], str(len(r.get("seeds", [0]))),
                  str(pooled.get("n_points", t.get("n", "-"))),
                  _interval(pooled.get("spearman")), _interval(pooled.get("partial_spearman")),
                  _interval(pooled.get("detrended")), _interval(pooled.get("slope")),
-                 _verdict(t), _verdict(h),
+                 _verdict(t), _interval(sub.get("partial_spearman")),
+                 _interval(sub.get("detrended")), _verdict(u), _verdict(h),
                  "yes" if r.get("training", True) else "**no**"]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"

@@ -6,13 +6,28 @@ Each seed s changes the parameter initialisation (the problem's own init drawn w
 training key PRNGKey(s)). All seeds of all regimes that share an optimizer family train in
 one compiled, vmapped call, split across the CPU devices.
 
-Per model x regime the record holds, for each estimator (``traj``, ``hess``), the
-correlations of log L against log |g| pooled over the seeds, with hierarchical block
-bootstrap intervals (``research.stats.log_log_evidence``), the per-seed values, and a
-verdict; and whether each seed trained at all (``research.stats.is_training``).
+Three estimators of the local smoothness at each logged iterate (``ESTIMATORS``):
+
+- ``traj``: the authors' trajectory ratio with full-batch gradients;
+- ``sub``: the same ratio with gradients averaged over a random subsample of the training
+  rows (the authors' own ``eval_smooth``, which averages over about a tenth of the data):
+  ``round(subsample * train_rows)`` rows drawn with replacement (the model's problem built
+  with that ``batch_size``; ``train_rows`` from ``train_rows``), afresh at each logged point,
+  the same rows at both points of the ratio (``research.smoothness.subsample_key``);
+  ``subsample: null`` skips it;
+- ``hess``: the Hessian norm by ``hvp_iters`` warm-started power iterations; ``hvp_iters:
+  0`` skips it.
+
+Per model x regime the record holds, for each estimator, the correlations of log L against
+log |g| (full-batch gradient norm) pooled over the seeds, with hierarchical block bootstrap
+intervals (``research.stats.log_log_evidence``), the per-seed values, and a verdict (or only
+``{"computed": false, "verdict": "not computed"}`` for a skipped one); and whether each seed
+trained at all (``research.stats.is_training``).
 """
 
 from __future__ import annotations
+
+import inspect
 
 import jax
 import jax.numpy as jnp
@@ -25,8 +40,15 @@ from research import _validate, engine, optimizers, problems, smoothness, stats
 REGIMES = smoothness.REGIMES[:3]
 """The regimes every model runs (``momentum_clip`` runs for ``momentum_models`` only)."""
 
-SERIES = ("loss", "grad_norm", "used_grad_norm", "smoothness_traj", "smoothness_hess")
+SERIES = smoothness.SERIES
 """The per-point series of ``smoothness.along_training``, in its order."""
+
+ESTIMATORS = ("traj", "sub", "hess")
+"""The estimators, by the suffix of their series ``smoothness_<name>``: full-batch trajectory
+ratio, subsample trajectory ratio, Hessian norm."""
+
+NOT_COMPUTED = {"computed": False, "verdict": "not computed"}
+"""The record entry of an estimator that the configuration skipped."""
 
 VERDICT_RULE = (
     "per estimator: 'not training' unless every seed trains (research.stats.is_training); "
@@ -64,8 +86,53 @@ def init_for_seed(name: str, m: dict, seed: int):
                          "seeds cannot change its initialisation.") from None
 
 
+def train_rows(name: str, m: dict) -> int:
+    """The number of training rows of model ``name``'s problem, which its minibatches (and
+    the subsample) draw from: ``n`` of ``adding`` and ``char_lm`` (its argument, else the
+    factory's default), the 1,500 training images of ``digits`` and ``resnet_digits``
+    (``problems.digits_data``), the 500 training rows of ``mlp_regression``
+    (``problems.regression_data``)."""
+    prob, args = m["problem"], m.get("args", {})
+    if prob in ("adding", "char_lm"):
+        default = inspect.signature(getattr(problems, prob)).parameters["n"].default
+        return int(args.get("n", default))
+    if prob in ("digits", "resnet_digits"):
+        return int(problems.digits_data()[0].shape[0])
+    if prob == "mlp_regression":
+        return int(problems.regression_data()[0].shape[0])
+    raise ValueError(f"models.{name}.subsample: the training-set size of problem {prob!r} is "
+                     "not known here (experiments.smoothness.train_rows); set subsample: null "
+                     "to skip the subsample estimator.")
+
+
+def subsample_problem(name: str, m: dict):
+    """(the model's problem whose ``stochastic_fn`` averages over the subsample, its
+    ``{"fraction", "rows", "train_rows"}``), or (None, None) when ``subsample`` is null.
+
+    Raises:
+      ValueError: naming ``models.<name>.subsample`` unless it is null or in (0, 1].
+    """
+    field = f"models.{name}.subsample"
+    if "subsample" not in m:
+        raise ValueError(f"{field} is missing: give a fraction of the training rows in (0, 1], "
+                         "or null to skip the subsample estimator.")
+    frac = m["subsample"]
+    if frac is None:
+        return None, None
+    if isinstance(frac, bool) or not isinstance(frac, int | float) or not 0 < frac <= 1:
+        raise ValueError(f"{field} must be null or a fraction of the training rows in (0, 1]; "
+                         f"got {frac!r}.")
+    n = train_rows(name, m)
+    rows = max(1, round(frac * n))
+    try:
+        p = problems.get(m["problem"], **{**m.get("args", {}), "batch_size": rows})
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{field}: {err}") from None
+    return p, {"fraction": float(frac), "rows": rows, "train_rows": n}
+
+
 def train_batch(problem, optimizer_list, x0_list, keys, steps: int, log_every: int,
-                hvp_iters: int):
+                hvp_iters: int, subsample_fn=None):
     """``smoothness.along_training`` for a batch of (optimizer, x0, key) triples whose
     optimizers share one ``update`` (one family), in one vmapped call split across devices.
 
@@ -83,8 +150,8 @@ def train_batch(problem, optimizer_list, x0_list, keys, steps: int, log_every: i
     state0 = stack([o.init(x) for o, x in zip(optimizer_list, x0_list, strict=True)])
     keys = jnp.stack(keys)
     args = engine._pad_and_shard((x0, state0, keys), batch)
-    run = jax.jit(jax.vmap(lambda x, s, k: smoothness._along(problem, update, steps, log_every,
-                                                             hvp_iters, x, s, k)))
+    run = jax.jit(jax.vmap(lambda x, s, k: smoothness._along(
+        problem, update, steps, log_every, hvp_iters, x, s, k, subsample_fn=subsample_fn)))
     recs, div_at, _ = jax.device_get(run(*args))
     series = {n: np.asarray(r)[:batch] for n, r in zip(SERIES, recs, strict=True)}
     return series, np.asarray(div_at)[:batch]
@@ -134,7 +201,7 @@ def run(cfg: DictConfig) -> None:
     if steps % log_every:
         raise ValueError(f"log_every must divide steps; got steps={steps}, "
                          f"log_every={log_every}.")
-    hvp_iters = _validate.positive_int("hvp_iters", cfg.hvp_iters)
+    hvp_iters = _validate.positive_int("hvp_iters", cfg.hvp_iters, minimum=0)  # 0: skip
     momentum = float(_validate.in_interval("momentum", cfg.momentum, 0.0, 1.0))
     seeds = _check_seeds(cfg.seeds)
     boot = {"n_boot": _validate.positive_int("n_boot", cfg.n_boot),
@@ -150,7 +217,7 @@ def run(cfg: DictConfig) -> None:
     models = {name: models[name] for name in cfg.run_models}
     for name in cfg.momentum_models:
         _validate.choice("momentum_models", name, tuple(cfg.models))
-    built, inits = {}, {}
+    built, inits, subs = {}, {}, {}
     for name, m in models.items():
         for key in ("lr_large", "lr_small", "clip"):
             _validate.positive(f"models.{name}.{key}", m[key])
@@ -159,19 +226,29 @@ def run(cfg: DictConfig) -> None:
         except (ValueError, TypeError) as err:
             raise ValueError(f"models.{name}: {err}") from None
         inits[name] = [init_for_seed(name, m, s) for s in seeds]
+        subs[name] = subsample_problem(name, m)
+        m["steps"] = _validate.positive_int(f"models.{name}.steps", m.get("steps", steps))
+        m["log_every"] = _validate.positive_int(f"models.{name}.log_every",
+                                                m.get("log_every", log_every))
+        if m["steps"] % m["log_every"]:
+            raise ValueError(f"models.{name}.log_every must divide models.{name}.steps; got "
+                             f"steps={m['steps']}, log_every={m['log_every']}.")
     say = Progress("smoothness")
     metrics = {"steps": steps, "log_every": log_every, "hvp_iters": hvp_iters,
-               "models": list(models), "seeds": seeds,
+               "models": list(models), "seeds": seeds, "estimators": list(ESTIMATORS),
+               "subsample": {name: subs[name][1] for name in models},
                "bootstrap": {**boot, "method": "hierarchical circular block bootstrap "
                              "(seeds with replacement, then blocks within each seed); block "
                              "length from the lag-1 autocorrelation (research.stats."
                              "block_length)", "interval": "percentile"},
                "training_margin": margin, "verdict_rule": VERDICT_RULE, "runs": {}}
     traces = {}
-    it = np.arange(0, steps, log_every)
     keys = [jax.random.PRNGKey(s) for s in seeds]
     for name, problem in built.items():
         m = models[name]
+        it = np.arange(0, m["steps"], m["log_every"])
+        sub_problem, sub_info = subs[name]
+        sub_fn = None if sub_problem is None else sub_problem.stochastic_fn
         todo = regimes + (["momentum_clip"] if name in cfg.momentum_models else [])
         opts = {r: optimizer_for(r, m, momentum) for r in todo}
         families: dict = {}
@@ -181,8 +258,8 @@ def run(cfg: DictConfig) -> None:
         for members in families.values():
             series, div_at = train_batch(
                 problem, [opts[r] for r in members for _ in seeds],
-                [x for _ in members for x in inits[name]], keys * len(members), steps,
-                log_every, hvp_iters)
+                [x for _ in members for x in inits[name]], keys * len(members), m["steps"],
+                m["log_every"], hvp_iters, sub_fn)
             S = len(seeds)
             for i, r in enumerate(members):
                 results[r] = ({k: v[i * S:(i + 1) * S] for k, v in series.items()},
@@ -210,7 +287,8 @@ def run(cfg: DictConfig) -> None:
                                                          "large_lr_clip" else "lr_small"],
                               "clip": None if regime == "small_lr" else m["clip"],
                               "momentum": momentum if regime == "momentum_clip" else 0.0},
-                "seeds": seeds,
+                "seeds": seeds, "steps": m["steps"], "log_every": m["log_every"],
+                "subsample": sub_info,
                 "diverged_at": int(div_at[0]),
                 "loss_first": float(loss[0][0]),
                 "loss_last": last[0],
@@ -221,17 +299,19 @@ def run(cfg: DictConfig) -> None:
                              "training_reason": [c.reason for c in checks],
                              "loss_last_quarter": [c.last for c in checks]},
             }
-            for est in ("traj", "hess"):
-                rec[est] = _estimator_stats(out["grad_norm"], out[f"smoothness_{est}"], it,
-                                            seeds, training, boot)
+            computed = {"traj": True, "sub": sub_fn is not None, "hess": hvp_iters > 0}
+            for est in ESTIMATORS:
+                rec[est] = (_estimator_stats(out["grad_norm"], out[f"smoothness_{est}"], it,
+                                             seeds, training, boot)
+                            if computed[est] else dict(NOT_COMPUTED))
             metrics["runs"][key] = rec
-            t, h = rec["traj"], rec["hess"]
+            t, h, u = rec["traj"], rec["hess"], rec["sub"]
             n_train = sum(c.training for c in checks)
             say(f"{key:22s} loss {rec['loss_first']:.3g} -> {rec['loss_last'] or float('nan'):.3g}"
                 f" (seed {seeds[0]}); training {n_train}/{len(seeds)} seeds; traj: spearman "
                 f"{_ci(t['pooled']['spearman'])}, partial {_ci(t['pooled']['partial_spearman'])}"
-                f", detrended {_ci(t['pooled']['detrended'])} -> {t['verdict']}; hess -> "
-                f"{h['verdict']}")
+                f", detrended {_ci(t['pooled']['detrended'])} -> {t['verdict']}; sub -> "
+                f"{u['verdict']}; hess -> {h['verdict']}")
     write(cfg, say, metrics, traces)
 
 

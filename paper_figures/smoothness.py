@@ -5,7 +5,8 @@ colour = iteration, one marker per seed; the line is the tightest envelope L0 + 
 the points of all seeds. Each panel's title gives the Spearman correlation of log L against
 log |g| pooled over the seeds and the partial Spearman given the step, each with its 95 %
 hierarchical block-bootstrap interval, and the verdict (positive / negative / no evidence /
-not training; see experiments/smoothness.py).
+not training; see experiments/smoothness.py), followed by the verdict of the same estimator
+with subsample gradients (the authors' own; "sub", when the record has it).
 
 Reads results/smoothness (python -m experiments.smoothness).
 """
@@ -77,8 +78,9 @@ def _ci(c: dict) -> str:
 
 
 def panel_text(r: dict) -> str:
-    """The two lines above a panel: pooled Spearman and partial Spearman with their 95 %
-    intervals, and the verdict of the trajectory estimator."""
+    """The three lines above a panel: pooled Spearman and partial Spearman with their 95 %
+    intervals, and the verdict of the trajectory estimator (then, when the record has it,
+    that of the subsample one)."""
     t = r["traj"]
     pooled = t.get("pooled")
     if pooled is None:  # a record of the single-seed experiment
@@ -87,8 +89,21 @@ def panel_text(r: dict) -> str:
     if verdict == "not training":
         ok = r["per_seed"]["training"]
         verdict += f" ({sum(ok)} of {len(ok)} seeds train)"
+    elif "sub" in r:
+        verdict += f"; sub: {r['sub']['verdict']}"
     return (rf"$\rho_s$ {_ci(pooled['spearman'])}" + "\n"
             + f"given step {_ci(pooled['partial_spearman'])}\n\N{RIGHTWARDS ARROW} {verdict}")
+
+
+def _sub_note(m: dict) -> str:
+    """The sentence of the note on the subsample verdict ("" when no run has one)."""
+    subs = [v for v in (m.get("subsample") or {}).values() if isinstance(v, dict)]
+    if not subs:
+        return ""
+    fracs = {v["fraction"] for v in subs}
+    share = f"{fracs.pop():.0%} of" if len(fracs) == 1 else "a fraction of"
+    return (f"\nsub: the verdict of the same ratio with gradients over a random {share} the "
+            "training rows, drawn afresh at each logged point (the authors' estimator).")
 
 
 def draw(record: dict, traces: dict) -> plt.Figure:
@@ -99,7 +114,7 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     regimes = [r for r in smoothness.REGIMES if any(v["regime"] == r for v in runs.values())]
     fig, axes = plt.subplots(len(models), len(regimes), squeeze=False,
                              figsize=(plotting.FULL_WIDTH, 1.75 * len(models) + 0.9))
-    norm = Normalize(0, m["steps"])
+    norm = Normalize(0, max([m["steps"]] + [r.get("steps", 0) for r in runs.values()]))
     sc = None
     for i, model in enumerate(models):
         for j, regime in enumerate(regimes):
@@ -164,7 +179,8 @@ def draw(record: dict, traces: dict) -> plt.Figure:
             f"{level}% block-bootstrap interval over seeds and time. Verdict: positive or "
             "negative when the partial and the\nlog-difference Spearman intervals both exclude 0 "
             "on that side; 'not training' when a seed's loss over the last quarter is not\n"
-            f"{m.get('training_margin', 0.1):.0%} below its initial loss, or it diverged.")
+            f"{m.get('training_margin', 0.1):.0%} below its initial loss, or it diverged."
+            + _sub_note(m))
     # below the panels, where no data or envelope runs
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=6,
                frameon=False, title=note, title_fontsize=5.5, alignment="center")

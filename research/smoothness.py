@@ -6,7 +6,9 @@
 - ``hessian_norm``: the spectral norm of the Hessian by power iteration on Hessian-vector
   products (forward-over-reverse: jvp of grad), for any pytree of parameters.
 - ``along_training``: train with any optax optimizer and log, every k steps, the loss, the
-  full-batch gradient norm and both estimates, in one compiled scan.
+  full-batch gradient norm and the estimates (the trajectory one with full-batch gradients
+  and, optionally, with subsample gradients as the authors did; the Hessian norm), in one
+  compiled scan.
 - ``fit_envelope``: the tightest L0 + L1 g above all measured (g, L_hat) points, by linear
   programming; ``log_correlations``: Pearson and Spearman correlation and the OLS slope of
   log L_hat against log g.
@@ -196,12 +198,27 @@ def log_correlations(grad_norms, smoothness, steps=None) -> dict:
     }
 
 
+SUBSAMPLE_KEY_SALT = 0x53554253
+"""The subsample of the logged point at step t is drawn with ``subsample_key(key, t)``: a
+stream folded out of the training key, so drawing subsamples leaves the training minibatches
+(and so the trajectory) unchanged."""
+
+
+def subsample_key(key, t):
+    """The PRNG key of the subsample at logged step ``t`` of a run trained with ``key``:
+    fold_in(fold_in(key, SUBSAMPLE_KEY_SALT), t). The same key serves both gradients of that
+    point's estimate (at x_t and at x_t + d/2), so both average over the same rows."""
+    return jax.random.fold_in(jax.random.fold_in(key, SUBSAMPLE_KEY_SALT), t)
+
+
 @functools.partial(jax.jit, static_argnames=("problem", "update", "steps", "log_every",
-                                             "hvp_iters"))
-def _along(problem, update, steps, log_every, hvp_iters, x0, state0, key):
+                                             "hvp_iters", "subsample_fn"))
+def _along(problem, update, steps, log_every, hvp_iters, x0, state0, key, subsample_fn=None):
     full = jax.value_and_grad(problem.fn)
     sampled = jax.grad(problem.stochastic_fn) if problem.stochastic else None
+    sub_grad = None if subsample_fn is None else jax.grad(subsample_fn)
     nan = jnp.asarray(jnp.nan, jnp.result_type(float))
+    key0 = key
 
     def take_step(x, s, key, g_full):
         key, sub = jax.random.split(key)
@@ -223,10 +240,18 @@ def _along(problem, update, steps, log_every, hvp_iters, x0, state0, key):
         gn = global_norm(g)
         x2, s2, key, gn_used = take_step(x, s, key, g)
         L_traj = trajectory_smoothness(jax.grad(problem.fn), x, x2, g0=g)
-        L_hess, v_new = _power_iteration(problem.fn, x, v, hvp_iters)
+        if sub_grad is None:
+            L_sub = nan
+        else:  # one key, so the same rows at x and at x + d/2
+            k_sub = subsample_key(key0, t)
+            L_sub = trajectory_smoothness(lambda y: sub_grad(y, k_sub), x, x2)
+        if hvp_iters > 0:
+            L_hess, v_new = _power_iteration(problem.fn, x, v, hvp_iters)
+        else:
+            L_hess, v_new = nan, v
         ok = alive & _all_finite(x2) & jnp.isfinite(f) & jnp.isfinite(gn)
         div_at = jnp.where(alive & ~ok, t, div_at)
-        rec = tuple(jnp.where(alive, r, nan) for r in (f, gn, gn_used, L_traj, L_hess))
+        rec = tuple(jnp.where(alive, r, nan) for r in (f, gn, gn_used, L_traj, L_hess, L_sub))
         carry = (_select(ok, x2, x), _select(ok, s2, s), key, ok, _select(ok, v_new, v), div_at,
                  t + 1)
         if log_every > 1:
@@ -240,8 +265,14 @@ def _along(problem, update, steps, log_every, hvp_iters, x0, state0, key):
     return recs, carry[5], carry[0]
 
 
+SERIES = ("loss", "grad_norm", "used_grad_norm", "smoothness_traj", "smoothness_hess",
+          "smoothness_sub")
+"""The per-point series of ``along_training`` (and of ``_along``'s records), in order."""
+
+
 def along_training(problem, optimizer: optax.GradientTransformation, steps: int,
-                   log_every: int, *, x0=None, key=0, hvp_iters: int = 20) -> dict:
+                   log_every: int, *, x0=None, key=0, hvp_iters: int = 20,
+                   subsample_fn=None) -> dict:
     """Train ``problem`` with ``optimizer`` and log the local smoothness every k steps.
 
     At every logged iterate x_k (k = 0, log_every, 2 log_every, ...) it records, in one
@@ -255,18 +286,27 @@ def along_training(problem, optimizer: optax.GradientTransformation, steps: int,
       gradients: one gradient more than training needs;
     - ``smoothness_hess``: ||hess f(x_k)|| by ``hvp_iters`` power iterations on
       Hessian-vector products, warm-started from the previous logged point's vector (a lower
-      bound when not converged).
+      bound when not converged); ``hvp_iters=0`` skips it (NaN series);
+    - ``smoothness_sub``: the same ratio as ``smoothness_traj`` with the gradients of
+      ``subsample_fn(x, key)`` (a loss averaged over a random subsample of the training
+      data, as the authors' ``eval_smooth``), the subsample drawn afresh at each logged point
+      with ``subsample_key(key, k)`` and the same one at x_k and at x_k + d/2. NaN when
+      ``subsample_fn`` is None (the default). It does not change the training steps: the
+      other series are the same with or without it.
 
     Divergence is data: once the iterate turns non-finite the run freezes, later entries are
     NaN, and ``diverged_at`` is the step (else -1).
 
     Returns:
-      A dict of NumPy arrays: "iteration", the five series above, and "diverged_at" (scalar),
+      A dict of NumPy arrays: "iteration", the six series above, and "diverged_at" (scalar),
       plus "x" (the last finite iterate).
     """
     steps = _validate.positive_int("steps", steps)
     log_every = _validate.positive_int("log_every", log_every)
-    hvp_iters = _validate.positive_int("hvp_iters", hvp_iters)
+    hvp_iters = _validate.positive_int("hvp_iters", hvp_iters, minimum=0)
+    if subsample_fn is not None and not callable(subsample_fn):
+        raise ValueError("subsample_fn must be None or a callable f_hat(x, key) -> scalar; got "
+                         f"{type(subsample_fn).__name__}.")
     if steps % log_every:
         raise ValueError(f"log_every must divide steps; got steps={steps}, "
                          f"log_every={log_every}.")
@@ -279,9 +319,9 @@ def along_training(problem, optimizer: optax.GradientTransformation, steps: int,
     if isinstance(key, int | np.integer):
         key = jax.random.PRNGKey(int(key))
     recs, div_at, x = jax.device_get(_along(problem, optimizer.update, steps, log_every,
-                                            hvp_iters, x0, state0, key))
-    names = ("loss", "grad_norm", "used_grad_norm", "smoothness_traj", "smoothness_hess")
-    out = {n: np.asarray(r) for n, r in zip(names, recs, strict=True)}
+                                            hvp_iters, x0, state0, key,
+                                            subsample_fn=subsample_fn))
+    out = {n: np.asarray(r) for n, r in zip(SERIES, recs, strict=True)}
     out["iteration"] = np.arange(0, steps, log_every)
     out["diverged_at"] = int(div_at)
     out["x"] = x

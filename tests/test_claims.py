@@ -248,3 +248,37 @@ def test_smoothness_claim_and_table_use_the_interval_verdicts():
     assert [r.split("|")[9].strip() for r in rows] == ["positive", "negative", "positive",
                                                         "not training"]
     assert "+0.50 [+0.20, +0.80]" in rows[0] and rows[-1].endswith("| **no** |")
+    # a record from before the subsample estimator: its columns say so
+    assert all(r.split("|")[12].strip() == "not computed" for r in rows)
+    assert all(r.split("|")[10].strip() == "-" for r in rows)
+
+
+def test_smoothness_table_shows_the_subsample_estimator_next_to_the_full_batch_one():
+    def ci(e):
+        return {"estimate": e, "lo": e - 0.1, "hi": e + 0.1}
+
+    def est(verdict, e):
+        return {"verdict": verdict, "pooled": {"n_points": 40, "spearman": ci(e),
+                                               "partial_spearman": ci(e), "detrended": ci(e),
+                                               "slope": ci(e)}}
+
+    runs = {"a/large_lr_clip": {"model": "a", "regime": "large_lr_clip", "seeds": [0, 1],
+                                "training": True, "diverged_at": -1,
+                                "traj": est("positive", 0.61), "sub": est("no evidence", -0.23),
+                                "hess": {"computed": False, "verdict": "not computed"}}}
+    rec = {"metrics": {"steps": 100, "log_every": 5, "hvp_iters": 0, "seeds": [0, 1],
+                       "models": ["a"], "runs": runs,
+                       "subsample": {"a": {"fraction": 0.1, "rows": 7, "train_rows": 70}}}}
+    table = claims.smoothness_table(rec)
+    header = next(line for line in table.splitlines() if line.startswith("| model "))
+    cols = [c.strip() for c in header.split("|")[1:-1]]
+    row = next(line for line in table.splitlines() if line.startswith("| a "))
+    cells = dict(zip(cols, (c.strip() for c in row.split("|")[1:-1]), strict=True))
+    assert cells["partial given step"] == "+0.61 [+0.51, +0.71]" and cells["verdict"] == \
+        "positive"
+    assert cells["subsample: partial given step"] == "-0.23 [-0.33, -0.13]"
+    assert cells["subsample: log-differences"] == "-0.23 [-0.33, -0.13]"
+    assert cells["subsample verdict"] == "no evidence"
+    assert cells["‖H‖ verdict"] == "not computed"
+    assert cols.index("subsample verdict") == cols.index("verdict") + 3
+    assert "a 7 of 70 rows" in table and "hvp_iters = 0" in table

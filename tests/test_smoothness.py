@@ -152,7 +152,10 @@ def test_along_training_rejects_bad_arguments():
     with pytest.raises(ValueError, match="log_every must divide steps"):
         smoothness.along_training(problems.cosh(), optimizers.gd(0.1), 100, 7)
     with pytest.raises(ValueError, match="hvp_iters"):
-        smoothness.along_training(problems.cosh(), optimizers.gd(0.1), 100, 10, hvp_iters=0)
+        smoothness.along_training(problems.cosh(), optimizers.gd(0.1), 100, 10, hvp_iters=-1)
+    with pytest.raises(ValueError, match="subsample_fn"):
+        smoothness.along_training(problems.cosh(), optimizers.gd(0.1), 100, 10,
+                                  subsample_fn=3.0)
     with pytest.raises(ValueError, match="x0 must be finite"):
         smoothness.along_training(problems.cosh(), optimizers.gd(0.1), 100, 10,
                                   x0=jnp.array([jnp.nan]))
@@ -191,3 +194,186 @@ def test_network_problems_minibatch_and_bad_names():
     with pytest.raises(ValueError, match="cell must be one of"):
         problems.adding("gru")
     assert problems.digits().extra["accuracy"](problems.digits().x0) < 0.3
+
+
+# --------------------------------------------------------------------------- subsample estimator
+
+
+def _least_squares(n=20, dim=3, rows=4, seed=0):
+    """f(x) = mean_i (a_i.x - b_i)^2 over n rows, and its subsample estimate over ``rows``
+    rows drawn with replacement by the key (as the network problems draw minibatches)."""
+    rng = np.random.default_rng(seed)
+    A, b = rng.standard_normal((n, dim)), rng.standard_normal(n)
+    Aj, bj = jnp.asarray(A), jnp.asarray(b)
+
+    def fn(x):
+        return jnp.mean((Aj @ x - bj) ** 2)
+
+    def sub_fn(x, key):
+        idx = jax.random.randint(key, (rows,), 0, n)
+        return jnp.mean((Aj[idx] @ x - bj[idx]) ** 2)
+
+    p = problems.Problem(name="least_squares", fn=fn, x0=jnp.asarray(rng.standard_normal(dim)))
+    return p, sub_fn, A, b
+
+
+def test_subsample_estimator_equals_a_hand_computation():
+    """On least squares the subsample gradient is (2/m) A_I^T (A_I x - b_I), so the ratio at
+    the midpoint is ||(2/m) A_I^T A_I d|| / ||d||, with I the rows drawn by the point's key:
+    computed here in NumPy along GD iterates computed here too."""
+    from research import optimizers
+
+    rows, lr, steps = 4, 0.05, 6
+    p, sub_fn, A, b = _least_squares(rows=rows)
+    key = jax.random.PRNGKey(7)
+    out = smoothness.along_training(p, optimizers.gd(lr), steps, 1, key=key, hvp_iters=3,
+                                    subsample_fn=sub_fn)
+    x = np.asarray(p.x0, dtype=float)
+    expect, index_sets = [], []
+    for k in range(steps):
+        x_next = x - lr * (2 / len(b)) * A.T @ (A @ x - b)
+        d = x_next - x
+        idx = np.asarray(jax.random.randint(smoothness.subsample_key(key, k), (rows,), 0,
+                                            len(b)))
+        index_sets.append(tuple(idx))
+        AI = A[idx]
+        expect.append(np.linalg.norm((2 / rows) * AI.T @ AI @ d) / np.linalg.norm(d))
+        x = x_next
+    np.testing.assert_allclose(out["smoothness_sub"], expect, rtol=1e-10)
+    assert len(set(index_sets)) > 1  # a fresh subsample at each logged point
+    # the full-batch ratio is the same formula over all rows: it differs from the subsample's
+    assert not np.allclose(out["smoothness_traj"], expect, rtol=1e-3)
+
+
+def test_subsample_keys_differ_per_point_and_from_the_training_key():
+    key = jax.random.PRNGKey(0)
+    keys = [tuple(np.asarray(jax.random.key_data(smoothness.subsample_key(key, t))).ravel())
+            for t in range(5)]
+    assert len(set(keys)) == 5
+    assert tuple(np.asarray(key).ravel()) not in keys
+    split = {tuple(np.asarray(k).ravel()) for k in jax.random.split(key)}
+    assert not split & set(keys)
+
+
+def test_subsample_series_is_nan_unless_requested_and_leaves_training_unchanged():
+    from research import optimizers
+
+    # a stochastic problem: the subsample must not consume the training key's stream
+    p = problems.digits(hidden=8, batch_size=16)
+    sub = problems.digits(hidden=8, batch_size=150)
+    opt = optimizers.clipped_gd(0.5, 1.0)
+    plain = smoothness.along_training(p, opt, 40, 10, hvp_iters=2)
+    with_sub = smoothness.along_training(p, opt, 40, 10, hvp_iters=2,
+                                         subsample_fn=sub.stochastic_fn)
+    assert np.all(np.isnan(plain["smoothness_sub"])) and plain["smoothness_sub"].shape == (4,)
+    assert np.all(np.isfinite(with_sub["smoothness_sub"]))
+    assert np.all(with_sub["smoothness_sub"] > 0)
+    for name in ("loss", "grad_norm", "used_grad_norm", "smoothness_traj", "smoothness_hess"):
+        np.testing.assert_array_equal(with_sub[name], plain[name], err_msg=name)
+
+
+def test_hvp_iters_zero_skips_only_the_hessian():
+    from research import optimizers
+
+    q = problems.quadratic(dim=4, condition=10.0)
+    on = smoothness.along_training(q, optimizers.gd(0.01), 50, 10, hvp_iters=4)
+    off = smoothness.along_training(q, optimizers.gd(0.01), 50, 10, hvp_iters=0)
+    assert np.all(np.isfinite(on["smoothness_hess"]))
+    assert np.all(np.isnan(off["smoothness_hess"])) and off["smoothness_hess"].shape == (5,)
+    for name in ("loss", "grad_norm", "smoothness_traj"):
+        np.testing.assert_array_equal(off[name], on[name], err_msg=name)
+
+
+# --------------------------------------------------------------------------- the experiment
+
+TINY = {"steps": 20, "log_every": 5, "seeds": [0, 1], "n_boot": 50,
+        "regimes": ["large_lr_clip", "small_lr", "small_lr_clip"]}
+
+
+@pytest.mark.slow
+def test_new_models_run_through_the_experiment_with_all_estimators(tmp_path):
+    from experiments import claims, quick
+    from experiments import smoothness as experiment
+    from research import results
+
+    quick.run_experiment(
+        "smoothness", tmp_path, **TINY, hvp_iters=0,
+        run_models=["char_lm", "resnet_digits"], momentum_models=["resnet_digits"],
+        models={"char_lm": {"args": {"embed": 4, "hidden": 8, "length": 8, "n": 40},
+                            "steps": TINY["steps"], "log_every": TINY["log_every"]},
+                "resnet_digits": {"args": {"channels": 2, "blocks": 1}, "subsample": 0.05,
+                                  "steps": TINY["steps"], "log_every": TINY["log_every"]}})
+    record, traces = results.read_record(tmp_path / "smoothness")
+    m = record["metrics"]
+    assert m["models"] == ["char_lm", "resnet_digits"] and m["hvp_iters"] == 0
+    assert m["subsample"]["char_lm"] == {"fraction": 0.1, "rows": 4, "train_rows": 40}
+    n_digits = int(problems.digits_data()[0].shape[0])
+    assert m["subsample"]["resnet_digits"] == {"fraction": 0.05, "rows": round(0.05 * n_digits),
+                                               "train_rows": n_digits}
+    assert sorted(m["runs"]) == sorted(
+        [f"char_lm/{r}" for r in TINY["regimes"]]
+        + [f"resnet_digits/{r}" for r in [*TINY["regimes"], "momentum_clip"]])
+    for key, r in m["runs"].items():
+        sub = np.asarray(traces[f"{key}/smoothness_sub"])
+        assert sub.shape == (2, 4) and np.all(np.isfinite(sub)) and np.all(sub > 0), key
+        assert np.all(np.isnan(np.asarray(traces[f"{key}/smoothness_hess"]))), key
+        assert r["hess"] == experiment.NOT_COMPUTED
+        assert r["sub"]["pooled"]["n_points"] == 8 and isinstance(r["sub"]["verdict"], str)
+        assert r["sub"]["per_seed"]["seed"] == [0, 1]
+        assert r["sub"]["pooled"]["partial_spearman"].keys() >= {"estimate", "lo", "hi"}
+        assert r["subsample"] == m["subsample"][r["model"]]
+        # the two trajectory ratios are different estimates of the same quantity
+        assert not np.allclose(sub, np.asarray(traces[f"{key}/smoothness_traj"]))
+    table = claims.smoothness_table(record)
+    row = next(line for line in table.splitlines() if line.startswith("| char_lm | small_lr |"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[11] == m["runs"]["char_lm/small_lr"]["sub"]["verdict"]
+    assert cells[12] == "not computed"
+    assert "not computed in this run (hvp_iters = 0)" in table
+    assert "char_lm 4 of 40 rows" in table
+
+
+@pytest.mark.parametrize(("override", "field"), [
+    ({"models": {"digits": {"subsample": 0}}}, "models.digits.subsample"),
+    ({"models": {"digits": {"subsample": 1.5}}}, "models.digits.subsample"),
+    ({"models": {"digits": {"subsample": "tenth"}}}, "models.digits.subsample"),
+    ({"models": {"digits": {"subsample": True}}}, "models.digits.subsample"),
+    ({"hvp_iters": -1}, "hvp_iters"),
+])
+def test_bad_config_values_name_the_field(tmp_path, override, field):
+    from experiments import quick
+
+    with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+        quick.run_experiment("smoothness", tmp_path, **{**TINY, "run_models": ["digits"],
+                                                        "momentum_models": [], **override})
+    assert not (tmp_path / "smoothness").exists()
+
+
+def test_a_missing_subsample_field_is_named_and_null_skips_the_estimator():
+    from omegaconf import OmegaConf
+
+    from experiments import smoothness as experiment
+
+    m = {"problem": "digits", "args": {"hidden": 8}}
+    with pytest.raises(ValueError, match=r"models\.digits\.subsample is missing"):
+        experiment.subsample_problem("digits", m)
+    assert experiment.subsample_problem("digits", {**m, "subsample": None}) == (None, None)
+    p, info = experiment.subsample_problem("digits", {**m, "subsample": 1.0})
+    assert info["rows"] == info["train_rows"] and p.stochastic
+    # the committed config gives every model a valid fraction
+    cfg = OmegaConf.load("conf/smoothness.yaml")
+    for name, model in OmegaConf.to_container(cfg.models).items():
+        assert 0 < model["subsample"] <= 1, name
+
+
+def test_train_rows_match_the_problems():
+    from experiments import smoothness as experiment
+
+    assert experiment.train_rows("a", {"problem": "adding", "args": {"n": 40}}) == 40
+    lm = problems.char_lm(embed=2, hidden=2, length=4)  # default n
+    assert experiment.train_rows("lm", {"problem": "char_lm", "args": {"length": 4}}) == \
+        lm.extra["train_windows"].shape[0]
+    assert experiment.train_rows("m", {"problem": "mlp_regression"}) == \
+        problems.regression_data()[0].shape[0]
+    with pytest.raises(ValueError, match=r"models\.q\.subsample"):
+        experiment.train_rows("q", {"problem": "quadratic"})
