@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from experiments._common import Progress, hydra_entry, write
+from experiments._common import Progress, check_seeds, hydra_entry, write
 from research import _validate, engine, optimizers, problems
 
 MODEL_KEYS = ("problem", "args", "batch_size", "momentum", "steps", "record_every", "target",
@@ -250,19 +250,13 @@ def line(name: str, e: dict) -> str:
 
 
 def run(cfg: DictConfig) -> None:
-    seeds = list(cfg.seeds)
-    if not seeds:
-        raise ValueError("seeds must be a non-empty list of distinct integers >= 0; got [].")
-    for s in seeds:
-        _validate.positive_int("seeds", s, minimum=0)
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct integers >= 0; got {seeds!r}.")
+    seeds = check_seeds(cfg.seeds)
     models = OmegaConf.to_container(cfg.models, resolve=True)
     for name in cfg.run_models:
         _validate.choice("run_models", name, tuple(models))
     checked = {name: _check_model(name, models[name]) for name in cfg.run_models}
     say = Progress("clipping_networks")
-    metrics = {"seeds": [int(s) for s in seeds], "models": {}}
+    metrics = {"seeds": seeds, "models": {}}
     traces = {}
     for name, m in checked.items():
         entry, tr = run_model(name, m, metrics["seeds"], say)

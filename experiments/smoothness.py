@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from experiments._common import Progress, hydra_entry, write
+from experiments._common import Progress, check_seeds, hydra_entry, write
 from research import _validate, engine, optimizers, problems, smoothness, stats
 
 REGIMES = smoothness.REGIMES[:3]
@@ -157,17 +157,6 @@ def train_batch(problem, optimizer_list, x0_list, keys, steps: int, log_every: i
     return series, np.asarray(div_at)[:batch]
 
 
-def _check_seeds(seeds) -> list[int]:
-    seeds = list(seeds)
-    if not seeds:
-        raise ValueError("seeds must be a non-empty list of distinct integers >= 0; got [].")
-    for s in seeds:
-        _validate.positive_int("seeds", s, minimum=0)
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct integers >= 0; got {seeds!r}.")
-    return [int(s) for s in seeds]
-
-
 def _estimator_stats(g: np.ndarray, L: np.ndarray, it: np.ndarray, seeds: list[int],
                      training: bool, boot: dict) -> dict:
     """The record entry of one estimator: seed-0 legacy values, pooled evidence, verdict."""
@@ -203,7 +192,7 @@ def run(cfg: DictConfig) -> None:
                          f"log_every={log_every}.")
     hvp_iters = _validate.positive_int("hvp_iters", cfg.hvp_iters, minimum=0)  # 0: skip
     momentum = float(_validate.in_interval("momentum", cfg.momentum, 0.0, 1.0))
-    seeds = _check_seeds(cfg.seeds)
+    seeds = check_seeds(cfg.seeds)
     boot = {"n_boot": _validate.positive_int("n_boot", cfg.n_boot),
             "level": float(_validate.in_interval("level", cfg.level, 0.0, 1.0)),
             "rng": _validate.positive_int("bootstrap_seed", cfg.bootstrap_seed, minimum=0)}
