@@ -14,7 +14,7 @@ from pathlib import Path
 _SESSION = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
                       str(Path(tempfile.gettempdir()) / f"research-tests-jax-{_SESSION}"))
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
@@ -100,5 +100,19 @@ def cli_in_process(monkeypatch, capsys):
 
     def call(module: str, *args: str):
         return main_in_process(module, args, monkeypatch, capsys)
+
+    return call
+
+
+@pytest.fixture
+def run_cli(monkeypatch, capsys):
+    """``python -m experiments.run <args>`` in this process, as ``subprocess.run`` would report
+    it: an object with ``returncode``, ``stdout`` and ``stderr``. For tests that run several
+    sweeps; the real-process path keeps its own tests (test_run.py, test_faults.py)."""
+    import types
+
+    def call(*args: str):
+        code, out, err = main_in_process("experiments.run", args, monkeypatch, capsys)
+        return types.SimpleNamespace(returncode=code or 0, stdout=out, stderr=err)
 
     return call

@@ -13,8 +13,12 @@ def _run(p, opt, x0, steps=300):
 
 
 @pytest.mark.parametrize("p", [
-    problems.quartic(), problems.cosh(dim=3), problems.sextic(),
-    # seven engine programs per problem: the L-smooth controls run in make test-all
+    # seven engine programs per problem: x^4 runs in make test (and the descent_audit
+    # experiment's claims in the mutation suite); cosh, x^6 and the L-smooth controls in
+    # make test-all
+    problems.quartic(),
+    pytest.param(problems.cosh(dim=3), marks=pytest.mark.slow),
+    pytest.param(problems.sextic(), marks=pytest.mark.slow),
     pytest.param(problems.logistic(), marks=pytest.mark.slow),
     pytest.param(problems.quadratic(dim=4, condition=30.0), marks=pytest.mark.slow)])
 def test_no_violations_on_problems_with_constants(p):

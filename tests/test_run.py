@@ -89,18 +89,18 @@ def test_sweep_axes_expand_as_documented():
         (1, 3), (1, 4), (1, 5), (2, 3), (2, 4), (2, 5)]
 
 
-def test_multirun_table_matches_the_batched_job(tmp_path):
+def test_multirun_table_matches_the_batched_job(tmp_path, run_cli):
     """The issue's command (at 10 points) gives one row per job, and the same numbers as the
     same points batched inside one job."""
     jobs = tmp_path / "jobs"
-    r = _cli("-m", "hydra/sweeper=basic", "problem=quartic", "optimizer=clipped_gd",
+    r = run_cli("-m", "hydra/sweeper=basic", "problem=quartic", "optimizer=clipped_gd",
              "optimizer.gamma=1.0", "optimizer.eta=range(0.1,1.1,0.1)", "engine.steps=1000",
              f"hydra.sweep.dir={jobs}")
     assert r.returncode == 0, r.stderr
     table = results.load(jobs)
     assert len(table) == 11 and list(table["record"]) == [str(i) for i in range(11)]
     batched = tmp_path / "batched"
-    r = _cli("optimizer.gamma=1.0", "+sweep.optimizer.eta={start:0.1,stop:1.1,step:0.1}",
+    r = run_cli("optimizer.gamma=1.0", "+sweep.optimizer.eta={start:0.1,stop:1.1,step:0.1}",
              "engine.steps=1000", f"hydra.run.dir={batched}")
     assert r.returncode == 0, r.stderr
     one = results.load(batched)

@@ -168,8 +168,12 @@ NETWORKS = [
 ]
 
 
-@pytest.mark.parametrize("make", NETWORKS)
+@pytest.mark.parametrize("make", [*(pytest.param(m, marks=pytest.mark.slow)
+                                   for m in NETWORKS[:2]), NETWORKS[2]])
 def test_network_problems_have_exact_gradients(make):
+    """Directional checks; the digits classifier and the tanh RNN are also checked by
+    tests/test_problems.py::test_gradient_check_every_problem, so only the LSTM, which that
+    test does not build, runs in make test."""
     p = make()
     assert problems.gradient_check(p.fn, p.x0, directions=12) < 1e-6
 

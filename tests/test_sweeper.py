@@ -97,7 +97,7 @@ def _table(path):
     return t.sort_values(keys).reset_index(drop=True)[sorted(t.columns)]
 
 
-def test_one_table_whichever_way_the_sweep_ran(tmp_path):
+def test_one_table_whichever_way_the_sweep_ran(tmp_path, run_cli):
     """Batching sweeper (whole, and in chunks through joblib) and the basic sweeper (one job
     per point): the same rows, columns and values, seeds included (a stochastic problem, so
     each trajectory's noise must depend on its own seed only: bit-identical)."""
@@ -106,7 +106,7 @@ def test_one_table_whichever_way_the_sweep_ran(tmp_path):
             "basic": ("hydra/sweeper=basic",)}
     tables = {}
     for name, extra in runs.items():
-        r = _cli("-m", *GRID, *extra, f"hydra.sweep.dir={tmp_path / name}")
+        r = run_cli("-m", *GRID, *extra, f"hydra.sweep.dir={tmp_path / name}")
         assert r.returncode == 0, (name, r.stderr[-1500:])
         tables[name] = _table(tmp_path / name)
     assert len(tables["basic"]) == 12 and len(list((tmp_path / "batched").glob("*/record.json"))
@@ -129,15 +129,15 @@ def test_chunks_through_submitit_give_the_same_table(tmp_path):
     pd.testing.assert_frame_equal(tables["batched"], tables["submitit"])
 
 
-def test_resume_computes_only_the_missing_chunks(tmp_path):
+def test_resume_computes_only_the_missing_chunks(tmp_path, run_cli):
     import shutil
 
     args = ("-m", "problem=quartic", "optimizer=clipped_gd", "optimizer.eta=0.1,0.2,0.3,0.4",
             "engine.steps=50", "hydra.sweeper.max_batch=2", f"hydra.sweep.dir={tmp_path}")
-    assert _cli(*args).returncode == 0
+    assert run_cli(*args).returncode == 0
     first = results.load(tmp_path)
     shutil.rmtree(tmp_path / "1")
-    r = _cli(*args)
+    r = run_cli(*args)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count(", skipped") == 1 and r.stdout.count("wrote") == 1, r.stdout
     assert "[sweep] job 2/2: optimizer.eta 0.1..0.4 (4) points 2..3 of 4" in r.stderr
@@ -145,11 +145,11 @@ def test_resume_computes_only_the_missing_chunks(tmp_path):
     assert "[sweep] job 1/2" not in r.stderr and f"complete record at {tmp_path / '0'}" in r.stdout
     pd.testing.assert_frame_equal(results.load(tmp_path), first)
     # a finished sweep: nothing launched, with other display options too
-    r = _cli(*args, "progress=on")
+    r = run_cli(*args, "progress=on")
     assert r.returncode == 0 and "[sweep] job " not in r.stderr, r.stderr
     assert r.stdout.count(", skipped") == 2 and "wrote" not in r.stdout, r.stdout
     # resume=false re-runs them (the sweeper leaves the decision to the hook)
-    r = _cli(*args, "resume=false")
+    r = run_cli(*args, "resume=false")
     assert r.returncode == 0 and r.stdout.count("wrote") == 2, r.stdout
 
 
@@ -163,13 +163,13 @@ def test_a_bad_value_in_any_combination_stops_the_sweep_before_any_job(tmp_path)
         assert not list(out.glob("*/record.json")) if out.exists() else True
 
 
-def test_presets_say_what_they_run(tmp_path):
-    r = _cli("experiment=cosh_methods", f"hydra.run.dir={tmp_path / 'one'}")
+def test_presets_say_what_they_run(tmp_path, run_cli):
+    r = run_cli("experiment=cosh_methods", f"hydra.run.dir={tmp_path / 'one'}")
     assert r.returncode == 2 and "defines a sweep of 3 jobs" in r.stderr and "-m" in r.stderr
-    r = _cli("-m", "experiment=cosh_methods,quartic_eta_batch", f"hydra.sweep.dir={tmp_path}")
+    r = run_cli("-m", "experiment=cosh_methods,quartic_eta_batch", f"hydra.sweep.dir={tmp_path}")
     assert r.returncode == 2 and "defines its own sweep" in r.stderr
     assert not list(tmp_path.glob("*/record.json"))
-    r = _cli("-m", "experiment=cosh_methods", "engine.steps=200", "engine.record_every=100",
+    r = run_cli("-m", "experiment=cosh_methods", "engine.steps=200", "engine.record_every=100",
              f"hydra.sweep.dir={tmp_path / 'preset'}")
     assert r.returncode == 0, r.stderr
     table = results.load(tmp_path / "preset")

@@ -1,6 +1,8 @@
 """Theory: the phi-inequality and Vankov's per-step progress hold on every problem with stated
 constants, over many points and steps (hypothesis, float64); the step rules relate as stated."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,12 +36,23 @@ def test_phi_inequality(p, seed, log_scale, log_step):
     """f(x - h g) <= descent_bound(f(x), ||g||, h, L0, L1) for steps from 1e-8 up to
     10 / (L0 + L1 ||g||)."""
     x = _point(p, seed, min(log_scale, _max_log_scale(p)))
-    f, g = jax.value_and_grad(p.fn)(x)
-    gn = global_norm(g)
-    h = 10.0**log_step / (p.L0 + p.L1 * gn)
-    actual = p.fn(x - h * g)
-    bound = theory.descent_bound(f, gn, h, p.L0, p.L1)
-    assert float(actual) <= float(bound) + RTOL * (abs(float(f)) + abs(float(bound)))
+    f, actual, bound = (float(v) for v in _phi_check(p)(x, log_step))
+    assert actual <= bound + RTOL * (abs(f) + abs(bound))
+
+
+@functools.cache
+def _phi_check(p):
+    """(f(x), f(x - h g), descent_bound) at step h = 10^log_step / (L0 + L1 ||g||), compiled
+    once per problem (the examples then cost microseconds, not a re-trace each)."""
+
+    @jax.jit
+    def check(x, log_step):
+        f, g = jax.value_and_grad(p.fn)(x)
+        gn = global_norm(g)
+        h = 10.0**log_step / (p.L0 + p.L1 * gn)
+        return f, p.fn(x - h * g), theory.descent_bound(f, gn, h, p.L0, p.L1)
+
+    return check
 
 
 @pytest.mark.parametrize("rule", ["star", "si", "cl"])
@@ -48,12 +61,23 @@ def test_phi_inequality(p, seed, log_scale, log_step):
 def test_vankov_progress(p, rule, seed, log_scale):
     """f(x) - f(x - eta(g) g) >= a ||g||^2 / (2 L0 + 3 L1 ||g||) for eta*, eta_si, eta_cl."""
     x = _point(p, seed, min(log_scale, _max_log_scale(p)))
-    f, g = jax.value_and_grad(p.fn)(x)
-    gn = global_norm(g)
-    h = theory.l0l1_step(gn, p.L0, p.L1, rule)
-    decrease = f - p.fn(x - h * g)
-    promised = theory.vankov_progress(gn, p.L0, p.L1, rule)
-    assert float(decrease) >= float(promised) - RTOL * abs(float(f))
+    f, decrease, promised = (float(v) for v in _progress_check(p, rule)(x))
+    assert decrease >= promised - RTOL * abs(f)
+
+
+@functools.cache
+def _progress_check(p, rule):
+    """(f(x), f(x) - f(x - eta(g) g), the promised progress), compiled once per problem and
+    rule."""
+
+    @jax.jit
+    def check(x):
+        f, g = jax.value_and_grad(p.fn)(x)
+        gn = global_norm(g)
+        h = theory.l0l1_step(gn, p.L0, p.L1, rule)
+        return f, f - p.fn(x - h * g), theory.vankov_progress(gn, p.L0, p.L1, rule)
+
+    return check
 
 
 def test_phi_inequality_can_fail():
