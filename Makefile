@@ -49,14 +49,11 @@ $(DEPS): experiments/deps.py $(wildcard experiments/*.py research/*.py research/
 results/%/record.json results/%/traces.npz: | $(STAMP)
 	$(PY) -m experiments.$*
 
-paper_figures/%.png: paper_figures/%.py results/%/traces.npz research/plotting.py | $(STAMP)
-	$(PY) -m paper_figures.$*
-
-paper_figures/norm_type.png: paper_figures/norm_type.py results/clipping_mlp/traces.npz research/plotting.py | $(STAMP)
-	$(PY) -m paper_figures.norm_type
-
-paper_figures/clipping_thresholds.png: paper_figures/clipping_thresholds.py results/clipping_mlp/traces.npz results/clipping_rnn/traces.npz research/plotting.py | $(STAMP)
-	$(PY) -m paper_figures.clipping_thresholds
+# every figure in one process (`python -m paper_figures`): starting Python and importing
+# matplotlib cost more than most figures take to draw; a changed record redraws them all
+# (byte-identical where nothing changed)
+$(FIGURES) &: $(FIGURES:%.png=%.py) $(RECORDS:%record.json=%traces.npz) research/plotting.py | $(STAMP)
+	$(PY) -m paper_figures
 
 # CLAIMS.md, SMOOTHNESS.md, the figure index and README.md's generated blocks, from the records
 PUBLISHED := paper_figures/CLAIMS.md paper_figures/SMOOTHNESS.md paper_figures/README.md

@@ -16,6 +16,14 @@ def _run(*args):
                           text=True, timeout=600)
 
 
+def test_figures_entry_point_rejects_an_unknown_name(capsys):
+    from paper_figures.__main__ import main as draw
+
+    assert draw(["quartic_trajectories", "hard_instanse"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "NAME must be one of" in err and "hard_instanse" in err
+
+
 def test_quartic_experiment_and_figure(tmp_path):
     out = tmp_path / "quartic_trajectories"
     r = _run("experiments.quartic_trajectories", "steps=400", f"out={out}")
@@ -28,8 +36,10 @@ def test_quartic_experiment_and_figure(tmp_path):
     assert not any(m["clipped_gd"]["diverged"]) and m["gd_common"]["diverged"][-1]
     assert traces["gd_common/f_gap"].shape == (4, 401)
     figs = tmp_path / "figs"
-    r = _run("paper_figures.quartic_trajectories", "--results", str(tmp_path), "--out", str(figs))
-    assert r.returncode == 0, r.stderr
+    # through `python -m paper_figures NAME` (make's entry point), in this process
+    from paper_figures.__main__ import main as draw
+
+    assert draw(["quartic_trajectories", "--results", str(tmp_path), "--out", str(figs)]) == 0
     png = mpimg.imread(figs / "quartic_trajectories.png")
     assert png.shape[0] > 300 and len(np.unique(png.reshape(-1, png.shape[-1]), axis=0)) > 10
     pdf = (figs / "quartic_trajectories.pdf").read_bytes()
