@@ -7,15 +7,17 @@ STAMP := $(VENV)/.installed
 
 # Every experiment writes results/<name>/record.json; every figure script
 # paper_figures/<name>.py reads it and writes paper_figures/<name>.{pdf,png}.
-EXPERIMENTS := quartic_trajectories descent_audit max_step iteration_complexity hard_instance \
-               stochastic clipping_mlp clipping_rnn clipping_seeds smoothness clipping_networks
+# (longest first, so that `make figures`'s parallel jobs finish together)
+EXPERIMENTS := smoothness clipping_networks clipping_rnn descent_audit clipping_mlp \
+               iteration_complexity hard_instance max_step stochastic clipping_seeds \
+               quartic_trajectories
 RECORDS := $(EXPERIMENTS:%=results/%/record.json)
 # figures drawn from another experiment's record (or from several)
 EXTRA_FIGURES := paper_figures/norm_type.png paper_figures/clipping_thresholds.png
 FIGURES := $(EXPERIMENTS:%=paper_figures/%.png) $(EXTRA_FIGURES)
 DEPS := build/deps.mk
 
-.PHONY: help setup test test-all figures figures-quick verify mutants publish bench lint clean
+.PHONY: help setup test test-all figures figures-all figures-quick verify mutants publish bench lint clean
 .PRECIOUS: $(RECORDS) $(RECORDS:%record.json=%traces.npz)
 
 help:  ## list the targets
@@ -60,7 +62,14 @@ PUBLISHED := paper_figures/CLAIMS.md paper_figures/SMOOTHNESS.md paper_figures/R
 $(PUBLISHED) &: $(RECORDS) $(FIGURES:%.png=%.py) experiments/claims.py experiments/figure_index.py experiments/publish.py | $(STAMP)
 	$(PY) -m experiments.publish
 
-figures: $(FIGURES) $(PUBLISHED)  ## run the experiments, draw every figure, write CLAIMS.md, the index and README's numbers
+# The experiments are independent processes, and one alone keeps the 2 cores only about 3/4
+# busy (compiling and Python run on one core): make runs FIGURE_JOBS of them at a time, with
+# their progress lines kept whole (-Oline). FIGURE_JOBS=1 runs them one by one.
+FIGURE_JOBS ?= 2
+figures: | $(STAMP)  ## run the experiments, draw every figure, write CLAIMS.md, the index and README's numbers
+	$(MAKE) --no-print-directory -j$(FIGURE_JOBS) -Oline figures-all
+
+figures-all: $(FIGURES) $(PUBLISHED)
 
 figures-quick: setup  ## the same pipeline at small sizes into build/quick (a smoke test, not the published numbers)
 	$(PY) -m experiments.quick --out build/quick

@@ -51,8 +51,12 @@ BIGGER_MACHINE = (
      "models.resnet_digits.record_every=10 models.resnet_digits.lrs=[0.1,0.3,1.0,3.0] "
      "models.resnet_digits.thresholds=[0.1,0.25,1.0,4.0]",
      "ten seeds, a finer ResNet grid recorded every 10 steps, a longer LM run"),
-    ("smoothness", "seeds=[0,1,2,3,4,5,6,7,8,9] hvp_iters=20",
-     "ten seeds, converged Hessian norms"),
+    ("smoothness", "seeds=[0,1,2,3,4,5,6,7,8,9] hvp_iters=20 log_every=5 "
+     "models.lstm.steps=1000 models.lstm.log_every=5 models.char_lm.steps=1000 "
+     "models.char_lm.log_every=5 models.resnet_digits.steps=1000 "
+     "models.resnet_digits.log_every=5",
+     "ten seeds, 200 logged points per run on every model (1000 steps), converged Hessian "
+     "norms"),
     ("hard_instance", "M=[10,100,1000,10000,100000] cap=2000000",
      "one decade of M more (best fixed GD needs about 1.1e6 iterations at M = 1e5)"),
     ("clipping_rnn", "train_size=2000", "the seed's full training set"),

@@ -171,9 +171,14 @@ def draw(record: dict, traces: dict) -> plt.Figure:
                           label=r"envelope $L_0 + L_1\|g\|$ over all seeds"))
     level = round(100 * m.get("bootstrap", {}).get("level", 0.95))
     # two lines each, so that no text is wider than the panels and the colour bar
+    own = {}  # models run at their own length: "name steps/log_every"
+    for r in runs.values():
+        if (r.get("steps"), r.get("log_every")) != (m["steps"], m["log_every"]):
+            own[r["model"]] = f"{r['model']} {r['steps']}/{r['log_every']}"
+    others = f" ({', '.join(own.values())})" if own else ""
     fig.suptitle(f"Local smoothness vs gradient norm along training\n({m['steps']} steps, "
-                 f"logged every {m['log_every']}, {len(seeds)} seeds; trajectory estimator, "
-                 "full-batch gradients)", fontsize=8)
+                 f"logged every {m['log_every']}{others}; {len(seeds)} seeds; trajectory "
+                 "estimator, full-batch gradients)", fontsize=8)
     note = (rf"$\rho_s$: Spearman of log $\hat L$ against log $\|g\|$, all seeds pooled; "
             "given step: partial Spearman given the step;\nbrackets: "
             f"{level}% block-bootstrap interval over seeds and time. Verdict: positive or "
