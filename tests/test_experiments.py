@@ -65,6 +65,14 @@ def test_quartic_experiment_and_figure(tmp_path):
     ("smoothness", "regimes=[warp_speed]", "regimes"),
     ("smoothness", "models.rnn.clip=0", "models.rnn.clip"),
     ("smoothness", "log_every=7", "log_every"),
+    ("clipping_networks", "models.char_lm.target=0", "models.char_lm.target"),
+    ("clipping_networks", "models.rnn.lrs=[0.1,-1.0]", "models.rnn.lrs"),
+    ("clipping_networks", "models.rnn.record_every=7", "models.rnn.record_every"),
+    ("clipping_networks", "models.resnet_digits.problem=quintic", "models.resnet_digits.problem"),
+    ("clipping_networks", "+models.rnn.args.seed=3", "models.rnn.args"),
+    ("clipping_networks", "+models.rnn.colour=red", "models.rnn"),
+    ("clipping_networks", "run_models=[transformer]", "run_models"),
+    ("clipping_networks", "seeds=[0,0]", "seeds"),
 ])
 def test_bad_config_of_each_experiment(tmp_path, cli_in_process, experiment, override, field):
     out = tmp_path / "rec"
