@@ -94,6 +94,7 @@ def build(cfg: DictConfig):
     onode = OmegaConf.to_container(cfg.optimizer, resolve=True)
     factories = schema.problem_factories()
     _validate.choice("problem.name", pnode["name"], tuple(factories))
+    schema.check_entry("problem", pnode["name"], factories[pnode["name"]])
     try:
         problem = problems.get(pnode["name"],
                                **schema.factory_kwargs(factories[pnode["name"]], pnode))
@@ -102,6 +103,7 @@ def build(cfg: DictConfig):
     from research import optimizers
 
     _validate.choice("optimizer.name", onode["name"], tuple(optimizers.FACTORIES))
+    schema.check_entry("optimizer", onode["name"], optimizers.FACTORIES[onode["name"]])
     hparams = schema.factory_kwargs(optimizers.FACTORIES[onode["name"]], onode)
     e = cfg.engine
     steps = _validate.bounded_int("engine.steps", e.steps, 1, MAX_STEPS,

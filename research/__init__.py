@@ -20,15 +20,25 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
         + f" --xla_force_host_platform_device_count={os.cpu_count() or 1}"
     ).strip()
 
+import importlib  # noqa: E402
 import logging  # noqa: E402
-
-import jax  # noqa: E402
+import sys  # noqa: E402
 
 # JAX logs at INFO that it found no TPU; on this CPU-only project that is noise.
 logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 
-jax.config.update("jax_enable_x64", True)
-
-from research import clipping, engine, optimizers, problems, theory  # noqa: E402
+# float64 without importing JAX here: JAX reads JAX_ENABLE_X64 when it is first imported, so
+# a process that only reads records or checks a finished sweep (research.results) never pays
+# for JAX. If JAX is already imported, its config is switched directly.
+os.environ["JAX_ENABLE_X64"] = "1"
+if "jax" in sys.modules:
+    sys.modules["jax"].config.update("jax_enable_x64", True)
 
 __all__ = ["clipping", "engine", "optimizers", "problems", "theory"]
+
+
+def __getattr__(name: str):
+    """``research.engine`` and the other submodules are imported on first use."""
+    if name in __all__:
+        return importlib.import_module(f"research.{name}")
+    raise AttributeError(f"module 'research' has no attribute {name!r}")

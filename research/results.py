@@ -319,13 +319,13 @@ def required_columns(config: dict) -> list[str]:
     """The per-trajectory columns a record of ``config`` must have in ``metrics["rows"]``.
 
     Records of the generic experiment (their config has an ``engine`` block;
-    ``research.sweep.run_batch`` writes their rows) must have ``research.sweep.ROW_METRICS``
+    ``research.sweep.run_batch`` writes their rows) must have ``research.rows.ROW_METRICS``
     and one column per batched axis of their ``sweep`` block
-    (``research.sweep.row_columns``). Other records only need columns of equal length.
+    (``research.rows.row_columns``). Other records only need columns of equal length.
     """
     if not isinstance(config.get("engine"), dict):
         return []
-    from research.sweep import ROW_METRICS, row_columns
+    from research.rows import ROW_METRICS, row_columns
 
     spec = config.get("sweep") or {}
     return row_columns(spec) if isinstance(spec, dict) else list(ROW_METRICS)

@@ -33,19 +33,11 @@ import numpy as np
 
 from research import _validate, engine, optimizers
 from research.problems import Problem
+from research.rows import CHUNK, ROW_METRICS, flatten, row_columns  # noqa: F401
 
 OPTIMIZER_PREFIX = "optimizer."
 SEED_AXIS = "engine.seed"
 """A batch axis of seeds: each trajectory's PRNG key then depends on its own seed only."""
-CHUNK = "chunk"
-"""``sweep.chunk = [start, stop]``: run only these points of the sweep's cross product (in
-the order of ``grid``, seeds slowest), so the chunks of a sweep give exactly the rows of the
-whole."""
-ROW_METRICS = ("final_f", "final_grad_norm", "min_grad_norm", "iterations_to_eps", "diverged",
-               "diverged_at")
-"""The per-trajectory columns ``run_grid`` adds to the axis columns."""
-
-
 def axis_values(name: str, spec: Any) -> np.ndarray:
     """The values of one sweep axis (see the module docstring for the spec forms)."""
     field = f"sweep.{name}"
@@ -116,12 +108,6 @@ def _number(field: str, value) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{field} must be finite; got {value!r}.")
     return float(value)
-
-
-def row_columns(spec: Mapping[str, Any]) -> list[str]:
-    """The columns of the rows ``run_batch`` returns for the sweep ``spec`` (nested or
-    flattened): one per batched axis (``chunk`` is not an axis), then ``ROW_METRICS``."""
-    return [name for name in flatten(spec) if name != CHUNK] + list(ROW_METRICS)
 
 
 def _axes(spec: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -220,19 +206,6 @@ def footprint(points: int, steps: int, record_every: int, params: int,
     memory = 3 * traces + 8 * 8 * points * max(params, 1) + 8 * points * columns
     record = traces + 25 * points * columns + RECORD_OVERHEAD
     return Footprint(memory, record, traces, recorded)
-
-
-def flatten(spec: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{optimizer: {eta: [...]}}`` -> ``{"optimizer.eta": [...]}``; range mappings stay
-    whole."""
-    out = {}
-    for key, value in spec.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and not ({"start", "stop"} <= set(value)):
-            out.update(flatten(value, prefix=f"{name}."))
-        else:
-            out[name] = value
-    return out
 
 
 def start_points(problem: Problem, x0: Any, batch: int, values: np.ndarray | None = None):

@@ -49,6 +49,28 @@ def test_every_factory_has_a_config_option_and_every_option_composes():
                                                       dict(cfg.optimizer)))
 
 
+def test_the_catalogue_is_the_factories_signatures_and_a_stale_entry_is_named(monkeypatch):
+    # experiments/catalogue.json is what Hydra composes from; `python -m experiments.schema`
+    # rewrites it. A factory whose arguments changed since then fails here...
+    assert schema.load_catalogue() == schema.live_catalogue()
+    assert schema.catalogue_text(schema.live_catalogue()) == schema.CATALOGUE_FILE.read_text()
+    # ...and a job of that factory stops with one line naming the command that fixes it
+    stale = schema.load_catalogue()
+    stale["problem"]["quartic"] = [a for a in stale["problem"]["quartic"] if a["arg"] != "dim"]
+    monkeypatch.setattr(schema, "load_catalogue", lambda: stale)
+    with pytest.raises(ValueError, match=r"problem.name: .*'quartic'.*python -m experiments"):
+        run_mod.build(_compose("problem=quartic", "optimizer=gd", "optimizer.lr=0.1"))
+
+
+def test_composing_and_checking_a_finished_job_needs_no_jax():
+    # what a re-run of a finished sweep does before it skips: compose, hash, read the record
+    code = ("import sys, experiments.run as r; from research import results; "
+            "assert 'jax' not in sys.modules, sorted(m for m in sys.modules if 'jax' in m)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-800:]
+
+
 def test_schema_types_every_field():
     cfg = _compose("problem=power", "optimizer=sgd_momentum")
     with pytest.raises(Exception, match="Integer"):
