@@ -262,9 +262,11 @@ def test_subsample_keys_differ_per_point_and_from_the_training_key():
 def test_subsample_series_is_nan_unless_requested_and_leaves_training_unchanged():
     from research import optimizers
 
-    # a stochastic problem: the subsample must not consume the training key's stream
-    p = problems.digits(hidden=8, batch_size=16)
-    sub = problems.digits(hidden=8, batch_size=150)
+    # a stochastic problem: the subsample must not consume the training key's stream (the
+    # logistic problem compiles in a third of a network's time; a network runs the subsample
+    # estimator in the smoothness experiment's determinism test, tests/test_mutants.py)
+    p = problems.logistic(batch_size=16)
+    sub = problems.logistic(batch_size=50)
     opt = optimizers.clipped_gd(0.5, 1.0)
     plain = smoothness.along_training(p, opt, 40, 10, hvp_iters=2)
     with_sub = smoothness.along_training(p, opt, 40, 10, hvp_iters=2,
