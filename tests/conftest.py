@@ -116,3 +116,15 @@ def run_cli(monkeypatch, capsys):
         return types.SimpleNamespace(returncode=code or 0, stdout=out, stderr=err)
 
     return call
+
+
+def record_numbers(path) -> dict:
+    """A record.json without what differs between two runs of the same computation (its
+    date, commit, package versions and output path): what a determinism test compares."""
+    import json
+
+    rec = json.loads(Path(path).read_text())
+    for key in ("created", "git_commit", "versions"):
+        rec.pop(key, None)
+    rec["config"].pop("out")  # where it was written, not what
+    return rec

@@ -1,6 +1,6 @@
 """The Figure 4 grid (experiments.clipping_networks): its measurements on hand-made losses,
-its summary on grids whose answer is known by construction, the experiment and figure end to
-end at quick size, the claim rows, and bad config values."""
+its summary on grids whose answer is known by construction, the experiment (deterministic) and
+figure end to end at quick size, the claim rows, and bad config values."""
 
 import math
 
@@ -10,6 +10,7 @@ import pytest
 
 from experiments import claims, clipping_networks, quick, records
 from research import results
+from tests.conftest import record_numbers
 
 INF = math.inf
 
@@ -80,6 +81,10 @@ def test_rnn_grid_figure_and_claim_at_quick_size(tmp_path):
     """One model (the cheapest to compile) through the experiment, the claim and the
     figure; all three are the slow test below and the quick pipeline."""
     quick.run_experiment("clipping_networks", tmp_path, run_models=["rnn"])
+    # deterministic: a second run with the same seeds writes the same numbers
+    quick.run_experiment("clipping_networks", tmp_path / "again", run_models=["rnn"])
+    assert record_numbers(tmp_path / "clipping_networks" / "record.json") == record_numbers(
+        tmp_path / "again" / "clipping_networks" / "record.json")
     record, traces = results.read_record(tmp_path / "clipping_networks")
     assert records.check("clipping_networks", record["metrics"]) == []
     rnn = record["metrics"]["models"]["rnn"]

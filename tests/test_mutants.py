@@ -3,12 +3,11 @@ variant injected through research.toolkit) makes at least one gating claim FAIL 
 crash; every gating claim is tripped by at least one mutant. Plus determinism: every
 experiment run twice with the same seed writes the same record."""
 
-import json
-
 import pytest
 
 from experiments import claims, mutants, quick
 from research.toolkit import REAL, Overlay
+from tests.conftest import record_numbers
 
 
 @pytest.fixture(scope="module")
@@ -53,19 +52,11 @@ def test_mutants_table(suite):
     assert all(f"| {m.name} |" in text for m in mutants.MUTANTS)
 
 
-def _numbers_of(path):
-    rec = json.loads(path.read_text())
-    for key in ("created", "git_commit", "versions"):
-        rec.pop(key, None)
-    rec["config"].pop("out")  # where it was written, not what
-    return rec
-
-
 def test_every_gating_experiment_is_deterministic(suite, tmp_path):
     work, _, _ = suite
     for name, size in mutants.SIZES.items():
         quick.run_experiment(name, tmp_path, **size)
-        assert _numbers_of(tmp_path / name / "record.json") == _numbers_of(
+        assert record_numbers(tmp_path / name / "record.json") == record_numbers(
             work / "baseline" / name / "record.json"), name
 
 
@@ -78,7 +69,7 @@ def test_other_experiments_are_deterministic(tmp_path, name):
                             "regimes": ["large_lr_clip"]}}[name]
     quick.run_experiment(name, tmp_path / "a", **small)
     quick.run_experiment(name, tmp_path / "b", **small)
-    assert _numbers_of(tmp_path / "a" / name / "record.json") == _numbers_of(
+    assert record_numbers(tmp_path / "a" / name / "record.json") == record_numbers(
         tmp_path / "b" / name / "record.json")
 
 
