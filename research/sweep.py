@@ -38,6 +38,8 @@ from research.rows import CHUNK, ROW_METRICS, flatten, row_columns  # noqa: F401
 OPTIMIZER_PREFIX = "optimizer."
 SEED_AXIS = "engine.seed"
 """A batch axis of seeds: each trajectory's PRNG key then depends on its own seed only."""
+
+
 def axis_values(name: str, spec: Any) -> np.ndarray:
     """The values of one sweep axis (see the module docstring for the spec forms)."""
     field = f"sweep.{name}"
