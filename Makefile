@@ -51,11 +51,12 @@ $(DEPS): experiments/deps.py $(wildcard experiments/*.py research/*.py research/
 results/%/record.json results/%/traces.npz: | $(STAMP)
 	$(PY) -m experiments.$*
 
-# every figure in one process (`python -m paper_figures`): starting Python and importing
-# matplotlib cost more than most figures take to draw; a changed record redraws them all
-# (byte-identical where nothing changed)
+# every figure in one command (`python -m paper_figures`), not one process per figure:
+# starting Python and importing matplotlib cost more than most figures take to draw. Its
+# FIGURE_JOBS worker processes draw them side by side (nothing else runs by then); a changed
+# record redraws them all (byte-identical where nothing changed)
 $(FIGURES) &: $(FIGURES:%.png=%.py) $(RECORDS:%record.json=%traces.npz) research/plotting.py | $(STAMP)
-	$(PY) -m paper_figures
+	$(PY) -m paper_figures --jobs $(FIGURE_JOBS)
 
 # CLAIMS.md, SMOOTHNESS.md, the figure index and README.md's generated blocks, from the records
 PUBLISHED := paper_figures/CLAIMS.md paper_figures/SMOOTHNESS.md paper_figures/README.md

@@ -91,9 +91,9 @@ def main(argv=None) -> None:
         stages = _parallel([(f"experiment {name}", [f"experiments.{name}", f"out={res / name}"])
                             for name in experiments()], jobs)
         experiments_wall = time.perf_counter() - t0
-        # as make draws them: every figure in one process
-        stages["figures (one process)"] = _timed(["paper_figures", "--results", str(res),
-                                                  "--out", str(figs)])
+        # as make draws them: every figure, in FIGURE_JOBS processes
+        stages[f"figures ({jobs} processes)"] = _timed(["paper_figures", "--results", str(res),
+                                                      "--out", str(figs), "--jobs", str(jobs)])
         missing = [n for n in FIGURES if not (figs / f"{n}.png").is_file()]
         if missing:
             raise SystemExit(f"stage failed: no figure {', '.join(missing)}")

@@ -24,6 +24,26 @@ def test_figures_entry_point_rejects_an_unknown_name(capsys):
     assert err.count("\n") == 0 and "NAME must be one of" in err and "hard_instanse" in err
 
 
+def test_figures_in_several_processes_name_the_figure_that_failed(tmp_path, capsys):
+    """`--jobs 2` (make's way: forked workers, from a process without JAX; and spawned ones
+    from this process, which has JAX's threads): a figure whose record is missing fails the
+    command with one line naming that figure; --jobs is checked like any other value."""
+    from paper_figures.__main__ import main as draw
+
+    args = ["hard_instance", "norm_type", "--jobs", "2", "--results", str(tmp_path),
+            "--out", str(tmp_path / "figs")]
+    r = _run("paper_figures", *args)
+    assert draw(args) == 1
+    for err in (r.stderr, capsys.readouterr().err):
+        lines = err.strip().splitlines()
+        assert sorted(line.split(":")[1] for line in lines) == [
+            " figure hard_instance", " figure norm_type"], err
+        assert all("no run record" in line for line in lines)
+    assert r.returncode == 1 and not list(tmp_path.glob("figs/*.png"))
+    assert draw(["hard_instance", "--jobs", "0"]) == 2
+    assert "--jobs must be a positive integer" in capsys.readouterr().err
+
+
 def test_quartic_experiment_and_figure(tmp_path):
     out = tmp_path / "quartic_trajectories"
     r = _run("experiments.quartic_trajectories", "steps=400", f"out={out}")
