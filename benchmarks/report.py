@@ -74,7 +74,9 @@ def table(r: dict) -> str:
                          f"{name}: extra cost of one estimate, in gradients",
                          f"trajectory {v['trajectory_extra_in_gradients']} (target ≤ 1: one "
                          f"gradient evaluation plus two norms); "
-                         f"Hessian norm ({m['hvp_iters']} HVPs) {hess}; one HVP "
+                         f"Hessian norm ({m['hvp_iters']} HVPs"
+                         + (", skipped by `make figures`" if m.get("hvp_iters_in_config") == 0
+                            else "") + f") {hess}; one HVP "
                          f"{v['hvp_in_gradients']}; one gradient {v['grad_ms']} ms"))
         if "experiment_wall_s" in m:
             rows.append(("", "`python -m experiments.smoothness`",
