@@ -16,6 +16,8 @@ import argparse
 import importlib
 import multiprocessing
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from paper_figures import FIGURES
 
@@ -68,10 +70,17 @@ def main(argv=None) -> int:
     if method == "fork":
         import research.plotting  # noqa: F401
 
-    with multiprocessing.get_context(method).Pool(min(args.jobs, len(names))) as pool:
-        errors = [e for e in pool.imap_unordered(_draw, jobs) if e]
+    # futures, not a Pool: a worker that dies (killed, out of memory) breaks the executor with
+    # an error instead of leaving its figure pending for ever
+    ctx = multiprocessing.get_context(method)
+    try:
+        with ProcessPoolExecutor(min(args.jobs, len(names)), mp_context=ctx) as ex:
+            errors = [f"figure {e}" for e in ex.map(_draw, jobs) if e]
+    except BrokenProcessPool as e:
+        errors = [f"a process drawing the figures died ({e}); the figures already written "
+                  "are complete, the others are missing"]
     for e in errors:
-        print(f"error: figure {e}", file=sys.stderr)
+        print(f"error: {e}", file=sys.stderr)
     return 1 if errors else 0
 
 

@@ -44,6 +44,26 @@ def test_figures_in_several_processes_name_the_figure_that_failed(tmp_path, caps
     assert "--jobs must be a positive integer" in capsys.readouterr().err
 
 
+def test_a_figure_worker_that_dies_fails_the_command_instead_of_hanging(tmp_path):
+    """A drawing process killed mid-figure (out of memory, a signal): one line saying so and
+    exit 1, not a figure left pending for ever (as with multiprocessing.Pool)."""
+    script = (
+        "import os, sys\n"
+        "import paper_figures.__main__ as m\n"
+        "def _draw(job):\n"
+        "    os._exit(9)\n"
+        "_draw.__module__, _draw.__qualname__ = m.__name__, '_draw'\n"
+        "m._draw = _draw\n"
+        f"sys.exit(m.main(['hard_instance', 'norm_type', '--jobs', '2', "
+        f"'--results', {str(tmp_path)!r}]))\n")
+    # a Pool hangs here: the timeout fails the test
+    r = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1, r.stderr
+    err = r.stderr.strip()
+    assert err.count("\n") == 0 and "a process drawing the figures died" in err, err
+
+
 def test_quartic_experiment_and_figure(tmp_path):
     out = tmp_path / "quartic_trajectories"
     r = _run("experiments.quartic_trajectories", "steps=400", f"out={out}")
