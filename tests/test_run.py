@@ -2,6 +2,7 @@
 launchers agree, and bad input gives one sentence."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,10 +63,22 @@ def test_the_catalogue_is_the_factories_signatures_and_a_stale_entry_is_named(mo
         run_mod.build(_compose("problem=quartic", "optimizer=gd", "optimizer.lr=0.1"))
 
 
-def test_composing_and_checking_a_finished_job_needs_no_jax():
-    # what a re-run of a finished sweep does before it skips: compose, hash, read the record
-    code = ("import sys, experiments.run as r; from research import results; "
-            "assert 'jax' not in sys.modules, 'JAX was imported'")
+def test_composing_and_checking_a_finished_job_needs_no_jax(tmp_path):
+    # what a re-run of a finished sweep does before it skips: compose a job's config, ask the
+    # sweeper's hook about it, read and check a record (a committed one, alone in a folder)
+    (tmp_path / "rec").mkdir()
+    shutil.copy(ROOT / "results" / "quartic_trajectories" / "record.json", tmp_path / "rec")
+    code = "\n".join([
+        "import sys",
+        "from pathlib import Path",
+        "from hydra import compose, initialize_config_dir",
+        "import experiments.run as r",
+        f"with initialize_config_dir(version_base=None, config_dir={str(CONF_DIR)!r}):",
+        "    cfg = compose('config', overrides=['problem=quartic', 'optimizer=clipped_gd'])",
+        f"assert r.finished(cfg, Path({str(tmp_path / 'empty')!r})) is None",
+        f"why = r.rerun_reason(Path({str(tmp_path / 'rec')!r}), r.identity({{}}))",
+        "assert why == 'its record is of another configuration', why",
+        "assert 'jax' not in sys.modules, 'JAX was imported'"])
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-800:]
