@@ -5,9 +5,10 @@ The experiments run as `make figures` runs them: ``FIGURE_JOBS`` (2) fresh proce
 time, in the Makefile's order (longest first), the next starting when one ends. The total
 is the wall time from the first experiment to the last report, what a user waits for after
 set-up; each stage's seconds are its own wall time, so two stages that overlapped both count
-their shared minutes (their sum is the one-at-a-time cost, near enough). The figures are one
-process, as make draws them. The baseline is the issue's target for the whole pipeline, 10
-minutes on this machine. Writes benchmarks/results.json under "figures".
+their shared minutes (their sum is the one-at-a-time cost, near enough). The figures are
+drawn by ``FIGURE_JOBS`` processes, as make draws them (``python -m paper_figures --jobs``).
+The baseline is the issue's target for the whole pipeline, 10 minutes on this machine.
+Writes benchmarks/results.json under "figures".
 """
 
 from __future__ import annotations
