@@ -28,9 +28,9 @@ def test_hessian_bounded_by_L0_plus_L1_grad(constant_problem):
     x = _points(p, 400, seed=1)
     if p.name == "logistic":
         x = x + p.x0  # around the default start
-    hess = jax.vmap(jax.hessian(p.fn))(x)
+    hess = jax.jit(jax.vmap(jax.hessian(p.fn)))(x)
     spec = np.linalg.norm(np.asarray(hess), ord=2, axis=(1, 2))  # spectral norm, float64
-    gnorm = np.linalg.norm(np.asarray(jax.vmap(jax.grad(p.fn))(x)), axis=1)
+    gnorm = np.linalg.norm(np.asarray(jax.jit(jax.vmap(jax.grad(p.fn)))(x)), axis=1)
     bound = p.L0 + p.L1 * gnorm
     assert hess.dtype == jnp.float64
     # float tolerance only: relative 1e-12 of the bound
@@ -50,8 +50,8 @@ def test_stated_L0_is_tight(p):
         n = int(p.name[5:])
         gap = 2 * (2 * n - 1) * r ** (2 * n - 2) - p.L1 * 2 * r ** (2 * n - 1)
     else:
-        hess = jax.vmap(jax.hessian(p.fn))(x)[:, 0, 0]
-        gap = hess - p.L1 * jnp.abs(jax.vmap(jax.grad(p.fn))(x)[:, 0])
+        hess = jax.jit(jax.vmap(jax.hessian(p.fn)))(x)[:, 0, 0]
+        gap = hess - p.L1 * jnp.abs(jax.jit(jax.vmap(jax.grad(p.fn)))(x)[:, 0])
     del x
     assert float(jnp.max(gap)) == pytest.approx(p.L0, rel=1e-6)
 
@@ -165,7 +165,7 @@ def test_cliff_has_a_wall():
     c = problems.cliff()
     w, b = np.meshgrid(np.linspace(0, 10, 101), np.linspace(-8, 2, 101))
     th = jnp.stack([w.ravel(), b.ravel()], 1)
-    gn = np.linalg.norm(np.asarray(jax.vmap(jax.grad(c.fn))(th)), axis=1)
+    gn = np.linalg.norm(np.asarray(jax.jit(jax.vmap(jax.grad(c.fn)))(th)), axis=1)
     assert np.percentile(gn, 99.9) > 100 * np.median(gn)
 
 
@@ -201,13 +201,13 @@ def test_deterministic_view_is_cached_and_full_batch():
 def test_hard_instance_constants_on_dense_grid(M):
     p = problems.hard_instance(M=M)
     x = jnp.linspace(-1.3 * float(p.x0[0]), 1.3 * float(p.x0[0]), 200_001)
-    f2 = jax.vmap(jax.grad(jax.grad(lambda t: p.fn(jnp.atleast_1d(t)))))(x)
-    f1 = jax.vmap(jax.grad(lambda t: p.fn(jnp.atleast_1d(t))))(x)
+    f2 = jax.jit(jax.vmap(jax.grad(jax.grad(lambda t: p.fn(jnp.atleast_1d(t))))))(x)
+    f1 = jax.jit(jax.vmap(jax.grad(lambda t: p.fn(jnp.atleast_1d(t)))))(x)
     assert np.all(np.asarray(f2) <= (p.L0 + p.L1 * np.abs(np.asarray(f1))) * (1 + 1e-12))
     # the start sits where |f'| = M, the largest gradient on its sublevel set
     g0 = float(jax.grad(p.fn)(p.x0)[0])
     assert g0 == pytest.approx(M, rel=1e-12)
-    inside = np.asarray(jax.vmap(p.fn)(x[:, None])) <= float(p.fn(p.x0))
+    inside = np.asarray(jax.jit(jax.vmap(p.fn))(x[:, None])) <= float(p.fn(p.x0))
     assert np.abs(np.asarray(f1))[inside].max() <= M * (1 + 1e-12)
     # curvature at the start is about L1 M: the steep region
     assert float(jax.hessian(p.fn)(p.x0)[0, 0]) == pytest.approx(p.L1 * M, rel=0.05)
@@ -225,7 +225,7 @@ def test_noisy_problem_unbiased_and_bounded(noise):
     p = problems.noisy("quartic", tau=2.0, noise=noise, dim=3)
     x = jnp.array([0.5, -1.0, 2.0])
     keys = jax.random.split(jax.random.PRNGKey(1), 40_000)
-    g = jax.vmap(jax.grad(p.stochastic_fn), in_axes=(None, 0))(x, keys)
+    g = jax.jit(jax.vmap(jax.grad(p.stochastic_fn), in_axes=(None, 0)))(x, keys)
     xi = np.asarray(g - jax.grad(p.fn)(x))
     assert np.linalg.norm(xi, axis=1).max() <= 2.0 * (1 + 1e-12)
     sem = xi.std(axis=0) / np.sqrt(xi.shape[0])
