@@ -17,11 +17,11 @@ EXTRA_FIGURES := paper_figures/norm_type.png paper_figures/clipping_thresholds.p
 FIGURES := $(EXPERIMENTS:%=paper_figures/%.png) $(EXTRA_FIGURES)
 DEPS := build/deps.mk
 
-.PHONY: help setup test test-all figures figures-all figures-quick verify mutants publish bench lint clean
+.PHONY: help setup test test-all figures figures-all figures-quick verify mutants rerun-spread publish bench lint clean
 .PRECIOUS: $(RECORDS) $(RECORDS:%record.json=%traces.npz)
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 # uv resolves and installs the dependencies in parallel: about 17 s from an empty cache
 # against pip's 67 s on 2 cores, which is a fifth of `make test`'s budget on a fresh machine.
@@ -83,6 +83,9 @@ verify: $(RECORDS) | $(STAMP)  ## evaluate every claim, write CLAIMS.md; fails i
 
 mutants: setup  ## run the mutation suite, write paper_figures/MUTANTS.md (mutant -> claims that caught it)
 	$(PY) -m experiments.mutants --out paper_figures/MUTANTS.md
+
+rerun-spread: setup  ## re-make every record as on other CPUs (XLA's instruction-set caps), write paper_figures/RERUN.md: how far a rerun moves each published line (about 10 min)
+	$(PY) -m experiments.rerun_spread
 
 publish: setup  ## rewrite every generated document from the records (--check: only compare)
 	$(PY) -m experiments.publish

@@ -49,6 +49,62 @@ def is_gating(status: str) -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
+class Rerun:
+    """How far a rerun on another machine may move a published line.
+
+    A CPU with other vector widths, fused multiply-adds or cache sizes rounds in another
+    order. Deterministic float64 arithmetic (the theory experiments) moves far less than a
+    printed digit, but chaotic training (the tanh RNN at a large step) amplifies the
+    difference into another trajectory. Every published number may move by one unit of its
+    last printed digit (``EXACT``). A line declared here may also move each number by
+    ``atol``, or by up to ``factor`` between two numbers of one sign (the larger at least
+    ``factor_above``: a blow-up's size is chaotic, a cosine's is not), and, when ``words``,
+    change its words (a best configuration picked among near-ties, a verdict on an
+    interval's edge). ``why`` names the measurement (``python -m experiments.rerun_spread``
+    writes paper_figures/RERUN.md).
+    """
+
+    atol: float = 0.0
+    factor: float = 1.0
+    factor_above: float = 0.0
+    words: bool = False
+    why: str = ""
+
+    def describe(self) -> str:
+        parts = [f"±{self.atol:g}"] if self.atol else []
+        if self.factor > 1:
+            parts.append(f"a factor {self.factor:g}"
+                         + (f" above {self.factor_above:g}" if self.factor_above else ""))
+        text = " or ".join(parts) if parts else "its last printed digit"
+        if self.words:
+            text += "; its words may change"
+        return text + (f" ({self.why})" if self.why else "")
+
+    def allows(self, old: float, new: float, ulp: float) -> bool:
+        """Whether a number printed as ``old`` may read ``new`` after a rerun (``ulp``: one
+        unit of the last printed digit of a rounded number, 0 for an integer)."""
+        if abs(new - old) <= ulp + self.atol:
+            return True
+        lo, hi = sorted((abs(old), abs(new)))
+        return old * new > 0 and hi >= self.factor_above and hi - ulp <= self.factor * lo
+
+
+EXACT = Rerun()
+"""The default: a rerun moves a number by at most one unit of its last printed digit."""
+
+_MEASURED = "chaotic training; paper_figures/RERUN.md measures the moves"
+UNDERFLOW_COUNTS = Rerun(factor=1.01, factor_above=1000.0,
+                         why="how many steps reach float64 underflow depends on rounding; "
+                             "paper_figures/RERUN.md")
+"""The descent audits' step counts: the steps in float64 underflow are not audited, and how
+many there are depends on the order of rounding (counts of violations stay exact)."""
+NETWORK_RERUN = {"rnn": Rerun(factor=2.0, factor_above=1.0, words=True,
+                              why="the best of near-tied cells can change; " + _MEASURED)}
+"""``clipping_accelerates_networks/<model>``: the tanh RNN's grid is chaotic at its large
+learning rates (the char_lm and ResNet rows did not move)."""
+
+
+@dataclasses.dataclass(frozen=True)
 class Outcome:
     """What a claim's function measures: text with numbers, the theory's side, the verdict
     (None: reported only)."""
@@ -68,6 +124,7 @@ class ClaimRecord:
       theoretical: what the theory says, as text.
       holds: True / False, or None when the claim only reports.
       gating: whether a failure fails ``make verify`` (``is_gating(status)``).
+      rerun: how far a rerun on another machine may move the line (``Rerun``).
     """
 
     id: str
@@ -79,6 +136,7 @@ class ClaimRecord:
     theoretical: str
     holds: bool | None
     gating: bool
+    rerun: Rerun = EXACT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +150,7 @@ class Claim:
     tolerance: str
     needs: tuple[str, ...]
     fn: Callable[[dict], Outcome]
+    rerun: Rerun = EXACT
 
     @property
     def gating(self) -> bool:
@@ -102,7 +161,8 @@ class Claim:
         if self.gating and holds is None:
             holds = False  # a gating claim must decide
         return ClaimRecord(self.id, self.statement, self.source, self.status, self.tolerance,
-                           outcome.measured, outcome.theoretical, holds, self.gating)
+                           outcome.measured, outcome.theoretical, holds, self.gating,
+                           self.rerun)
 
     def evaluate(self, records: dict) -> ClaimRecord:
         """Run the claim; a bad record (missing key, wrong type, non-finite value where a
@@ -119,16 +179,16 @@ REGISTRY: list[Claim] = []
 
 
 def claim(id: str, *, needs: tuple[str, ...], statement: str, source: str, status: str,
-          tolerance: str = ""):
+          tolerance: str = "", rerun: Rerun = EXACT):
     """Register ``fn(records) -> Outcome`` as a claim. A gating claim must state its
-    tolerance."""
+    tolerance; ``rerun``: how far a rerun on another machine may move its line."""
 
     def deco(fn):
         if is_gating(status) and not tolerance:
             raise ValueError(f"claim {id}: a gating claim must state its tolerance.")
         if any(c.id == id for c in REGISTRY):
             raise ValueError(f"claim {id} is registered twice.")
-        REGISTRY.append(Claim(id, statement, source, status, tolerance, needs, fn))
+        REGISTRY.append(Claim(id, statement, source, status, tolerance, needs, fn, rerun))
         return fn
 
     return deco
@@ -227,7 +287,8 @@ def _audit_entries(rec, key):
        source="docs/theory.md §1 (Vankov et al. 2024; Hübler et al. 2024)",
        status="[secondary; checked]",
        tolerance="0 violations; a step violates when f(x+) exceeds the bound by more than "
-       "1e-12 (|f(x)| + |bound|) (float64 rounding)")
+       "1e-12 (|f(x)| + |bound|) (float64 rounding)",
+       rerun=UNDERFLOW_COUNTS)
 def _phi(rec):
     entries = _audit_entries(rec, "phi")
     steps = sum(int(e["steps"]) for *_, e in entries)
@@ -253,7 +314,8 @@ whose step is the shortest of the three. A guarantee 2x too weak doubles the rat
        source="Vankov, Rodomanov, Nedić, Sankar, Stich 2024", status="[secondary; checked]",
        tolerance="0 violations (float64 rounding as for phi_inequality); and the smallest "
        "measured/guaranteed decrease over a rule's steps at most 1.75 for eta* and eta_si, "
-       "2.5 for eta_cl (measured 1.0-1.4 and 1.5-1.9; a guarantee 2x too weak fails)")
+       "2.5 for eta_cl (measured 1.0-1.4 and 1.5-1.9; a guarantee 2x too weak fails)",
+       rerun=UNDERFLOW_COUNTS)
 def _vankov(rec):
     entries = _audit_entries(rec, "vankov")
     steps = sum(int(e["steps"]) for *_, e in entries)
@@ -536,7 +598,8 @@ def _bias(rec):
 @claim("seed000_mlp_clipping", needs=("clipping_mlp",),
        statement="Seed 000: the MLP (SGD lr 0.01, momentum 0.9, batch 32) gives NaN without "
        "clipping and trains with clipnorm 1.0, global_clipnorm 1.0 and clipvalue 5.0.",
-       source="seed 000 (Keras tutorial)", status="[seed; observation]")
+       source="seed 000 (Keras tutorial)", status="[seed; observation]",
+       rerun=Rerun(factor=2.0, factor_above=0.5, why=_MEASURED))
 def _seed000(rec):
     v = rec["clipping_mlp"]["metrics"]["variants"]
     parts = [f"{k}: {100 * number(m['divergence_rate']):.0f}% diverged"
@@ -620,6 +683,7 @@ def _norm_type(rec):
 @claim("value_clipping_turns_the_update", needs=("clipping_rnn",),
        statement="Norm clipping keeps the update along -grad (cosine 1); value clipping turns "
        "it.", source="seed 003; docs/theory.md §2", status="[checked]",
+       rerun=Rerun(atol=0.3, factor=1e12, factor_above=1e10, why=_MEASURED),
        tolerance="norm clipping: cosine > 1 - 1e-9 at every step (float rounding); value "
        "clipping: smallest cosine < 1 - 1e-3")
 def _cosine(rec):
@@ -638,7 +702,8 @@ def _cosine(rec):
 @claim("pascanu_threshold_heuristic", needs=("clipping_mlp", "clipping_rnn"),
        statement="A threshold between 0.5x and 10x the average gradient norm trains well "
        "(Pascanu's heuristic).", source="Pascanu, Mikolov, Bengio 2013",
-       status="[paper heuristic]")
+       status="[paper heuristic]", rerun=Rerun(atol=0.1, factor=3.0, factor_above=1.0,
+                                               why=_MEASURED))
 def _pascanu(rec):
     parts = []
     for name, key in (("clipping_mlp", "median_final_train_mse"),
@@ -709,7 +774,8 @@ def _network_claim(model: str):
            "target training loss in fewer steps than the best learning rate without "
            "clipping, at a learning rate larger than any that trains without clipping.",
            source="Zhang et al. 2020, Figure 4 and Section 5 (on AWD-LSTM/PTB and "
-           "ResNet20/CIFAR-10; here small stand-ins)", status="[paper; observation]")
+           "ResNet20/CIFAR-10; here small stand-ins)", status="[paper; observation]",
+           rerun=NETWORK_RERUN.get(model, EXACT))
     def _row(rec):
         return network_row(rec["clipping_networks"]["metrics"]["models"][model])
 
@@ -729,6 +795,12 @@ def _verdict(stats: dict) -> str:
     whose training loss does not decrease)."""
     v = stats.get("verdict")
     return v if isinstance(v, str) else "no evidence"
+
+
+SMOOTHNESS_RERUN: dict[str, Rerun] = {
+    "rnn": Rerun(atol=0.4, words=True, why="an interval's edge can cross 0; " + _MEASURED)}
+"""How far a rerun on another machine may move a model's rows of SMOOTHNESS.md (default
+``EXACT``)."""
 
 
 @claim("smoothness_grows_with_gradient_norm", needs=("smoothness",),
@@ -827,8 +899,9 @@ def smoothness_table(record: dict) -> str:
         "",
         "| model | regime | seeds | points | Spearman (raw) | partial given step | "
         "log-differences | slope | verdict | subsample: partial given step | subsample: "
-        "log-differences | subsample verdict | ‖H‖ verdict | training |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "log-differences | subsample verdict | ‖H‖ verdict | training | a rerun on another "
+        "machine may move each number by |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def rank(k):
@@ -847,7 +920,8 @@ def smoothness_table(record: dict) -> str:
                  _interval(pooled.get("detrended")), _interval(pooled.get("slope")),
                  _verdict(t), _interval(sub.get("partial_spearman")),
                  _interval(sub.get("detrended")), _verdict(u), _verdict(h),
-                 "yes" if r.get("training", True) else "**no**"]
+                 "yes" if r.get("training", True) else "**no**",
+                 SMOOTHNESS_RERUN.get(r["model"], EXACT).describe()]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -914,14 +988,19 @@ def to_markdown(claims: list[ClaimRecord], missing: list[str]) -> str:
         "nothing recalled, observed or heuristic: `make verify` fails if a gating claim fails. "
         "Every gating claim states its tolerance, and the mutation suite "
         "([MUTANTS.md](MUTANTS.md)) shows a wrong variant of the code that makes it fail. "
-        "Runs that diverge or never reach eps count as the budget T, never as absent.",
+        "Runs that diverge or never reach eps count as the budget T, never as absent. "
+        "The last column says how far a rerun on another machine may move a row "
+        "([RERUN.md](RERUN.md) measures it): `python -m experiments.publish --check` "
+        "compares the documents with the records within that allowance.",
         "",
-        "| id | claim | source | status | tolerance | measured | theory | verdict | gating |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| id | claim | source | status | tolerance | measured | theory | verdict | gating | "
+        "a rerun on another machine may move each number by |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in claims:
         cells = (c.id, c.statement, c.source, c.status, c.tolerance or "-", c.measured,
-                 c.theoretical, verdict[c.holds], "yes" if c.gating else "no")
+                 c.theoretical, verdict[c.holds], "yes" if c.gating else "no",
+                 c.rerun.describe())
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     if missing:
         lines += ["", "Not evaluated (their records are missing): " + ", ".join(missing) + "."]

@@ -29,7 +29,10 @@ def entry(name: str, by_record: dict) -> str:
                 continue
             seen.add(c.id)
             verdict = {True: "holds", False: "FAILS", None: "reported"}[c.holds]
-            lines.append(f"- `{c.id}` ({c.status}, {verdict}): {c.measured}")
+            moves = ("" if c.rerun == claims.EXACT
+                     else f" (a rerun on another machine may move each number by "
+                          f"{c.rerun.describe()})")
+            lines.append(f"- `{c.id}` ({c.status}, {verdict}): {c.measured}{moves}")
         lines.append("")
     return "\n".join(lines)
 

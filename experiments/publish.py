@@ -9,15 +9,23 @@ The documents that carry measured numbers are functions of the run records:
 
 ``python -m experiments.publish`` rewrites all of them from ``results/``;
 ``python -m experiments.publish --check`` rewrites nothing and exits 1, naming each stale
-document, when a committed document disagrees with the committed records (the test suite runs
-it, so a stale number fails CI). The records themselves are committed as
-``results/<experiment>/record.json`` (the traces are not: they are large and no document
-quotes them).
+document and line, when a committed document disagrees with the committed records (the test
+suite runs it, so a stale number fails CI).
+
+"Disagrees" allows what a rerun on another machine may move (``claims.Rerun``): a rounded
+number by one unit of its last printed digit, and the lines of chaotic runs by what each
+declares, as CLAIMS.md and SMOOTHNESS.md state. An integer, and every word, must match exactly
+unless the line's allowance says its words may change. ``--results DIR`` compares the
+committed documents with another run's records, e.g. a rerun on another machine.
+
+The records themselves are committed as ``results/<experiment>/record.json`` (the traces are
+not: they are large and no document quotes them).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 from collections.abc import Callable
@@ -31,10 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _headline(done: list, records_dir: Path) -> str:
     verdict = {True: "holds", False: "**FAILS**", None: "reported"}
-    lines = ["| claim | status | verdict | measured |", "|---|---|---|---|"]
+    lines = ["| claim | status | verdict | measured | a rerun on another machine may move "
+             "each number by |", "|---|---|---|---|---|"]
     for c in done:
         lines.append(f"| `{c.id}` | {c.status} | {verdict[c.holds]} | "
-                     f"{claims._cell(c.measured)} |")
+                     f"{claims._cell(c.measured)} | {claims._cell(c.rerun.describe())} |")
     return "\n".join(lines)
 
 
@@ -73,10 +82,93 @@ def documents(results_dir: Path, root: Path = ROOT) -> dict[Path, str]:
     return docs
 
 
+_NUM = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+"""A number as the documents print it; digits inside a name (seed001, x4, L0) are words."""
+
+
+def _ulp(token: str) -> float:
+    """One unit of the last printed digit of a rounded number ("0.172": 0.001, "2.04e+04":
+    100); 0 for an integer, which is a count and exact."""
+    mant, _, exp = token.lower().partition("e")
+    if "." not in mant and not exp:
+        return 0.0
+    decimals = len(mant.split(".")[1]) if "." in mant else 0
+    return 10.0 ** (int(exp or 0) - decimals)
+
+
+def line_key(line: str) -> str | None:
+    """What a document line is about: the claim id or the model its row or bullet starts
+    with (``| id | ...``, ``| `id` | ...``, ``- `id` (...``), else None."""
+    m = re.match(r"\s*(?:\|\s*|-\s+)`?([A-Za-z0-9_/]+)`?", line)
+    return m.group(1) if m else None
+
+
+def allowance(key: str | None) -> claims.Rerun:
+    """How far a rerun may move the line about ``key`` (a claim id or a smoothness model)."""
+    c = claims.by_id().get(key) if key else None
+    if c is not None:
+        return c.rerun
+    return claims.SMOOTHNESS_RERUN.get(key, claims.EXACT) if key else claims.EXACT
+
+
+@dataclasses.dataclass(frozen=True)
+class LineMove:
+    """One line that reads differently: its number (from 1), key, whether its words changed,
+    the (printed before, printed now, last-digit unit) of each number, and whether its
+    allowance covers the change."""
+
+    line: int
+    key: str | None
+    words_changed: bool
+    numbers: tuple[tuple[float, float, float], ...]
+    allowed: bool
+
+    def describe(self) -> str:
+        what = f"line {self.line} ({self.key or 'text'})"
+        if self.words_changed:
+            return f"{what}: its words changed"
+        worst = [f"{a:g} -> {b:g}" for a, b, _ in self.numbers if a != b]
+        return f"{what}: {', '.join(worst[:4])}{' ...' if len(worst) > 4 else ''}"
+
+
+def moves(committed: str, fresh: str) -> list[LineMove]:
+    """Every line of ``committed`` that ``fresh`` prints differently, judged by its
+    allowance. Documents of different lengths give one move at line 0 (never allowed)."""
+    a, b = committed.splitlines(), fresh.splitlines()
+    if len(a) != len(b):
+        return [LineMove(0, None, True, (), False)]
+    out = []
+    for i, (old, new) in enumerate(zip(a, b, strict=True), 1):
+        if old == new:
+            continue
+        key = line_key(old)
+        rule = allowance(key)
+        if _NUM.sub("#", old) != _NUM.sub("#", new):
+            out.append(LineMove(i, key, True, (), rule.words))
+            continue
+        nums = tuple((float(x), float(y), max(_ulp(x), _ulp(y)))
+                     for x, y in zip(_NUM.findall(old), _NUM.findall(new), strict=True))
+        out.append(LineMove(i, key, False, nums,
+                            all(rule.allows(x, y, u) for x, y, u in nums)))
+    return out
+
+
+def disagreements(results_dir: Path, root: Path = ROOT) -> dict[Path, list[LineMove]]:
+    """Per generated document, the lines the records in ``results_dir`` print differently
+    beyond their allowance (a missing document: one move at line 0)."""
+    out = {}
+    for p, text in documents(results_dir, root).items():
+        bad = ([LineMove(0, None, True, (), False)] if not p.exists()
+               else [m for m in moves(p.read_text(), text) if not m.allowed])
+        if bad:
+            out[p] = bad
+    return out
+
+
 def stale(results_dir: Path, root: Path = ROOT) -> list[Path]:
-    """The generated documents whose committed text differs from their records'."""
-    return [p for p, text in documents(results_dir, root).items()
-            if not p.exists() or p.read_text() != text]
+    """The generated documents whose committed text disagrees with their records' beyond what
+    a rerun may move."""
+    return list(disagreements(results_dir, root))
 
 
 def main(argv=None) -> int:
@@ -86,10 +178,13 @@ def main(argv=None) -> int:
                     help="write nothing; exit 1 if a document disagrees with the records")
     args = ap.parse_args(argv)
     if args.check:
-        bad = stale(args.results)
-        for p in bad:
+        bad = disagreements(args.results)
+        for p, lines in bad.items():
             print(f"[publish] stale: {p.relative_to(ROOT)} disagrees with the records in "
-                  f"{args.results}; run `python -m experiments.publish`", file=sys.stderr)
+                  f"{args.results} beyond what a rerun may move ("
+                  + "; ".join(m.describe() for m in lines[:3])
+                  + (f"; {len(lines) - 3} more" if len(lines) > 3 else "")
+                  + "); run `python -m experiments.publish`", file=sys.stderr)
         return 1 if bad else 0
     for path, text in documents(args.results).items():
         results.write_text(path, text)
