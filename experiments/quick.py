@@ -1,17 +1,20 @@
 """The whole figure pipeline at small sizes: every experiment, every figure, CLAIMS.md.
 
-``python -m experiments.quick [--out DIR]`` (``make figures-quick``) runs each experiment
-in-process with the small overrides below, draws every figure from those records, and writes
-CLAIMS.md, all under DIR (default build/quick). The numbers are smoke-test sized, not the
-published ones; the tests use this pipeline to run every claim.
+``python -m experiments.quick [--out DIR] [--jobs N]`` (``make figures-quick``) runs each
+experiment with the small overrides below, N at a time in worker processes (default 2, as
+``make figures``; 1: one after another in this process), draws every figure from those
+records, and writes CLAIMS.md, all under DIR (default build/quick). The numbers are
+smoke-test sized, not the published ones; the tests use this pipeline to run every claim.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -19,6 +22,8 @@ from omegaconf import OmegaConf
 from experiments import claims, figure_index, verify
 from experiments._common import CONF_DIR
 from paper_figures import FIGURES
+from paper_figures.__main__ import _draw
+from research import results
 from research.toolkit import Toolkit
 
 QUICK = {
@@ -69,24 +74,74 @@ def run_experiment(name: str, results_dir: Path, tk: Toolkit | None = None, **ex
     run(cfg) if tk is None else run(cfg, tk)
 
 
+SLOWEST_FIRST = ("clipping_networks", "clipping_mlp", "max_step", "smoothness",
+                 "iteration_complexity", "hard_instance", "descent_audit", "stochastic",
+                 "clipping_rnn", "clipping_seeds", "quartic_trajectories")
+"""The quick experiments, longest first (measured at quick size), so that parallel workers
+finish together."""
+
+
+def _timed_run(name: str, results_dir: Path) -> tuple[str, float]:
+    """Run one experiment at quick size; (name, seconds)."""
+    t = time.perf_counter()
+    run_experiment(name, results_dir)
+    return name, time.perf_counter() - t
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("build/quick"))
+    ap.add_argument("--jobs", type=int, default=2,
+                    help="experiments run at once, each worker process running one after "
+                         "another, and figures drawn at once (default 2, as make figures)")
     args = ap.parse_args(argv)
+    if args.jobs < 1:
+        print(f"error: --jobs must be a positive integer; got {args.jobs}.", file=sys.stderr)
+        return 2
     res, figs = args.out / "results", args.out / "figures"
     t0 = time.perf_counter()
-    for i, name in enumerate(QUICK, 1):
-        t = time.perf_counter()
-        run_experiment(name, res)
-        print(f"[quick] experiment {i}/{len(QUICK)} {name}: {time.perf_counter() - t:.1f}s",
-              flush=True)
-    for name in FIGURES:
-        importlib.import_module(f"paper_figures.{name}").main(
-            ["--results", str(res), "--out", str(figs)])
+    names = sorted(QUICK, key=lambda n: SLOWEST_FIRST.index(n) if n in SLOWEST_FIRST
+                   else -1)
+    needs = {f: set(importlib.import_module(f"paper_figures.{f}").main.records)
+             for f in FIGURES}
+    errors = []
+    if args.jobs == 1:
+        for i, name in enumerate(names, 1):
+            print(f"[quick] experiment {i}/{len(names)} {name}: "
+                  f"{_timed_run(name, res)[1]:.1f}s", flush=True)
+        errors = [e for e in map(_draw, [(f, str(res), str(figs)) for f in FIGURES]) if e]
+    else:
+        # spawned workers (this process runs JAX's threads: it must not fork), each importing
+        # JAX once; a figure is drawn as soon as its records exist, beside the experiments
+        # still running
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(args.jobs, len(names)), mp_context=ctx) as pool:
+            runs = {pool.submit(_timed_run, n, res): n for n in names}
+            draws, finished, i = [], set(), 0
+            try:
+                for fut in as_completed(runs):
+                    name, secs = fut.result()
+                    i += 1
+                    print(f"[quick] experiment {i}/{len(names)} {name}: {secs:.1f}s",
+                          flush=True)
+                    finished.add(name)
+                    for f in [f for f, r in needs.items() if r <= finished]:
+                        draws.append(pool.submit(_draw, (f, str(res), str(figs))))
+                        del needs[f]
+            except BaseException:
+                pool.shutdown(cancel_futures=True)
+                raise
+            errors = [e for e in (d.result() for d in draws) if e]
+            errors += [f"{f}: needs records no quick experiment writes ({', '.join(sorted(r))})"
+                       for f, r in needs.items()]
+    for e in errors:
+        print(f"[quick] figure {e}", file=sys.stderr)
+    if errors:
+        return 1
     done, missing = claims.evaluate(res)
     (figs / "CLAIMS.md").write_text(claims.to_markdown(done, missing))
     verify.write_tables(res, figs)
-    figure_index.main(["--results", str(res), "--out", str(figs / "README.md")])
+    results.write_text(figs / "README.md", figure_index.index_text(done))
     print(f"[quick] {len(QUICK)} experiments, {len(FIGURES)} figures and CLAIMS.md in "
           f"{time.perf_counter() - t0:.0f}s under {args.out}", flush=True)
     return 3 if missing else 0

@@ -196,6 +196,20 @@ def test_makefile_draws_every_figure():
     assert names == set(FIGURES)
 
 
+def test_quick_pipeline_refuses_a_bad_jobs_count(tmp_path, capsys):
+    assert quick.main(["--out", str(tmp_path), "--jobs", "0"]) == 2
+    assert "--jobs must be a positive integer" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_quick_figures_need_only_records_quick_experiments_write():
+    import importlib
+    for name in FIGURES:
+        assert set(importlib.import_module(f"paper_figures.{name}").main.records) <= set(
+            quick.QUICK), name
+    assert set(quick.SLOWEST_FIRST) == set(quick.QUICK)
+
+
 @pytest.mark.slow
 def test_quick_pipeline_writes_every_file_and_verify_passes(tmp_path):
     """The whole quick pipeline (every experiment, figure, CLAIMS.md, index) and verify."""
