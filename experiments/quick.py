@@ -44,7 +44,7 @@ QUICK = {
     "clipping_seeds": {"x4": {"steps": 600}},
     "smoothness": {"steps": 60, "log_every": 10, "hvp_iters": 5, "run_models": ["digits", "rnn"],
                    "momentum_models": [], "seeds": [0, 1], "n_boot": 200,
-                   "models": {"digits": {"args": {"hidden": 8}},
+                   "models": {"digits": {"args": {"hidden": 8}, "log_every": 10},
                               "rnn": {"args": {"hidden": 8, "length": 10, "n": 32}}}},
     "clipping_networks": {
         "seeds": [0, 1],
