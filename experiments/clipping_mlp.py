@@ -31,6 +31,8 @@ def summary(r: training.TrainResult) -> dict:
         "diverged_epoch": r.diverged_epoch.tolist(),
         "median_final_train_mse": float(np.median(r.train_loss[ok, -1])) if ok.any() else None,
         "median_final_test_mse": float(np.median(r.test_loss[ok, -1])) if ok.any() else None,
+        "final_train_mse_interval": training.median_over_seeds(r.train_loss[ok, -1]),
+        "final_test_mse_interval": training.median_over_seeds(r.test_loss[ok, -1]),
     }
 
 

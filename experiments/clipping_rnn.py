@@ -48,6 +48,7 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
         metrics["variants"][name] = {
             "divergence_rate": float(r.diverged.mean()),
             "median_final_test_mse": float(np.median(r.test_loss[ok, -1])) if ok.any() else None,
+            "final_test_mse_interval": training.median_over_seeds(r.test_loss[ok, -1]),
             "median_grad_norm": float(np.median(gn)),
             "max_grad_norm": float(gn.max()),
             "min_cosine": float(np.nanmin(r.cosine)),

@@ -149,9 +149,21 @@ class NormRow(TypedDict):
     total_norm: Num
 
 
+class MedianInterval(TypedDict):
+    """``training.median_over_seeds``: the 95% order-statistic interval of a median."""
+
+    lo: Num
+    hi: Num
+    coverage: Num
+    n: int
+
+
 class Thresholds(TypedDict):
     multiples: list[Num]
     divergence_rate: list[Num]
+    # records before the intervals lack them
+    final_train_mse_interval: NotRequired[list[MedianInterval | None]]
+    final_test_mse_interval: NotRequired[list[MedianInterval | None]]
 
 
 class ClippingMLP(TypedDict):

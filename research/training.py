@@ -104,7 +104,8 @@ def threshold_sweep(apply_fn, params, data, lr: float, momentum: float, threshol
 
     Returns:
       dict with, per threshold, "divergence_rate" and the medians over non-diverged seeds of
-      the final train and test loss (None where every seed diverged).
+      the final train and test loss (None where every seed diverged), with their 95%
+      intervals over seeds (``median_over_seeds``).
     """
     from research import optimizers
 
@@ -121,9 +122,26 @@ def threshold_sweep(apply_fn, params, data, lr: float, momentum: float, threshol
         return [float(np.median(f[~d])) if (~d).any() else None
                 for f, d in zip(final, div, strict=True)]
 
+    def intervals(loss):
+        final = loss[:, -1].reshape(k, seeds)
+        return [median_over_seeds(f[~d]) for f, d in zip(final, div, strict=True)]
+
     return {"thresholds": thresholds.tolist(), "divergence_rate": div.mean(axis=1).tolist(),
             "median_final_train_mse": medians(r.train_loss),
-            "median_final_test_mse": medians(r.test_loss)}
+            "median_final_test_mse": medians(r.test_loss),
+            "final_train_mse_interval": intervals(r.train_loss),
+            "final_test_mse_interval": intervals(r.test_loss)}
+
+
+def median_over_seeds(values) -> dict | None:
+    """The 95% distribution-free interval of a median over seeds (``stats.median_interval``)
+    as a record entry {lo, hi, coverage, n}; None without a value."""
+    from research import stats
+
+    m = stats.median_interval(values)
+    if m.n == 0:
+        return None
+    return {"lo": m.lo, "hi": m.hi, "coverage": m.coverage, "n": m.n}
 
 
 def train(apply_fn, params, data, optimizer: optax.GradientTransformation, epochs: int,

@@ -87,3 +87,20 @@ def test_mutants_name_what_they_rerun():
     m = next(m for m in mutants.MUTANTS if m.name == "clipping_removed")
     assert {"quartic_trajectories", "iteration_complexity", "hard_instance", "max_step",
             "clipping_seeds"} <= set(m.experiments())
+
+
+def test_baseline_records_carry_the_median_intervals(suite):
+    """The network experiments publish medians over seeds with their intervals; the interval
+    holds the median, and its claim prints it (a record without them prints the median
+    alone)."""
+    import json
+    work, base, _ = suite
+    for name in ("clipping_mlp", "clipping_rnn"):
+        rec = json.loads((work / "baseline" / name / "record.json").read_text())["metrics"]
+        t = rec["thresholds"]
+        key = "train" if name == "clipping_mlp" else "test"
+        for med, iv in zip(t[f"median_final_{key}_mse"], t[f"final_{key}_mse_interval"],
+                           strict=True):
+            assert iv["lo"] <= med <= iv["hi"] and iv["n"] >= 1
+    pascanu = next(c for c in base if c.id == "pascanu_threshold_heuristic")
+    assert "95% intervals" in pascanu.measured and " [" in pascanu.measured

@@ -221,3 +221,30 @@ def test_log_correlations_adds_the_trend_robust_ones_given_steps():
     assert "partial_spearman" not in smoothness.log_correlations(xs[0], ys[0])
     few = smoothness.log_correlations([1.0, 2.0], [1.0, 2.0], steps=[0, 1])
     assert math.isnan(few["partial_spearman"]) and math.isnan(few["detrended"])
+
+
+def test_median_interval_is_the_order_statistic_interval_of_the_binomial_table():
+    from math import comb
+    x = np.random.default_rng(0).permutation(np.arange(1.0, 21.0))
+    r = stats.median_interval(x)
+    assert (r.median, r.lo, r.hi, r.n) == (10.5, 6.0, 15.0, 20)  # the textbook (6, 15)
+    assert r.coverage == pytest.approx(sum(comb(20, b) for b in range(6, 15)) / 2**20)
+    for n in range(6, 61):
+        r = stats.median_interval(np.arange(float(n)))
+        j = int(r.lo)
+
+        def cover(j, n=n):
+            return sum(comb(n, b) for b in range(j + 1, n - j)) / 2**n
+        assert r.coverage == pytest.approx(cover(j)) and cover(j) >= 0.95, n
+        assert j + 1 >= n - j - 1 or cover(j + 1) < 0.95, n  # the narrowest such interval
+        assert r.hi == n - 1 - j
+
+
+def test_median_interval_with_few_or_bad_values():
+    r = stats.median_interval([5.0, 1.0, 3.0, 4.0, 2.0])
+    assert (r.lo, r.hi) == (1.0, 5.0) and r.coverage == pytest.approx(1 - 2 / 32)
+    r = stats.median_interval([np.nan, 2.0, np.inf, 1.0])
+    assert r.n == 2 and (r.lo, r.median, r.hi) == (1.0, 1.5, 2.0)
+    assert np.isnan(stats.median_interval([np.nan]).median)
+    with pytest.raises(ValueError, match="level"):
+        stats.median_interval([1.0, 2.0], level=1.5)
