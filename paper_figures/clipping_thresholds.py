@@ -1,6 +1,7 @@
 """Claim (Pascanu's heuristic): thresholds from 0.5x to 10x the average gradient norm are
 reasonable. Final loss and divergence rate against the threshold multiple, for the MLP of
-seed 000 and the RNN of seed 003, with global-norm clipping.
+seed 000 and the RNN of seed 003, with global-norm clipping: the median over seeds, its 95%
+interval (order statistics) as a band, and the share of seeds that diverged.
 
 Reads results/clipping_mlp and results/clipping_rnn.
 """
@@ -23,6 +24,12 @@ def draw(records: dict) -> plt.Figure:
         mult = np.asarray(t["multiples"])
         loss = np.asarray([np.nan if v is None else v for v in t[key]], dtype=float)
         ax.loglog(mult, loss, "o-", ms=3, color=plotting.OKABE_ITO[0], label=label)
+        ivs = t.get(f"final_{key.split('_')[2]}_mse_interval")
+        if ivs:  # records before the intervals lack them
+            lo, hi = (np.asarray([np.nan if iv is None else iv[k] for iv in ivs], dtype=float)
+                      for k in ("lo", "hi"))
+            ax.fill_between(mult, lo, hi, color=plotting.OKABE_ITO[0], alpha=0.2, lw=0,
+                            label="95% interval of the median over seeds")
         ax.set_xlabel(f"threshold / mean pre-clip |g| ({t['mean_preclip_grad_norm']:.3g})")
         ax.set_ylabel(label)
         ax.axvspan(0.5, 10, color="0.9", zorder=0, label="Pascanu: 0.5x to 10x")
