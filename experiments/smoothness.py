@@ -90,12 +90,15 @@ def train_rows(name: str, m: dict) -> int:
     """The number of training rows of model ``name``'s problem, which its minibatches (and
     the subsample) draw from: ``n`` of ``adding`` and ``char_lm`` (its argument, else the
     factory's default), the 1,500 training images of ``digits`` and ``resnet_digits``
-    (``problems.digits_data``), the 500 training rows of ``mlp_regression``
+    (``problems.digits_data``; ``resnet_digits``'s ``train_size`` when given), the 500
+    training rows of ``mlp_regression``
     (``problems.regression_data``)."""
     prob, args = m["problem"], m.get("args", {})
     if prob in ("adding", "char_lm"):
         default = inspect.signature(getattr(problems, prob)).parameters["n"].default
         return int(args.get("n", default))
+    if prob == "resnet_digits" and args.get("train_size") is not None:
+        return int(args["train_size"])
     if prob in ("digits", "resnet_digits"):
         return int(problems.digits_data()[0].shape[0])
     if prob == "mlp_regression":

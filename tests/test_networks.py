@@ -137,12 +137,16 @@ def test_validation_and_accuracy(lm, res):
     assert np.isfinite(v) and isinstance(acc, float) and 0.0 <= acc <= 1.0
 
 
-def test_conv3x3_is_equinox_conv2d():
+@pytest.mark.parametrize("cin, cout, h, w", [(4, 4, 8, 8), (2, 3, 5, 7), (1, 4, 8, 8)])
+def test_conv3x3_is_equinox_conv2d(cin, cout, h, w):
+    """Also on a non-square image with unequal channel counts, where a shift matrix with
+    rows and columns (or dy and dx) swapped gives other outputs."""
     key = jax.random.PRNGKey(3)
-    ref = eqx.nn.Conv2d(4, 4, 3, padding=1, use_bias=False, key=key, dtype=jnp.float64)
-    conv = resnet.Conv3x3(4, 4, key, jnp.float64)
-    x = jnp.asarray(np.random.default_rng(4).normal(size=(4, 8, 8)))
+    ref = eqx.nn.Conv2d(cin, cout, 3, padding=1, use_bias=False, key=key, dtype=jnp.float64)
+    conv = resnet.Conv3x3(cin, cout, key, jnp.float64)
+    x = jnp.asarray(np.random.default_rng(4).normal(size=(cin, h, w)))
     assert np.array_equal(np.asarray(conv.weight), np.asarray(ref.weight))
+    assert conv(x).shape == (cout, h, w)
     assert np.allclose(np.asarray(conv(x)), np.asarray(ref(x)), rtol=0, atol=1e-13)
 
 
@@ -184,6 +188,8 @@ def test_stochastic_fn_depends_on_the_key(make):
     (lambda: problems.resnet_digits(activation="tanh"), "activation"),
     (lambda: problems.resnet_digits(batch_size=2.5), "batch_size"),
     (lambda: problems.resnet_digits(seed=1.5), "seed"),
+    (lambda: problems.resnet_digits(train_size=0), "train_size"),
+    (lambda: problems.resnet_digits(train_size=1501), "train_size"),
 ])
 def test_bad_arguments_name_the_field(make, field):
     with pytest.raises(ValueError, match=rf"^{field} must "):
@@ -197,6 +203,30 @@ def test_smoothness_along_training(name, request):
     out = smoothness.along_training(p, optimizers.clipped_gd(0.1, 1.0), 40, 10)
     assert out["diverged_at"] == -1 and out["loss"][-1] < out["loss"][0]
     assert np.all(np.isfinite(out["smoothness_hess"])) and np.all(out["smoothness_hess"] > 0)
+
+
+def test_resnet_train_size_keeps_a_prefix_of_the_training_images(res):
+    """f on the first k images is the cross-entropy of those images alone, batch norm
+    included: the model built with ``train_size=k`` matches the full model's logits on
+    them (computed with their own batch statistics), and not on another k."""
+    from research.problems.networks import digits_data
+
+    k = 100
+    small = problems.resnet_digits(**SMALL_RES, train_size=k)
+    X, y = digits_data()[:2]
+    static, state = res.extra["static"], res.extra["state"]
+
+    def xent(rows):
+        logits = resnet.resnet_logits(eqx.combine(res.x0, static), state,
+                                      X[rows].reshape(-1, 1, 8, 8))
+        logp = jax.nn.log_softmax(logits)
+        return float(-jnp.mean(jnp.take_along_axis(logp, y[rows, None], axis=1)))
+
+    f = float(small.fn(small.x0))
+    assert f == pytest.approx(xent(np.arange(k)), rel=1e-12)
+    assert f != pytest.approx(xent(np.arange(k, 2 * k)), rel=1e-6)
+    assert "first 100 training images" in small.description
+    assert float(res.fn(res.x0)) == pytest.approx(xent(np.arange(1500)), rel=1e-12)
 
 
 def test_registered_resnet_factory_has_the_builders_signature():

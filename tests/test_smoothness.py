@@ -381,5 +381,9 @@ def test_train_rows_match_the_problems():
         lm.extra["train_windows"].shape[0]
     assert experiment.train_rows("m", {"problem": "mlp_regression"}) == \
         problems.regression_data()[0].shape[0]
+    n_digits = problems.digits_data()[0].shape[0]
+    assert experiment.train_rows("r", {"problem": "resnet_digits"}) == n_digits
+    assert experiment.train_rows("r", {"problem": "resnet_digits",
+                                       "args": {"train_size": 300}}) == 300
     with pytest.raises(ValueError, match=r"models\.q\.subsample"):
         experiment.train_rows("q", {"problem": "quadratic"})

@@ -324,7 +324,7 @@ def adding(cell: str = "rnn", hidden: int = 32, length: int = 50, n: int = 256, 
 @register("resnet_digits")
 @functools.cache
 def resnet_digits(channels: int = 8, blocks: int = 2, activation: str = "gelu", seed: int = 0,
-                  batch_size: int | None = None) -> Problem:
+                  batch_size: int | None = None, train_size: int | None = None) -> Problem:
     """Softmax cross-entropy of a small ResNet with batch normalisation (equinox) on
     scikit-learn's ``load_digits``: ResNet20 on CIFAR-10 in miniature. The model, its batch
     normalisation and its parameters are described in ``research.problems.resnet.build``,
@@ -336,4 +336,4 @@ def resnet_digits(channels: int = 8, blocks: int = 2, activation: str = "gelu", 
     from research.problems import resnet
 
     return resnet.build(channels=channels, blocks=blocks, activation=activation, seed=seed,
-                        batch_size=batch_size)
+                        batch_size=batch_size, train_size=train_size)
