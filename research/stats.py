@@ -66,6 +66,29 @@ def _ranks_b(a: np.ndarray) -> np.ndarray:
     return _sps.rankdata(a, axis=1)
 
 
+def _resample_ranks(data: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``_ranks_b`` of every column of ``data[idx]`` (shape (B, N, k)), equal to it exactly,
+    by counting instead of sorting each resample.
+
+    ``data`` (M, k) is finite; ``idx`` (B, N) are row indices into it. Each column's values
+    are replaced once by their dense rank in ``data`` (ties share one); within a resample, a
+    value of dense rank r then has c_r copies and s_r resampled values below it, so its
+    average rank is s_r + (c_r + 1) / 2: a bincount and a cumulative sum per resample, in
+    place of B sorts of N values (the bootstrap's cost: a sort per resample per column).
+    """
+    B, N = idx.shape
+    out = np.empty((B, N, data.shape[1]))
+    offset = np.arange(B)[:, None]
+    for j in range(data.shape[1]):
+        _, dense = np.unique(data[:, j], return_inverse=True)
+        k = int(dense.max()) + 1 if dense.size else 1
+        flat = dense.ravel()[idx] + offset * k  # (resample, dense rank) as one index
+        counts = np.bincount(flat.ravel(), minlength=B * k)
+        below = (np.cumsum(counts.reshape(B, k), axis=1).ravel() - counts)
+        out[..., j] = below[flat] + (counts[flat] + 1) / 2
+    return out
+
+
 def _residual_b(a: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Row-wise residual of ``a`` after an OLS fit a ~ 1 + t (only the mean where t is
     constant)."""
@@ -78,9 +101,14 @@ def _residual_b(a: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def _spearman_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Row-wise Spearman correlation of two finite (B, n) arrays."""
-    if x.shape[1] < MIN_POINTS:
-        return np.full(x.shape[0], np.nan)
-    return _pearson_b(_ranks_b(x), _ranks_b(y))
+    return _spearman_ranked(_ranks_b(x), _ranks_b(y))
+
+
+def _spearman_ranked(rx: np.ndarray, ry: np.ndarray) -> np.ndarray:
+    """``_spearman_b`` from the row-wise ranks of x and y."""
+    if rx.shape[1] < MIN_POINTS:
+        return np.full(rx.shape[0], np.nan)
+    return _pearson_b(rx, ry)
 
 
 def _slope_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -99,12 +127,18 @@ def _slope_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _partial_b(x: np.ndarray, y: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Row-wise partial Spearman correlation of x and y given t (finite (B, n) arrays)."""
-    n = x.shape[1]
-    if n < MIN_POINTS:
+    if x.shape[1] < MIN_POINTS:
         return np.full(x.shape[0], np.nan)
-    rt = _ranks_b(t)
-    ex = _residual_b(_ranks_b(x), rt)
-    ey = _residual_b(_ranks_b(y), rt)
+    return _partial_ranked(_ranks_b(x), _ranks_b(y), _ranks_b(t))
+
+
+def _partial_ranked(rx: np.ndarray, ry: np.ndarray, rt: np.ndarray) -> np.ndarray:
+    """``_partial_b`` from the row-wise ranks of x, y and t."""
+    n = rx.shape[1]
+    if n < MIN_POINTS:
+        return np.full(rx.shape[0], np.nan)
+    ex = _residual_b(rx, rt)
+    ey = _residual_b(ry, rt)
     out = _pearson_b(ex, ey)
     # ranks are O(n): a residual below n * 1e-9 is round-off, i.e. x or y is an exact
     # monotone function of t and nothing is left to correlate
@@ -316,11 +350,18 @@ class PooledStatistic:
     ``PooledStatistic(fn)(runs)`` concatenates the runs' rows (a list of (n_i, k) arrays)
     and returns ``fn`` of them; ``fn`` maps a (B, N, k) array of B row sets to B values, so
     ``block_bootstrap_ci`` evaluates all resamples in one vectorised call.
+
+    ``from_ranks``, for a statistic of the columns' ranks only (a Spearman correlation),
+    maps the (B, N, k) array of each column's ranks within each row set to the same B
+    values; ``block_bootstrap_ci`` then ranks the resamples by counting
+    (``_resample_ranks``) rather than by sorting each one.
     """
 
-    def __init__(self, fn: Callable[[np.ndarray], np.ndarray], name: str = ""):
+    def __init__(self, fn: Callable[[np.ndarray], np.ndarray], name: str = "",
+                 from_ranks: Callable[[np.ndarray], np.ndarray] | None = None):
         self.batched = fn
         self.name = name
+        self.from_ranks = from_ranks
 
     def __call__(self, runs: Sequence[np.ndarray]) -> float:
         runs = [_rows(r) for r in runs]
@@ -426,9 +467,15 @@ def block_bootstrap_ci(statistic: Callable[[list[np.ndarray]], float],
     data = np.concatenate(runs)
     lengths = [s.shape[0] for s in runs]
     batched = getattr(statistic, "batched", None)
+    from_ranks = getattr(statistic, "from_ranks", None)
+    if from_ranks is not None and not np.isfinite(data).all():
+        from_ranks = None  # ranks of NaN propagate as NaN: leave those to rankdata
     vals = np.full(n_boot, np.nan)
     with np.errstate(all="ignore"):
         for pos, idx, lens in _resample_indices(lengths, block_len, n_boot, gen):
+            if from_ranks is not None:
+                vals[pos] = from_ranks(_resample_ranks(data, idx))
+                continue
             if batched is not None:
                 vals[pos] = batched(data[idx])
                 continue
@@ -577,14 +624,16 @@ def is_training(loss, margin: float = TRAINING_MARGIN) -> TrainingCheck:
 # --------------------------------------------------------------------------- a log-log summary
 
 
-pooled_spearman = PooledStatistic(lambda r: _spearman_b(r[..., 0], r[..., 1]), "spearman")
+pooled_spearman = PooledStatistic(lambda r: _spearman_b(r[..., 0], r[..., 1]), "spearman",
+                                  lambda R: _spearman_ranked(R[..., 0], R[..., 1]))
 """Spearman correlation of column 0 and column 1 over all runs' rows together."""
 
 pooled_slope = PooledStatistic(lambda r: _slope_b(r[..., 0], r[..., 1]), "slope")
 """OLS slope of column 1 on column 0 over all runs' rows together."""
 
 pooled_partial_spearman = PooledStatistic(
-    lambda r: _partial_b(r[..., 0], r[..., 1], r[..., 2]), "partial_spearman")
+    lambda r: _partial_b(r[..., 0], r[..., 1], r[..., 2]), "partial_spearman",
+    lambda R: _partial_ranked(R[..., 0], R[..., 1], R[..., 2]))
 """Partial Spearman correlation of column 0 and column 1 given column 2, over all rows."""
 
 

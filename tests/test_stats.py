@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from scipy import stats as sps
 
 from research import stats
@@ -248,3 +250,34 @@ def test_median_interval_with_few_or_bad_values():
     assert np.isnan(stats.median_interval([np.nan]).median)
     with pytest.raises(ValueError, match="level"):
         stats.median_interval([1.0, 2.0], level=1.5)
+
+
+@given(st.integers(1, 40), st.integers(1, 25), st.integers(1, 60), st.integers(0, 10**6),
+       st.sampled_from([None, 0, 1]))
+@example(m=1, b=1, n=1, seed=0, decimals=0)   # one value, one resample of one row
+@example(m=5, b=3, n=40, seed=1, decimals=0)  # many ties
+def test_ranks_by_counting_equal_scipy_rankdata_exactly(m, b, n, seed, decimals):
+    """The bootstrap's ranks by counting (stats._resample_ranks) are scipy's average ranks
+    of each resample, to the bit, ties included (``decimals`` rounds the data into ties)."""
+    rng = np.random.default_rng(seed)
+    data = rng.standard_normal((m, 3)) * 2
+    if decimals is not None:
+        data = np.round(data, decimals)
+    idx = rng.integers(0, m, (b, n))
+    R = stats._resample_ranks(data, idx)
+    for j in range(3):
+        assert np.array_equal(R[..., j], sps.rankdata(data[idx][..., j], axis=1))
+
+
+def test_the_bootstrap_by_ranks_is_the_bootstrap_by_values():
+    """A rank statistic's interval is the same whether the resamples are ranked by counting
+    (``from_ranks``) or each sorted by rankdata (the statistic without ``from_ranks``), on
+    runs of unequal lengths (grouped resamples) and with ties."""
+    rng = np.random.default_rng(3)
+    runs = [np.round(rng.standard_normal((n, 3)), 1) for n in (30, 41, 41, 25)]
+    for rank_stat in (stats.pooled_spearman, stats.pooled_partial_spearman):
+        plain = stats.PooledStatistic(rank_stat.batched)
+        assert plain.from_ranks is None and rank_stat.from_ranks is not None
+        a = stats.block_bootstrap_ci(rank_stat, runs, n_boot=200, rng=7)
+        b = stats.block_bootstrap_ci(plain, runs, n_boot=200, rng=7)
+        assert a == b and math.isfinite(a.lo)
