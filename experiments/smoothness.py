@@ -213,6 +213,12 @@ def run(cfg: DictConfig) -> None:
     for name, m in models.items():
         for key in ("lr_large", "lr_small", "clip"):
             _validate.positive(f"models.{name}.{key}", m[key])
+        m["regimes"] = list(m.get("regimes", regimes))
+        if not m["regimes"]:
+            raise ValueError(f"models.{name}.regimes must list at least one of "
+                             f"{', '.join(REGIMES)}; got [].")
+        for r in m["regimes"]:
+            _validate.choice(f"models.{name}.regimes", r, REGIMES)
         try:
             built[name] = problems.get(m["problem"], **m.get("args", {}))
         except (ValueError, TypeError) as err:
@@ -241,7 +247,7 @@ def run(cfg: DictConfig) -> None:
         it = np.arange(0, m["steps"], m["log_every"])
         sub_problem, sub_info = subs[name]
         sub_fn = None if sub_problem is None else sub_problem.stochastic_fn
-        todo = regimes + (["momentum_clip"] if name in cfg.momentum_models else [])
+        todo = m["regimes"] + (["momentum_clip"] if name in cfg.momentum_models else [])
         opts = {r: optimizer_for(r, m, momentum) for r in todo}
         families: dict = {}
         for r in todo:

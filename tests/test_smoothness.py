@@ -307,18 +307,17 @@ def test_new_models_run_through_the_experiment_with_all_estimators(tmp_path):
         run_models=["char_lm", "resnet_digits"], momentum_models=["resnet_digits"],
         models={"char_lm": {"args": {"embed": 4, "hidden": 8, "length": 8, "n": 40},
                             "steps": TINY["steps"], "log_every": TINY["log_every"]},
-                "resnet_digits": {"args": {"channels": 2, "blocks": 1}, "subsample": 0.05,
+                "resnet_digits": {"args": {"channels": 2, "blocks": 1, "train_size": 200},
+                                  "subsample": 0.05, "regimes": ["large_lr_clip", "small_lr"],
                                   "steps": TINY["steps"], "log_every": TINY["log_every"]}})
     record, traces = results.read_record(tmp_path / "smoothness")
     m = record["metrics"]
     assert m["models"] == ["char_lm", "resnet_digits"] and m["hvp_iters"] == 0
     assert m["subsample"]["char_lm"] == {"fraction": 0.1, "rows": 4, "train_rows": 40}
-    n_digits = int(problems.digits_data()[0].shape[0])
-    assert m["subsample"]["resnet_digits"] == {"fraction": 0.05, "rows": round(0.05 * n_digits),
-                                               "train_rows": n_digits}
+    assert m["subsample"]["resnet_digits"] == {"fraction": 0.05, "rows": 10, "train_rows": 200}
     assert sorted(m["runs"]) == sorted(
         [f"char_lm/{r}" for r in TINY["regimes"]]
-        + [f"resnet_digits/{r}" for r in [*TINY["regimes"], "momentum_clip"]])
+        + [f"resnet_digits/{r}" for r in ["large_lr_clip", "small_lr", "momentum_clip"]])
     for key, r in m["runs"].items():
         sub = np.asarray(traces[f"{key}/smoothness_sub"])
         assert sub.shape == (2, 4) and np.all(np.isfinite(sub)) and np.all(sub > 0), key
@@ -345,6 +344,9 @@ def test_new_models_run_through_the_experiment_with_all_estimators(tmp_path):
     ({"models": {"digits": {"subsample": "tenth"}}}, "models.digits.subsample"),
     ({"models": {"digits": {"subsample": True}}}, "models.digits.subsample"),
     ({"hvp_iters": -1}, "hvp_iters"),
+    ({"models": {"digits": {"regimes": ["fast"]}}}, "models.digits.regimes"),
+    ({"models": {"digits": {"regimes": []}}}, "models.digits.regimes"),
+    ({"models": {"digits": {"regimes": ["momentum_clip"]}}}, "models.digits.regimes"),
 ])
 def test_bad_config_values_name_the_field(tmp_path, override, field):
     from experiments import quick
@@ -353,6 +355,30 @@ def test_bad_config_values_name_the_field(tmp_path, override, field):
         quick.run_experiment("smoothness", tmp_path, **{**TINY, "run_models": ["digits"],
                                                         "momentum_models": [], **override})
     assert not (tmp_path / "smoothness").exists()
+
+
+def test_the_committed_study_logs_200_points_per_run_on_5_seeds_in_the_papers_regimes():
+    """The sizes the smoothness study promises (issue: at least 5 seeds and 200 logged points
+    per run; the language-model regimes large lr clipped, small lr without and with; the
+    image regimes SGD with momentum, lr without clipping, a larger lr with clipping)."""
+    from omegaconf import OmegaConf
+
+    from experiments import smoothness as experiment
+
+    cfg = OmegaConf.to_container(OmegaConf.load("conf/smoothness.yaml"), resolve=True)
+    assert len(set(cfg["seeds"])) >= 5
+    assert set(cfg["run_models"]) >= {"mlp", "digits", "rnn", "lstm", "char_lm",
+                                      "resnet_digits"}
+    for name in cfg["run_models"]:
+        m = cfg["models"][name]
+        steps, every = m.get("steps", cfg["steps"]), m.get("log_every", cfg["log_every"])
+        assert steps % every == 0 and steps // every >= 200, name
+        assert set(m.get("regimes", cfg["regimes"])) <= set(experiment.REGIMES), name
+    assert set(cfg["models"]["char_lm"].get("regimes", cfg["regimes"])) == {
+        "large_lr_clip", "small_lr", "small_lr_clip"}
+    assert "resnet_digits" in cfg["momentum_models"]
+    assert set(cfg["models"]["resnet_digits"].get("regimes", cfg["regimes"])) >= {
+        "large_lr_clip", "small_lr"}
 
 
 def test_a_missing_subsample_field_is_named_and_null_skips_the_estimator():

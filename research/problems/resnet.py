@@ -22,7 +22,7 @@ AXIS = "batch"
 """The vmap axis name over which batch normalisation takes its statistics."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _shifts(h: int, w: int) -> np.ndarray:
     """The nine 0/1 matrices S_k, shape (9, h*w, h*w), k = 3 dy + dx, with
     (S_k x)[r*w + c] = x[(r + dy - 1)*w + (c + dx - 1)], or 0 where that pixel lies in the
