@@ -882,14 +882,22 @@ def _subsample_sizes(m: dict) -> str:
     return ", ".join(parts)
 
 
-def _own_lengths(m: dict) -> str:
-    """" (except ...)" for the models whose runs have their own steps / log_every."""
-    own = {}
+def _run_lengths(m: dict) -> str:
+    """The runs' lengths: "S steps per run, logged every K" with " (except ...)" for the
+    models whose runs have their own steps / log_every, or only the per-model list when no
+    run has the default length."""
+    own, default = {}, False
     for r in m.get("runs", {}).values():
         steps, every = r.get("steps", m["steps"]), r.get("log_every", m["log_every"])
         if (steps, every) != (m["steps"], m["log_every"]):
             own[r["model"]] = f"{r['model']}: {steps} steps logged every {every}"
-    return f" (except {'; '.join(own.values())})" if own else ""
+        else:
+            default = True
+    base = f"{m['steps']} steps per run, logged every {m['log_every']}"
+    if own and not default:
+        return ("Steps per run, and every how many steps a point is logged: "
+                + "; ".join(own.values()))
+    return base + (f" (except {'; '.join(own.values())})" if own else "")
 
 
 def smoothness_table(record: dict) -> str:
@@ -905,7 +913,7 @@ def smoothness_table(record: dict) -> str:
         "# Smoothness against gradient norm",
         "",
         "Written by `make verify` from `results/smoothness` (`python -m experiments.smoothness`)."
-        f" {m['steps']} steps per run, logged every {m['log_every']}{_own_lengths(m)}, seeds "
+        f" {_run_lengths(m)}; seeds "
         f"{', '.join(str(s) for s in m.get('seeds', [0]))}. L-hat is the trajectory estimator "
         "(full-batch gradients at x_k and at the midpoint of the step); the subsample estimator "
         "is the same ratio with gradients averaged over a random subsample of the training "

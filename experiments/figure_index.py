@@ -57,9 +57,10 @@ BIGGER_MACHINE = (
     ("smoothness", "seeds=[0,1,2,3,4,5,6,7,8,9] hvp_iters=20 log_every=5 "
      "models.lstm.steps=1000 models.lstm.log_every=5 models.char_lm.steps=1000 "
      "models.char_lm.log_every=5 models.resnet_digits.steps=1000 "
-     "models.resnet_digits.log_every=5",
-     "ten seeds, 200 logged points per run on every model (1000 steps), converged Hessian "
-     "norms"),
+     "models.resnet_digits.log_every=5 models.resnet_digits.args.train_size=null "
+     "models.resnet_digits.regimes=[large_lr_clip,small_lr,small_lr_clip]",
+     "ten seeds, 200 logged points per run over 1000 steps on every model, the ResNet on all "
+     "1,500 training images and in the fourth regime too, converged Hessian norms"),
     ("hard_instance", "M=[10,100,1000,10000,100000] cap=2000000",
      "one decade of M more (best fixed GD needs about 1.1e6 iterations at M = 1e5)"),
     ("clipping_rnn", "train_size=2000", "the seed's full training set"),

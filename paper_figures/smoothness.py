@@ -1,12 +1,14 @@
 """Claim (Zhang et al. 2020, Figures 1-3): along training, local smoothness grows with the
 gradient norm, most clearly with clipping and a large learning rate. One log-log panel per
 model x regime: x = full-batch gradient norm, y = the trajectory estimate of smoothness,
-colour = iteration, one marker per seed; the line is the tightest envelope L0 + L1 |g| above
-the points of all seeds. Each panel's title gives the Spearman correlation of log L against
-log |g| pooled over the seeds and the partial Spearman given the step, each with its 95 %
-hierarchical block-bootstrap interval, and the verdict (positive / negative / no evidence /
-not training; see experiments/smoothness.py), followed by the verdict of the same estimator
-with subsample gradients (the authors' own; "sub", when the record has it).
+colour = the point's step as a fraction of its run's steps (runs differ in length), one
+marker per seed; an empty panel is a regime the model does not run; the line is the tightest
+envelope L0 + L1 |g| above the points of all seeds. Each panel's title gives the Spearman
+correlation of log L against log |g| pooled over the seeds and the partial Spearman given
+the step, each with its 95 % hierarchical block-bootstrap interval, and the verdict
+(positive / negative / no evidence / not training; see experiments/smoothness.py), followed
+by the verdict of the same estimator with subsample gradients (the authors' own; "sub", when
+the record has it).
 
 Reads results/smoothness (python -m experiments.smoothness).
 """
@@ -114,7 +116,7 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     regimes = [r for r in smoothness.REGIMES if any(v["regime"] == r for v in runs.values())]
     fig, axes = plt.subplots(len(models), len(regimes), squeeze=False,
                              figsize=(plotting.FULL_WIDTH, 1.75 * len(models) + 0.9))
-    norm = Normalize(0, max([m["steps"]] + [r.get("steps", 0) for r in runs.values()]))
+    norm = Normalize(0, 1)  # a point's step over its run's steps: runs differ in length
     sc = None
     for i, model in enumerate(models):
         for j, regime in enumerate(regimes):
@@ -125,7 +127,7 @@ def draw(record: dict, traces: dict) -> plt.Figure:
                 continue
             r = runs[key]
             g, L = _series(traces, key, "grad_norm"), _series(traces, key, "smoothness_traj")
-            it = np.asarray(traces[f"{key}/iteration"])
+            it = np.asarray(traces[f"{key}/iteration"]) / r.get("steps", m["steps"])
             ok = np.isfinite(g) & np.isfinite(L) & (g > 0) & (L > 0)
             for s in range(g.shape[0]):
                 o = ok[s]
@@ -163,7 +165,7 @@ def draw(record: dict, traces: dict) -> plt.Figure:
             ax.tick_params(labelsize=5.5)
     if sc is not None:
         cb = fig.colorbar(sc, ax=axes, shrink=0.6, pad=0.01)
-        cb.set_label("iteration", fontsize=6.5)
+        cb.set_label("step / steps of the run", fontsize=6.5)
         cb.ax.tick_params(labelsize=5.5)
     handles = [Line2D([], [], ls="", marker=MARKERS[k % len(MARKERS)], color="0.35", ms=3,
                       label=f"seed {s}") for k, s in enumerate(seeds)]
@@ -175,17 +177,20 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     for r in runs.values():
         if (r.get("steps"), r.get("log_every")) != (m["steps"], m["log_every"]):
             own[r["model"]] = f"{r['model']} {r['steps']}/{r['log_every']}"
-    others = f" ({', '.join(own.values())})" if own else ""
-    fig.suptitle(f"Local smoothness vs gradient norm along training\n({m['steps']} steps, "
-                 f"logged every {m['log_every']}{others}; {len(seeds)} seeds; trajectory "
-                 "estimator, full-batch gradients)", fontsize=8)
+    if set(own) >= set(models):  # no run at the default length
+        length = f"steps/logged every: {', '.join(own[k] for k in models if k in own)}"
+    else:
+        others = f" ({', '.join(own.values())})" if own else ""
+        length = f"{m['steps']} steps, logged every {m['log_every']}{others}"
+    fig.suptitle(f"Local smoothness vs gradient norm along training\n({length}; {len(seeds)} "
+                 "seeds; trajectory estimator, full-batch gradients)", fontsize=8)
     note = (rf"$\rho_s$: Spearman of log $\hat L$ against log $\|g\|$, all seeds pooled; "
             "given step: partial Spearman given the step;\nbrackets: "
             f"{level}% block-bootstrap interval over seeds and time. Verdict: positive or "
             "negative when the partial and the\nlog-difference Spearman intervals both exclude 0 "
             "on that side; 'not training' when a seed's loss over the last quarter is not\n"
-            f"{m.get('training_margin', 0.1):.0%} below its initial loss, or it diverged."
-            + _sub_note(m))
+            f"{m.get('training_margin', 0.1):.0%} below its initial loss, or it diverged. An "
+            "empty panel is a regime that model does not run." + _sub_note(m))
     # below the panels, where no data or envelope runs
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=6,
                frameon=False, title=note, title_fontsize=5.5, alignment="center")
