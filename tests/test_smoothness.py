@@ -329,6 +329,19 @@ def test_new_models_run_through_the_experiment_with_all_estimators(tmp_path):
         assert r["subsample"] == m["subsample"][r["model"]]
         # the two trajectory ratios are different estimates of the same quantity
         assert not np.allclose(sub, np.asarray(traces[f"{key}/smoothness_traj"]))
+    # the figure colours each point by its step over its run's steps, whatever the run's
+    # length, and leaves the panel of a regime the model does not run empty
+    from matplotlib.collections import PathCollection
+
+    from paper_figures import smoothness as figure
+
+    fig = figure.draw(record, traces)
+    colours = np.concatenate([c.get_array() for ax in fig.axes
+                              for c in ax.collections if isinstance(c, PathCollection)])
+    assert colours.min() == 0 and colours.max() == (TINY["steps"] - TINY["log_every"]) / \
+        TINY["steps"]
+    empty = [ax for ax in fig.axes if not ax.axison]
+    assert len(empty) == 2  # char_lm/momentum_clip and resnet_digits/small_lr_clip
     table = claims.smoothness_table(record)
     row = next(line for line in table.splitlines() if line.startswith("| char_lm | small_lr |"))
     cells = [c.strip() for c in row.split("|")[1:-1]]
