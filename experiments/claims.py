@@ -60,8 +60,11 @@ class Rerun:
     ``atol``, or by up to ``factor`` between two numbers of one sign (the larger at least
     ``factor_above``: a blow-up's size is chaotic, a cosine's is not), and, when ``words``,
     change its words (a best configuration picked among near-ties, a verdict on an
-    interval's edge). ``why`` names the measurement (``python -m experiments.rerun_spread``
-    writes paper_figures/RERUN.md).
+    interval's edge). ``words_in`` allows less: only the parts of the line (between commas
+    and semicolons) that begin with one of these prefixes may change their words, and every
+    other part must read the same (one model's verdicts in a line that lists every model's).
+    ``why`` names the measurement (``python -m experiments.rerun_spread`` writes
+    paper_figures/RERUN.md).
     """
 
     atol: float = 0.0
@@ -69,6 +72,7 @@ class Rerun:
     factor_above: float = 0.0
     words: bool = False
     why: str = ""
+    words_in: tuple[str, ...] = ()
 
     def describe(self) -> str:
         parts = [f"±{self.atol:g}"] if self.atol else []
@@ -78,7 +82,21 @@ class Rerun:
         text = " or ".join(parts) if parts else "its last printed digit"
         if self.words:
             text += "; its words may change"
+        elif self.words_in:
+            text += ("; the words of its parts on " + ", ".join(self.words_in)
+                     + " may change")
         return text + (f" ({self.why})" if self.why else "")
+
+    def allows_words(self, old: str, new: str) -> bool:
+        """Whether a line printed as ``old`` may read ``new``, whose words differ."""
+        if self.words:
+            return True
+        if not self.words_in:
+            return False
+        a, b = re.split(r"[,;]", old), re.split(r"[,;]", new)
+        return len(a) == len(b) and all(
+            x == y or (x.strip().startswith(self.words_in) and y.strip().startswith(
+                self.words_in)) for x, y in zip(a, b, strict=True))
 
     def allows(self, old: float, new: float, ulp: float) -> bool:
         """Whether a number printed as ``old`` may read ``new`` after a rerun (``ulp``: one
@@ -834,7 +852,9 @@ SMOOTHNESS_RERUN: dict[str, Rerun] = {
        "L-hat with log ||grad f|| (partial Spearman given the step; Spearman of log-"
        "differences), bootstrapped over seeds and blocks of time, excludes 0 from below.",
        source="Zhang et al. 2020, Figures 1-3 (on ResNet20/CIFAR-10 and AWD-LSTM/PTB; here "
-       "small stand-ins)", status="[paper; observation]")
+       "small stand-ins)", status="[paper; observation]",
+       rerun=Rerun(words_in=("rnn/",), why="the RNN's verdicts at the small learning rate sit "
+                   "on an interval's edge, as its SMOOTHNESS.md rows; " + _MEASURED))
 def _smoothness(rec):
     runs = rec["smoothness"]["metrics"]["runs"]
     big = [r for r in runs.values() if r["regime"] == "large_lr_clip"]

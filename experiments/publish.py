@@ -144,7 +144,7 @@ def moves(committed: str, fresh: str) -> list[LineMove]:
         key = line_key(old)
         rule = allowance(key)
         if _NUM.sub("#", old) != _NUM.sub("#", new):
-            out.append(LineMove(i, key, True, (), rule.words))
+            out.append(LineMove(i, key, True, (), rule.allows_words(old, new)))
             continue
         nums = tuple((float(x), float(y), max(_ulp(x), _ulp(y)))
                      for x, y in zip(_NUM.findall(old), _NUM.findall(new), strict=True))

@@ -69,6 +69,21 @@ def test_words_and_line_counts_must_match_unless_the_line_allows_it(monkeypatch)
     assert publish.moves(old, new)[0].allowed
 
 
+def test_words_may_change_only_in_the_parts_a_line_names(monkeypatch):
+    """words_in: one model's verdicts may flip in a line listing every model's; another
+    model's, a changed count or a moved part may not."""
+    monkeypatch.setitem(claims.SMOOTHNESS_RERUN, "toy", claims.Rerun(words_in=("rnn/",)))
+    old = "| toy | positive: a, b; other regimes: a/small no evidence, rnn/small no evidence |"
+    ok = "| toy | positive: a, b; other regimes: a/small no evidence, rnn/small positive |"
+    other = "| toy | positive: a, b; other regimes: a/small positive, rnn/small no evidence |"
+    count = "| toy | positive: a, b, rnn; other regimes: a/small no evidence, rnn/small positive |"
+    assert publish.moves(old, ok)[0].allowed
+    assert not publish.moves(old, other)[0].allowed
+    assert not publish.moves(old, count)[0].allowed
+    assert "the words of its parts on rnn/ may change" in claims.Rerun(
+        words_in=("rnn/",)).describe()
+
+
 def test_a_factor_allowance_covers_one_sign_only():
     rule = claims.Rerun(factor=2.0)
     assert rule.allows(135.0, 270.0, 1.0) and rule.allows(274.0, 137.0, 1.0)
