@@ -45,7 +45,8 @@ QUICK = {
     "smoothness": {"steps": 60, "log_every": 10, "hvp_iters": 5, "run_models": ["digits", "rnn"],
                    "momentum_models": [], "seeds": [0, 1], "n_boot": 200,
                    "models": {"digits": {"args": {"hidden": 8}, "log_every": 10},
-                              "rnn": {"args": {"hidden": 8, "length": 10, "n": 32}}}},
+                              "rnn": {"args": {"hidden": 8, "length": 10, "n": 32},
+                                      "log_every": 10}}},
     "clipping_networks": {
         "seeds": [0, 1],
         "models": {"char_lm": {"args": {"embed": 4, "hidden": 8, "length": 8, "n": 32},
