@@ -5,6 +5,11 @@ experiment with the small overrides below, N at a time in worker processes (defa
 ``make figures``; 1: one after another in this process), draws every figure from those
 records, and writes CLAIMS.md, all under DIR (default build/quick). The numbers are
 smoke-test sized, not the published ones; the tests use this pipeline to run every claim.
+
+Compiled programs persist in DIR/jax-cache (JAX's compilation cache, keyed by the program,
+the compile options and the JAX version), so a second run compiles only what changed: on 2
+cores a run from scratch takes about 85 s, a repeat about 40 s. ``--no-cache`` (or a
+``JAX_COMPILATION_CACHE_DIR`` already set) leaves the cache alone.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import multiprocessing
+import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -89,16 +95,32 @@ def _timed_run(name: str, results_dir: Path) -> tuple[str, float]:
     return name, time.perf_counter() - t
 
 
+def _use_compilation_cache(path: Path) -> None:
+    """Persist every compiled program under ``path``: in this process (before its first
+    compile) and in the workers it spawns (they read the environment when JAX starts)."""
+    import jax
+
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(path.resolve())
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    jax.config.update("jax_compilation_cache_dir", str(path.resolve()))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("build/quick"))
     ap.add_argument("--jobs", type=int, default=2,
                     help="experiments run at once, each worker process running one after "
                          "another, and figures drawn at once (default 2, as make figures)")
+    ap.add_argument("--no-cache", action="store_true",
+                    help="compile everything afresh: no persistent compilation cache")
     args = ap.parse_args(argv)
     if args.jobs < 1:
         print(f"error: --jobs must be a positive integer; got {args.jobs}.", file=sys.stderr)
         return 2
+    if not args.no_cache and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+        _use_compilation_cache(args.out / "jax-cache")
     res, figs = args.out / "results", args.out / "figures"
     t0 = time.perf_counter()
     names = list(SLOWEST_FIRST)  # the quick experiments (a test keeps the two lists equal)
@@ -112,10 +134,12 @@ def main(argv=None) -> int:
         # JAX once; a figure is drawn as soon as its records exist, beside the experiments
         # still running
         ctx = multiprocessing.get_context("spawn")
-        needs = {f: set(importlib.import_module(f"paper_figures.{f}").main.records)
-                 for f in FIGURES}
         with ProcessPoolExecutor(min(args.jobs, len(names)), mp_context=ctx) as pool:
             runs = {pool.submit(_timed_run, n, res): n for n in names}
+            # which records each figure needs: read while the workers start (importing the
+            # figure modules takes seconds, and the workers need none of it)
+            needs = {f: set(importlib.import_module(f"paper_figures.{f}").main.records)
+                     for f in FIGURES}
             draws, finished, i = [], set(), 0
             try:
                 for fut in as_completed(runs):

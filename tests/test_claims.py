@@ -202,6 +202,21 @@ def test_quick_pipeline_refuses_a_bad_jobs_count(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
+def test_quick_persists_compiled_programs_under_out_unless_told_not_to(tmp_path, monkeypatch):
+    """The cache goes to OUT/jax-cache; --no-cache, or a cache directory already set in the
+    environment (as the tests set one), leaves it alone. No experiment runs here."""
+    seen = []
+    monkeypatch.setattr(quick, "_use_compilation_cache", seen.append)
+    monkeypatch.setattr(quick, "SLOWEST_FIRST", ())
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    quick.main(["--out", str(tmp_path), "--jobs", "1"])
+    assert seen == [tmp_path / "jax-cache"]
+    quick.main(["--out", str(tmp_path), "--jobs", "1", "--no-cache"])
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "elsewhere"))
+    quick.main(["--out", str(tmp_path), "--jobs", "1"])
+    assert seen == [tmp_path / "jax-cache"]
+
+
 def test_quick_figures_need_only_records_quick_experiments_write():
     import importlib
     for name in FIGURES:
