@@ -906,18 +906,14 @@ def _run_lengths(m: dict) -> str:
     """The runs' lengths: "S steps per run, logged every K" with " (except ...)" for the
     models whose runs have their own steps / log_every, or only the per-model list when no
     run has the default length."""
-    own, default = {}, False
-    for r in m.get("runs", {}).values():
-        steps, every = r.get("steps", m["steps"]), r.get("log_every", m["log_every"])
-        if (steps, every) != (m["steps"], m["log_every"]):
-            own[r["model"]] = f"{r['model']}: {steps} steps logged every {every}"
-        else:
-            default = True
-    base = f"{m['steps']} steps per run, logged every {m['log_every']}"
+    from research.smoothness import run_lengths
+
+    own, default = run_lengths(m)
+    listed = "; ".join(f"{k}: {s} steps logged every {e}" for k, (s, e) in own.items())
     if own and not default:
-        return ("Steps per run, and every how many steps a point is logged: "
-                + "; ".join(own.values()))
-    return base + (f" (except {'; '.join(own.values())})" if own else "")
+        return f"Steps per run, and every how many steps a point is logged: {listed}"
+    return (f"{m['steps']} steps per run, logged every {m['log_every']}"
+            + (f" (except {listed})" if own else ""))
 
 
 def smoothness_table(record: dict) -> str:

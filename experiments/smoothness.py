@@ -213,10 +213,10 @@ def run(cfg: DictConfig) -> None:
     for name, m in models.items():
         for key in ("lr_large", "lr_small", "clip"):
             _validate.positive(f"models.{name}.{key}", m[key])
-        m["regimes"] = list(m.get("regimes", regimes))
-        if not m["regimes"]:
-            raise ValueError(f"models.{name}.regimes must list at least one of "
-                             f"{', '.join(REGIMES)}; got [].")
+        m["regimes"] = m.get("regimes", regimes)
+        if not isinstance(m["regimes"], list) or not m["regimes"]:
+            raise ValueError(f"models.{name}.regimes must be a list of at least one of "
+                             f"{', '.join(REGIMES)}; got {m['regimes']!r}.")
         for r in m["regimes"]:
             _validate.choice(f"models.{name}.regimes", r, REGIMES)
         try:

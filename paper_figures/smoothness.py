@@ -173,15 +173,13 @@ def draw(record: dict, traces: dict) -> plt.Figure:
                           label=r"envelope $L_0 + L_1\|g\|$ over all seeds"))
     level = round(100 * m.get("bootstrap", {}).get("level", 0.95))
     # two lines each, so that no text is wider than the panels and the colour bar
-    own = {}  # models run at their own length: "name steps/log_every"
-    for r in runs.values():
-        if (r.get("steps"), r.get("log_every")) != (m["steps"], m["log_every"]):
-            own[r["model"]] = f"{r['model']} {r['steps']}/{r['log_every']}"
-    if set(own) >= set(models):  # no run at the default length
-        length = f"steps/logged every: {', '.join(own[k] for k in models if k in own)}"
+    own, default = smoothness.run_lengths(m)  # models run at their own length
+    listed = ", ".join(f"{k} {s}/{e}" for k, (s, e) in own.items())
+    if own and not default:
+        length = f"steps/logged every: {listed}"
     else:
-        others = f" ({', '.join(own.values())})" if own else ""
-        length = f"{m['steps']} steps, logged every {m['log_every']}{others}"
+        length = (f"{m['steps']} steps, logged every {m['log_every']}"
+                  + (f" ({listed})" if own else ""))
     fig.suptitle(f"Local smoothness vs gradient norm along training\n({length}; {len(seeds)} "
                  "seeds; trajectory estimator, full-batch gradients)", fontsize=8)
     note = (rf"$\rho_s$: Spearman of log $\hat L$ against log $\|g\|$, all seeds pooled; "

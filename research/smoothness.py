@@ -270,6 +270,22 @@ SERIES = ("loss", "grad_norm", "used_grad_norm", "smoothness_traj", "smoothness_
 """The per-point series of ``along_training`` (and of ``_along``'s records), in order."""
 
 
+def run_lengths(metrics: dict) -> tuple[dict[str, tuple[int, int]], bool]:
+    """Of a smoothness record's ``metrics``: (each model whose runs have their own (steps,
+    log_every), in the order of ``metrics["models"]``; whether any run has the record's
+    default ``steps`` and ``log_every``). What the correlation table and the figure say of
+    the runs' lengths."""
+    own, default = {}, False
+    for r in metrics.get("runs", {}).values():
+        length = (r.get("steps", metrics["steps"]), r.get("log_every", metrics["log_every"]))
+        if length != (metrics["steps"], metrics["log_every"]):
+            own[r["model"]] = length
+        else:
+            default = True
+    order = [k for k in metrics.get("models", []) if k in own]
+    return {k: own[k] for k in order + [k for k in own if k not in order]}, default
+
+
 def along_training(problem, optimizer: optax.GradientTransformation, steps: int,
                    log_every: int, *, x0=None, key=0, hvp_iters: int = 20,
                    subsample_fn=None) -> dict:

@@ -359,6 +359,7 @@ def test_new_models_run_through_the_experiment_with_all_estimators(tmp_path):
     ({"hvp_iters": -1}, "hvp_iters"),
     ({"models": {"digits": {"regimes": ["fast"]}}}, "models.digits.regimes"),
     ({"models": {"digits": {"regimes": []}}}, "models.digits.regimes"),
+    ({"models": {"digits": {"regimes": "small_lr"}}}, "models.digits.regimes must be a list"),
     ({"models": {"digits": {"regimes": ["momentum_clip"]}}}, "models.digits.regimes"),
 ])
 def test_bad_config_values_name_the_field(tmp_path, override, field):
@@ -426,3 +427,22 @@ def test_train_rows_match_the_problems():
                                        "args": {"train_size": 300}}) == 300
     with pytest.raises(ValueError, match=r"models\.q\.subsample"):
         experiment.train_rows("q", {"problem": "quadratic"})
+
+
+def test_run_lengths_name_the_models_with_their_own_length_in_model_order():
+    """What SMOOTHNESS.md's header and the figure's title say of the runs' lengths: the
+    default with the exceptions, or only the per-model list when no run has the default."""
+    from experiments import claims
+
+    runs = {"b/x": {"model": "b", "steps": 400, "log_every": 2},
+            "a/x": {"model": "a", "steps": 1000, "log_every": 5},
+            "c/x": {"model": "c"}}
+    m = {"steps": 1000, "log_every": 20, "models": ["c", "a", "b"], "runs": runs}
+    own, default = smoothness.run_lengths(m)
+    assert list(own.items()) == [("a", (1000, 5)), ("b", (400, 2))] and default
+    assert claims._run_lengths(m) == ("1000 steps per run, logged every 20 (except a: 1000 "
+                                      "steps logged every 5; b: 400 steps logged every 2)")
+    del runs["c/x"]
+    assert smoothness.run_lengths(m) == ({"a": (1000, 5), "b": (400, 2)}, False)
+    assert claims._run_lengths(m).startswith("Steps per run, and every how many steps a point "
+                                             "is logged: a: 1000 steps logged every 5; b:")
