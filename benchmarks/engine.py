@@ -12,7 +12,7 @@ load on the machine hits both alike; on the 1-D workload and on a 16-D one, wher
 scaled sum runs (a single number's norm is its absolute value).
 
 Writes the numbers into benchmarks/results.json under "engine" and prints them. Timings take
-the best of a few repeats, to discount other load on a shared machine. Targets (issue 2):
+the best of a few repeats, to discount other load on a shared machine. Targets:
 ratio >= 1000, thinned engine <= 3 ns per trajectory-step; the safe norm costs the engine at
 most 10% (ratio safe / plain <= 1.10).
 """
@@ -143,6 +143,9 @@ def safe_norm_cost(batch: int, steps: int, repeats: int) -> dict:
 
 
 def main(argv=None) -> None:
+    from research import runtime
+
+    runtime.configure()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=4096)
     ap.add_argument("--steps", type=int, default=10_000)

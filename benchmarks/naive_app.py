@@ -49,4 +49,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    from research import runtime
+
+    runtime.configure()
     main()

@@ -1,11 +1,14 @@
-"""Write the latest benchmark table into README.md, between the markers
+"""Write the latest benchmark table into docs/performance.md, between the markers
 ``<!-- bench:start -->`` and ``<!-- bench:end -->``, from benchmarks/results.json.
 
-Run by `make bench` after the benchmarks, so the README always shows what they measured.
+Run by `make bench` after the benchmarks, so the page always shows what they measured, and
+on which machine (its platform and CPU count, from results.json), since absolute times mean
+little without it.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -13,6 +16,7 @@ from pathlib import Path
 from benchmarks._common import RESULTS
 
 ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
@@ -25,7 +29,7 @@ def table(r: dict) -> str:
     if "engine" in r:
         e = r["engine"]
         rows += [
-            ("engine (issue 2)", e["workload"], ""),
+            ("engine", e["workload"], ""),
             ("", "`engine.run`, thinned traces", f"{e['engine_ns_per_traj_step_thinned']} ns "
              f"per trajectory-step (target ≤ 3: "
              f"{_met(e['engine_ns_per_traj_step_thinned'] <= 3)})"),
@@ -70,7 +74,7 @@ def table(r: dict) -> str:
         m = r["smoothness"]
         for name, v in m["models"].items():
             hess = next(val for key, val in v.items() if key.startswith("hessian_norm"))
-            rows.append(("smoothness (issue 4)" if name == next(iter(m["models"])) else "",
+            rows.append(("smoothness estimators" if name == next(iter(m["models"])) else "",
                          f"{name}: extra cost of one estimate, in gradients",
                          f"trajectory {v['trajectory_extra_in_gradients']} (target ≤ 1: one "
                          f"gradient evaluation plus two norms); "
@@ -86,7 +90,7 @@ def table(r: dict) -> str:
         f = r["figures"]
         slow = sorted(f["stages_s"].items(), key=lambda kv: -kv[1])[:3]
         rows += [
-            ("`make figures` (issue 7)",
+            ("`make figures`",
              f"all stages from scratch, {f.get('experiments_at_once', 1)} experiments at a time "
              "(after set-up)",
              f"{f['total_s']} s: experiments {f['experiments_s']} s, figures and reports "
@@ -94,24 +98,39 @@ def table(r: dict) -> str:
             ("", "slowest stages (each its own wall time)",
              "; ".join(f"{k} {v} s" for k, v in slow)),
         ]
-    machines = sorted({f"{v['machine']} ({v['measured']})" for v in r.values()})
     out = ["| benchmark | measure | latest |", "|---|---|---|"]
     out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    out += ["", "Measured on " + "; ".join(machines) + "."]
+    out += ["", machine_line(r)]
     return "\n".join(out)
 
 
+def machine_line(r: dict) -> str:
+    """The machine (architecture, CPU count, platform) and date of every section, with the
+    load average then: absolute times only compare on the same machine at the same load."""
+    runs = sorted({(v["machine"], v["measured"]) for v in r.values()})
+    loads = {k: v["load_average_1min"] for k, v in r.items() if "load_average_1min" in v}
+    text = "Measured on " + "; ".join(f"{m} ({d})" for m, d in runs) + "."
+    if loads:
+        text += (" 1-minute load average while each section ran: "
+                 + ", ".join(f"{k} {v}" for k, v in sorted(loads.items())) + ".")
+    return text
+
+
 def main(argv=None) -> int:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+    ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--out", type=Path, default=PAGE)
+    args = ap.parse_args(argv)
+    text = args.out.read_text()
     if START not in text or END not in text:
-        print(f"README.md has no {START} ... {END} block", file=sys.stderr)
+        print(f"{args.out} has no {START} ... {END} block", file=sys.stderr)
         return 1
-    r = json.loads(RESULTS.read_text())
+    body = table(json.loads(args.results.read_text()))
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    readme.write_text(head + START + "\n" + table(r) + "\n" + END + tail)
-    print("[bench] README.md table updated from benchmarks/results.json")
+    args.out.write_text(head + START + "\n" + body + "\n" + END + tail)
+    print(body)
+    print(f"[bench] {args.out} table updated from {args.results}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Smoothness-estimation benchmark (issue 4), side by side in one run.
+"""Smoothness-estimation benchmark, side by side in one run.
 
 For each network of the smoothness experiment, at its figure-size settings:
   - one full-batch gradient (the unit);
@@ -74,6 +74,9 @@ def _per_model(name: str, spec: dict, hvp_iters: int, repeats: int) -> dict:
 
 
 def main(argv=None) -> None:
+    from research import runtime
+
+    runtime.configure()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--skip-experiment", action="store_true")

@@ -14,8 +14,8 @@ Workload: clipped GD (gamma = 1) on 1-D x^4 from x0 = 10, eta = range(0.001, 1.0
   (n) jobs that cannot be batched (a problem and optimizer family each): 6 jobs against 1,
       giving the cost per extra non-batchable job.
 
-Each is a fresh process, timed by wall clock, including start-up. Targets (batching sweeper
-issue): (t) at least 20x faster than (c) and at most 10 s; (r) at most 2 s. Writes
+Each is a fresh process, timed by wall clock, including start-up. Targets: (t) at least
+20x faster than (c) and at most 10 s; (r) at most 2 s. Writes
 benchmarks/results.json under "sweeps".
 """
 
@@ -45,9 +45,12 @@ def timed(args: list[str]) -> float:
 
 
 def main(argv=None) -> None:
+    from research import runtime
+
+    runtime.configure()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=1000,
-                    help="number of step sizes (default 1000, the issue's workload)")
+                    help="number of step sizes (default 1000, the workload above)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     n = args.points

@@ -44,6 +44,9 @@ def hydra_entry(config_name: str, run: Callable[[DictConfig], None]) -> Callable
             sys.exit(2)
 
     def main() -> None:
+        from research import runtime
+
+        runtime.configure()
         cli(hydra_main)
 
     main.hydra_main = hydra_main

@@ -242,6 +242,9 @@ def to_markdown(base: list, results: list[MutantResult]) -> str:
 
 
 def main(argv=None) -> int:
+    from research import runtime
+
+    runtime.configure()
     ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("paper_figures/MUTANTS.md"))
     args = ap.parse_args(argv)

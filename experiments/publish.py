@@ -172,6 +172,9 @@ def stale(results_dir: Path, root: Path = ROOT) -> list[Path]:
 
 
 def main(argv=None) -> int:
+    from research import runtime
+
+    runtime.configure()
     ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     ap.add_argument("--results", type=Path, default=ROOT / "results")
     ap.add_argument("--check", action="store_true",

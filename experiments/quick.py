@@ -108,6 +108,9 @@ def _use_compilation_cache(path: Path) -> None:
 
 
 def main(argv=None) -> int:
+    from research import runtime
+
+    runtime.configure()
     ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("build/quick"))
     ap.add_argument("--jobs", type=int, default=2,

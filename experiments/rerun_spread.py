@@ -132,6 +132,9 @@ def to_markdown(rows: list[dict], runs: dict[str, str]) -> str:
 
 
 def main(argv=None) -> int:
+    from research import runtime
+
+    runtime.configure()
     ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     ap.add_argument("--isa", nargs="*", default=list(ISAS),
                     help="instruction-set caps to emulate, 'native' for none (default "

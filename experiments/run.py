@@ -294,7 +294,11 @@ jobs, or the run directory) in the launcher's process."""
 
 def _enter_job() -> None:
     """Where each job starts: in a launcher's worker (a process other than the one that read
-    the command line), stop with the launcher and leave Ctrl-C to it."""
+    the command line), stop with the launcher and leave Ctrl-C to it. Every job runs in
+    float64 on every core, whichever process it lands in."""
+    from research import runtime
+
+    runtime.configure()
     launcher = os.environ.get(LAUNCHER_PID)
     if launcher and launcher != str(os.getpid()):
         watch_parent()
@@ -402,6 +406,9 @@ QUIET = "ignore::UserWarning:joblib.externals.loky.backend.resource_tracker"
 
 
 def main() -> None:
+    from research import runtime
+
+    runtime.configure()
     os.environ[LAUNCHER_PID] = str(os.getpid())
     os.environ["PYTHONWARNINGS"] = ",".join(
         w for w in (os.environ.get("PYTHONWARNINGS"), QUIET) if w)

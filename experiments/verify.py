@@ -25,6 +25,9 @@ def write_tables(results_dir, out_dir) -> list[Path]:
 
 
 def main(argv=None) -> int:
+    from research import runtime
+
+    runtime.configure()
     ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     ap.add_argument("--results", default="results")
     ap.add_argument("--out", default="paper_figures/CLAIMS.md")

@@ -39,6 +39,9 @@ def _draw(job: tuple[str, str, str]) -> str | None:
 
 
 def main(argv=None) -> int:
+    from research import runtime
+
+    runtime.configure()
     ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     ap.add_argument("names", nargs="*", metavar="NAME",
                     help=f"figures to draw (default: all): {', '.join(FIGURES)}")

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from research import _validate, theory
+from research import _validate, runtime, theory
 
 FLOAT_RTOL = 1e-12
 """A step counts as a violation only when f(x_{t+1}) exceeds the bound by more than
@@ -109,6 +109,7 @@ def descent_audit(f, grad_norm, step_size, L0: float, L1: float) -> Audit:
     References: docs/theory.md §1 (Vankov et al. 2024; Hübler et al. 2024). [secondary;
     checked]
     """
+    runtime.require_x64("descent_audit")
     _validate.nonnegative("L0", L0)
     _validate.nonnegative("L1", L1)
     skipped, f_t, f_next, g, h = _pairs(f, grad_norm, step_size)
@@ -122,6 +123,7 @@ def progress_audit(f, grad_norm, L0: float, L1: float, rule: str) -> Audit:
 
     References: Vankov et al. 2024 (arXiv:2410.10800). [secondary; checked]
     """
+    runtime.require_x64("progress_audit")
     skipped, f_t, f_next, g = _pairs(f, grad_norm)
     bound = f_t - np.asarray(theory.vankov_progress(g, L0, L1, rule))
     return _audit(skipped, f_t, f_next, bound)
@@ -146,6 +148,7 @@ def max_step(fn, x, c: float = 0.0, h0: float = 1e-8, doublings: int = 160,
       (h_max, grad_norm), arrays of shape (batch,). h_max is NaN where even the first step
       fails and inf where no failure was found up to 2^doublings times it.
     """
+    runtime.require_x64("max_step")
     _validate.in_interval("c", c, 0.0, 1.0)
     if not isinstance(x, jax.Array | np.ndarray):  # a batched pytree: search on flat vectors
         first = jax.tree_util.tree_map(lambda a: a[0], x)

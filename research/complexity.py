@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from research import _validate, engine, optimizers
+from research import _validate, engine, optimizers, runtime
 from research.problems import Problem
 
 
@@ -15,6 +15,7 @@ def iterations_to_eps(problem: Problem, optimizer, x0, eps: float, cap: int,
     """Iterations to ||grad f|| <= eps for each start (-1 if not within ``cap``), and the
     divergence flags. ``cap`` is rounded up to a multiple of ``blocks``; the run stops once
     every trajectory is done."""
+    runtime.require_x64("iterations_to_eps")
     cap = _validate.positive_int("cap", cap)
     every = max(1, -(-cap // blocks))
     res = engine.run(problem, optimizer, x0, steps=every * -(-cap // every), eps=eps,

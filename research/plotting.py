@@ -84,6 +84,9 @@ def figure_cli(name: str, draw, doc: str, records: tuple[str, ...] | None = None
     records = records or (name,)
 
     def main(argv=None) -> list[Path]:
+        from research import runtime
+
+        runtime.configure()
         ap = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
         ap.add_argument("--results", default="results", help="root folder of the records")
         ap.add_argument("--out", default="paper_figures")

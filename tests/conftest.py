@@ -1,4 +1,4 @@
-"""Test configuration: float64 everywhere (importing research switches it on), hypothesis
+"""Test configuration: float64 everywhere (``research.runtime.configure``), hypothesis
 profiles (``HYPOTHESIS_PROFILE=ci`` uses fewer examples), and the cross-product catalogue of
 problems with stated constants."""
 
@@ -19,7 +19,11 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
-import research  # noqa: F401, E402  (enables float64)
+from research import runtime  # noqa: E402
+
+# Tests run as the entry points do: float64 (the theory checks need it), a device per core.
+runtime.configure()
+
 from research import problems  # noqa: E402
 
 settings.register_profile(
