@@ -125,8 +125,8 @@ def test_sweep_axes_expand_as_documented():
 
 
 def test_multirun_table_matches_the_batched_job(tmp_path, run_cli):
-    """The issue's command (at 10 points) gives one row per job, and the same numbers as the
-    same points batched inside one job."""
+    """A step-size multirun (10 points, a job each) gives one row per job, and the same
+    numbers as the same points batched inside one job."""
     jobs = tmp_path / "jobs"
     r = run_cli("-m", "hydra/sweeper=basic", "problem=quartic", "optimizer=clipped_gd",
              "optimizer.gamma=1.0", "optimizer.eta=range(0.1,1.1,0.1)", "engine.steps=1000",
