@@ -316,7 +316,7 @@ def test_smoothness_table_shows_the_subsample_estimator_next_to_the_full_batch_o
 
 
 def test_a_median_prints_its_interval_when_the_record_has_one():
-    assert claims._median_text(0.8153, {"lo": 0.7191, "hi": 0.96, "coverage": 0.96, "n": 20}
-                               ) == "0.815 [0.719, 0.96]"
-    assert claims._median_text(0.8153, None) == "0.815"
-    assert claims._median_text(None, None) == "-"
+    assert claims.median_text(0.8153, {"lo": 0.7191, "hi": 0.96, "coverage": 0.96, "n": 20}
+                              ) == "0.815 [0.719, 0.96]"
+    assert claims.median_text(0.8153, None) == "0.815"
+    assert claims.median_text(None, None) == "-"

@@ -22,234 +22,49 @@ which experiment wrote which record and how, which is the verification layer's k
 
 from __future__ import annotations
 
-import dataclasses
-import re
-from collections.abc import Callable
-from pathlib import Path
-
 import numpy as np
 
-from experiments import records
-from research import complexity, results
+from experiments.claims.registry import (
+    GATING_TAGS,
+    REGISTRY,
+    REPORT_ONLY_TAGS,
+    VERDICT_WORDS,
+    Claim,
+    ClaimRecord,
+    Outcome,
+    by_id,
+    claim,
+    is_gating,
+    tags,
+    verdict_word,
+)
+from experiments.claims.rerun import EXACT, MEASURED, Rerun
+from experiments.claims.run import evaluate, evaluate_records, load_records
+from experiments.claims.values import (
+    censor,
+    counts_text,
+    fmt,
+    median_text,
+    number,
+    numbers,
+    reached,
+)
+from research import complexity
 
-GATING_TAGS = frozenset({"paper", "checked"})
-REPORT_ONLY_TAGS = frozenset({"recalled", "observation", "heuristic"})
+__all__ = ["GATING_TAGS", "REGISTRY", "REPORT_ONLY_TAGS", "VERDICT_WORDS", "Claim", "ClaimRecord",
+           "Outcome", "by_id", "claim", "is_gating", "tags", "verdict_word", "EXACT", "MEASURED",
+           "Rerun", "evaluate", "evaluate_records", "load_records", "censor", "counts_text", "fmt",
+           "median_text", "number", "numbers", "reached"]
 
-
-def tags(status: str) -> frozenset[str]:
-    """The words of a status such as "[secondary; checked]": {"secondary", "checked"}."""
-    return frozenset(re.findall(r"[a-z]+", status.lower()))
-
-
-def is_gating(status: str) -> bool:
-    """A claim gates when it rests on [paper] or [checked] facts and on nothing recalled,
-    merely observed, or heuristic."""
-    t = tags(status)
-    return bool(t & GATING_TAGS) and not t & REPORT_ONLY_TAGS
-
-
-@dataclasses.dataclass(frozen=True)
-class Rerun:
-    """How far a rerun on another machine may move a published line.
-
-    A CPU with other vector widths, fused multiply-adds or cache sizes rounds in another
-    order. Deterministic float64 arithmetic (the theory experiments) moves far less than a
-    printed digit, but chaotic training (the tanh RNN at a large step) amplifies the
-    difference into another trajectory. Every published number may move by one unit of its
-    last printed digit (``EXACT``). A line declared here may also move each number by
-    ``atol``, or by up to ``factor`` between two numbers of one sign (the larger at least
-    ``factor_above``: a blow-up's size is chaotic, a cosine's is not), and, when ``words``,
-    change its words (a best configuration picked among near-ties, a verdict on an
-    interval's edge). ``words_in`` allows less: only the parts of the line (between commas
-    and semicolons) that begin with one of these prefixes may change their words, and every
-    other part must read the same (one model's verdicts in a line that lists every model's).
-    ``why`` names the measurement (``python -m experiments.rerun_spread`` writes
-    paper_figures/RERUN.md).
-    """
-
-    atol: float = 0.0
-    factor: float = 1.0
-    factor_above: float = 0.0
-    words: bool = False
-    why: str = ""
-    words_in: tuple[str, ...] = ()
-
-    def describe(self) -> str:
-        parts = [f"±{self.atol:g}"] if self.atol else []
-        if self.factor > 1:
-            parts.append(f"a factor {self.factor:g}"
-                         + (f" above {self.factor_above:g}" if self.factor_above else ""))
-        text = " or ".join(parts) if parts else "its last printed digit"
-        if self.words:
-            text += "; its words may change"
-        elif self.words_in:
-            text += ("; the words of its parts on " + ", ".join(self.words_in)
-                     + " may change")
-        return text + (f" ({self.why})" if self.why else "")
-
-    def allows_words(self, old: str, new: str) -> bool:
-        """Whether a line printed as ``old`` may read ``new``, whose words differ."""
-        if self.words:
-            return True
-        if not self.words_in:
-            return False
-        a, b = re.split(r"[,;]", old), re.split(r"[,;]", new)
-        return len(a) == len(b) and all(
-            x == y or (x.strip().startswith(self.words_in) and y.strip().startswith(
-                self.words_in)) for x, y in zip(a, b, strict=True))
-
-    def allows(self, old: float, new: float, ulp: float) -> bool:
-        """Whether a number printed as ``old`` may read ``new`` after a rerun (``ulp``: one
-        unit of the last printed digit of a rounded number, 0 for an integer)."""
-        if abs(new - old) <= ulp + self.atol:
-            return True
-        lo, hi = sorted((abs(old), abs(new)))
-        return old * new > 0 and hi >= self.factor_above and hi - ulp <= self.factor * lo
-
-
-EXACT = Rerun()
-"""The default: a rerun moves a number by at most one unit of its last printed digit."""
-
-_MEASURED = "chaotic training; paper_figures/RERUN.md measures the moves"
 UNDERFLOW_COUNTS = Rerun(factor=1.01, factor_above=1000.0,
                          why="how many steps reach float64 underflow depends on rounding; "
                              "paper_figures/RERUN.md")
 """The descent audits' step counts: the steps in float64 underflow are not audited, and how
 many there are depends on the order of rounding (counts of violations stay exact)."""
 NETWORK_RERUN = {"rnn": Rerun(factor=2.0, factor_above=1.0, words=True,
-                              why="the best of near-tied cells can change; " + _MEASURED)}
+                              why="the best of near-tied cells can change; " + MEASURED)}
 """``clipping_accelerates_networks/<model>``: the tanh RNN's grid is chaotic at its large
 learning rates (the char_lm and ResNet rows did not move)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Outcome:
-    """What a claim's function measures: text with numbers, the theory's side, the verdict
-    (None: reported only)."""
-
-    measured: str
-    theoretical: str
-    holds: bool | None
-
-
-@dataclasses.dataclass(frozen=True)
-class ClaimRecord:
-    """The outcome of one claim, with its declared metadata.
-
-    Attributes:
-      id, statement, source, status, tolerance: as declared (see ``Claim``).
-      measured: the measured quantity, as text with numbers.
-      theoretical: what the theory says, as text.
-      holds: True / False, or None when the claim only reports.
-      gating: whether a failure fails ``make verify`` (``is_gating(status)``).
-      rerun: how far a rerun on another machine may move the line (``Rerun``).
-    """
-
-    id: str
-    statement: str
-    source: str
-    status: str
-    tolerance: str
-    measured: str
-    theoretical: str
-    holds: bool | None
-    gating: bool
-    rerun: Rerun = EXACT
-
-
-@dataclasses.dataclass(frozen=True)
-class Claim:
-    """A registered claim: its metadata and ``fn(records) -> Outcome``."""
-
-    id: str
-    statement: str
-    source: str
-    status: str
-    tolerance: str
-    needs: tuple[str, ...]
-    fn: Callable[[dict], Outcome]
-    rerun: Rerun = EXACT
-
-    @property
-    def gating(self) -> bool:
-        return is_gating(self.status)
-
-    def record(self, outcome: Outcome) -> ClaimRecord:
-        holds = None if outcome.holds is None else bool(outcome.holds)
-        if self.gating and holds is None:
-            holds = False  # a gating claim must decide
-        return ClaimRecord(self.id, self.statement, self.source, self.status, self.tolerance,
-                           outcome.measured, outcome.theoretical, holds, self.gating,
-                           self.rerun)
-
-    def evaluate(self, records: dict) -> ClaimRecord:
-        """Run the claim; a bad record (missing key, wrong type, non-finite value where a
-        number is needed) gives FAIL with the reason, never an exception."""
-        try:
-            return self.record(self.fn(records))
-        except Exception as err:  # noqa: BLE001 - a claim on bad data fails, it never crashes
-            return self.record(Outcome(
-                f"could not be evaluated on its records: {type(err).__name__}: {err}",
-                "-", False))
-
-
-REGISTRY: list[Claim] = []
-
-
-def claim(id: str, *, needs: tuple[str, ...], statement: str, source: str, status: str,
-          tolerance: str = "", rerun: Rerun = EXACT):
-    """Register ``fn(records) -> Outcome`` as a claim. A gating claim must state its
-    tolerance; ``rerun``: how far a rerun on another machine may move its line."""
-
-    def deco(fn):
-        if is_gating(status) and not tolerance:
-            raise ValueError(f"claim {id}: a gating claim must state its tolerance.")
-        if any(c.id == id for c in REGISTRY):
-            raise ValueError(f"claim {id} is registered twice.")
-        REGISTRY.append(Claim(id, statement, source, status, tolerance, needs, fn, rerun))
-        return fn
-
-    return deco
-
-
-def by_id() -> dict[str, Claim]:
-    return {c.id: c for c in REGISTRY}
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def number(value) -> float:
-    """A record value as a float: NaN/inf written as strings come back as floats; None and
-    anything else non-numeric is NaN."""
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float | np.integer | np.floating):
-        return float(value)
-    if isinstance(value, str) and value.strip().lower() in ("nan", "inf", "-inf", "+inf"):
-        return float(value)
-    return float("nan")
-
-
-def numbers(values) -> np.ndarray:
-    return np.asarray([number(v) for v in values], dtype=float)
-
-
-censor = complexity.censor
-
-
-def reached(counts) -> np.ndarray:
-    c = numbers(counts)
-    return np.isfinite(c) & (c >= 0)
-
-
-def _fmt(x: float, spec: str = ".3g") -> str:
-    return format(x, spec) if np.isfinite(x) else str(x)
-
-
-def _counts(c, budget) -> str:
-    return ", ".join(str(int(v)) if r else f">={int(budget)}"
-                     for v, r in zip(numbers(c), reached(c), strict=True))
 
 
 # --------------------------------------------------------------------------- x^4 trajectories
@@ -278,13 +93,13 @@ def _x4(rec):
     clipped_big = censor(clipped["iterations_to_eps"], T)[big]
     crawls = bool(not m["gd_theorem6"]["diverged"][big] and thm6[big] >= CRAWL * clipped_big)
     common_diverges = bool(m["gd_common"]["diverged"][big])
-    parts = [f"{name}: " + _counts(m[name]["iterations_to_eps"], T)
+    parts = [f"{name}: " + counts_text(m[name]["iterations_to_eps"], T)
              + (f" (diverged from x0 = {', '.join(f'{x:g}' for x, d in zip(x0, m[name]['diverged'], strict=True) if d)})"  # noqa: E501
                 if any(m[name]["diverged"]) else "")
              for name in ("clipped_gd", "normalized_gd", "gd_theorem6", "gd_common")]
     return Outcome(
         f"x0 = {', '.join(f'{x:g}' for x in x0)}, T = {T}; " + "; ".join(parts)
-        + f". Clipped converges: {converges}; Theorem 6 crawls ({_fmt(thm6[big] / clipped_big)}x"
+        + f". Clipped converges: {converges}; Theorem 6 crawls ({fmt(thm6[big] / clipped_big)}x"
         f" clipped at x0 = {x0[big]:g}): {crawls}; common step diverges: {common_diverges}",
         "clipped GD converges from every start; fixed steps crawl or diverge",
         converges and crawls and common_diverges)
@@ -347,7 +162,7 @@ def _vankov(rec):
              if not (np.isfinite(v) and v <= VANKOV_TIGHT[k.removeprefix("l0l1_")])]
     return Outcome(
         f"{bad} violations in {steps} steps; smallest measured/guaranteed decrease: "
-        + ", ".join(f"{k.removeprefix('l0l1_')} {_fmt(v, '.4g')}" for k, v in by_rule.items()),
+        + ", ".join(f"{k.removeprefix('l0l1_')} {fmt(v, '.4g')}" for k, v in by_rule.items()),
         "0 violations; smallest ratio in [1, 1.75] (eta*, eta_si), [1, 2.5] (eta_cl)",
         steps > 0 and bad == 0 and bool(by_rule) and not loose)
 
@@ -380,7 +195,7 @@ def _safe(rec):
                 unsafe.append(f"{p}:{r}")
     return Outcome(
         "smallest largest-descending-step / rule: "
-        + ", ".join(f"{r} {_fmt(v)}" for r, v in worst.items())
+        + ", ".join(f"{r} {fmt(v)}" for r, v in worst.items())
         + f"; unsafe: {', '.join(unsafe) or 'none'}", "ratio >= 1 everywhere",
         bool(probs) and bool(worst) and not unsafe)
 
@@ -399,10 +214,10 @@ def _fitted(rec):
     for p, info in probs.items():
         worst = min(number(v["min"]) for v in info["ratio_h_desc_over_rule"].values())
         c = info.get("correlation", {})
-        parts.append(f"{p}: fitted (L0, L1) = ({_fmt(number(info['L0']), '.4g')}, "
-                     f"{_fmt(number(info['L1']))}); smallest largest-descending-step / rule "
-                     f"{_fmt(worst)}; Spearman(log ||H||, log ||g||) = "
-                     f"{_fmt(number(c.get('spearman')), '.2f')}")
+        parts.append(f"{p}: fitted (L0, L1) = ({fmt(number(info['L0']), '.4g')}, "
+                     f"{fmt(number(info['L1']))}); smallest largest-descending-step / rule "
+                     f"{fmt(worst)}; Spearman(log ||H||, log ||g||) = "
+                     f"{fmt(number(c.get('spearman')), '.2f')}")
     return Outcome("; ".join(parts), "no guarantee: the constants are local estimates", None)
 
 
@@ -410,8 +225,8 @@ def _fitted(rec):
        statement="At large gradients the (L0,L1) step rules are far below the largest "
        "descending step.", source="this project's measurement", status="[observation]")
 def _conservative(rec):
-    parts = [f"{p}: x{_fmt(number(info['ratio_h_desc_over_rule']['si']['at_largest_g']))} "
-             f"(eta_si at |g| = {_fmt(number(info['M']), '.2g')})"
+    parts = [f"{p}: x{fmt(number(info['ratio_h_desc_over_rule']['si']['at_largest_g']))} "
+             f"(eta_si at |g| = {fmt(number(info['M']), '.2g')})"
              for p, info in _stated(rec).items()]
     return Outcome("; ".join(parts), "no prediction (worst-case rules)", None)
 
@@ -456,9 +271,9 @@ def _fixed_grows(rec):
         gap_ok = bool(np.isfinite(fixed) and np.isfinite(adaptive)
                       and fixed - adaptive >= SLOPE_GAP)
         ok &= gap_ok and not failed
-        parts.append(f"{p}: slopes GD Thm 6 {_fmt(s['gd_thm6'], '.2f')}, best fixed "
-                     f"{_fmt(s['gd_best_fixed'], '.2f')}, clipped {_fmt(s['clipped_thm3'], '.2f')}"
-                     f", normalized {_fmt(s['normalized'], '.2f')}"
+        parts.append(f"{p}: slopes GD Thm 6 {fmt(s['gd_thm6'], '.2f')}, best fixed "
+                     f"{fmt(s['gd_best_fixed'], '.2f')}, clipped {fmt(s['clipped_thm3'], '.2f')}"
+                     f", normalized {fmt(s['normalized'], '.2f')}"
                      + (f"; did not reach eps: {', '.join(failed)}" if failed else ""))
     return Outcome("; ".join(parts), "fixed step: O(M) growth; clipped: no M factor in the "
                    "eps-term", bool(m["problems"]) and ok)
@@ -499,9 +314,9 @@ def _si_bound(rec):
                              for info in m["problems"].values()])
     tight = bool(ratios.size and np.all(np.isfinite(ratios)) and np.all(ratios >= 1.0)
                  and np.all(ratios <= SI_SUM_TIGHT))
-    return Outcome(f"largest measured / bound = {_fmt(worst)}; actual decrease / summed "
-                   f"guarantee {_fmt(float(np.min(ratios)) if ratios.size else np.nan)} to "
-                   f"{_fmt(float(np.max(ratios)) if ratios.size else np.nan)}",
+    return Outcome(f"largest measured / bound = {fmt(worst)}; actual decrease / summed "
+                   f"guarantee {fmt(float(np.min(ratios)) if ratios.size else np.nan)} to "
+                   f"{fmt(float(np.max(ratios)) if ratios.size else np.nan)}",
                    f"count <= bound; summed-guarantee ratio in [1, {SI_SUM_TIGHT}]",
                    bool(np.isfinite(worst) and worst <= 1.0 and tight))
 
@@ -511,7 +326,7 @@ def _si_bound(rec):
        "20 max(1, L1^2) F0/L0 iterations (x^4, cosh).",
        source="Zhang et al. 2020, Theorem 3", status="[recalled constants]")
 def _thm3(rec):
-    return Outcome(f"largest measured / bound = {_fmt(_worst_ratio(rec, 'clipped_thm3', 'thm3_recalled'))}",  # noqa: E501
+    return Outcome(f"largest measured / bound = {fmt(_worst_ratio(rec, 'clipped_thm3', 'thm3_recalled'))}",  # noqa: E501
                    "<= 1 (if the recalled constants are right)", None)
 
 
@@ -519,7 +334,7 @@ def _thm3(rec):
        statement="GD with h = 1/(2(M L1 + L0)) needs at most 4 (M L1 + L0) F0/eps^2 iterations.",
        source="Zhang et al. 2020, Theorem 6", status="[recalled constant]")
 def _thm6(rec):
-    return Outcome(f"largest measured / bound = {_fmt(_worst_ratio(rec, 'gd_thm6', 'thm6_recalled'))}",  # noqa: E501
+    return Outcome(f"largest measured / bound = {fmt(_worst_ratio(rec, 'gd_thm6', 'thm6_recalled'))}",  # noqa: E501
                    "<= 1 (if the recalled constant is right)", None)
 
 
@@ -552,8 +367,8 @@ def _hard(rec):
     ok = (ok_clipped and len(rows) >= 3 and np.isfinite(slope) and slope >= RATIO_SLOPE
           and ratio[-1] > ratio[0])
     return Outcome(
-        f"ratio {', '.join(_fmt(x) for x in ratio)} at M = {', '.join(f'{x:g}' for x in Ms)}; "
-        f"log-log slope {_fmt(slope, '.2f')}; clipped GD counts {_counts(clipped, cap)}; "
+        f"ratio {', '.join(fmt(x) for x in ratio)} at M = {', '.join(f'{x:g}' for x in Ms)}; "
+        f"log-log slope {fmt(slope, '.2f')}; clipped GD counts {counts_text(clipped, cap)}; "
         f"L0 = {', '.join(sorted({format(number(row['L0']), 'g') for row in rows}))}",
         "grows like L1 M / log M", bool(ok))
 
@@ -568,7 +383,7 @@ def _thm4(rec):
     rows = rec["hard_instance"]["metrics"]["by_M"]
     ratios = [number(r["gd_best_fixed"]) / number(r["thm4_lower_recalled"]) for r in rows
               if number(r["gd_best_fixed"]) > 0 and number(r["thm4_lower_recalled"]) > 0]
-    return Outcome("measured / bound = " + ", ".join(_fmt(x) for x in ratios),
+    return Outcome("measured / bound = " + ", ".join(fmt(x) for x in ratios),
                    "a lower bound over a class this instance is not in", None)
 
 
@@ -585,7 +400,7 @@ def _stochastic(rec):
     for name, info in m["problems"].items():
         counts = {k: v["iterations_to_eps"] for k, v in info["methods"].items()}
         clip = {k: v["clip_fraction"] for k, v in info["methods"].items() if "clip_fraction" in v}
-        parts.append(f"{name}: " + ", ".join(f"{k} {_counts([v], m['T'])}"
+        parts.append(f"{name}: " + ", ".join(f"{k} {counts_text([v], m['T'])}"
                                              for k, v in counts.items())
                      + (" (share of steps clipped: " + ", ".join(
                          f"{k} {100 * number(v):.0f}%" for k, v in clip.items()) + ")"
@@ -605,24 +420,12 @@ def _bias(rec):
     skew, uni = numbers(b["plateau"]["skewed"]), numbers(b["plateau"]["uniform"])
     th = numbers(b["thresholds"])
     return Outcome(
-        f"plateau at c = {th[0]:g}: skewed {_fmt(skew[0])} vs uniform {_fmt(uni[0])} "
-        f"({_fmt(skew[0] / uni[0])}x); at c = {th[-1]:g}: {_fmt(skew[-1])} vs {_fmt(uni[-1])}",
+        f"plateau at c = {th[0]:g}: skewed {fmt(skew[0])} vs uniform {fmt(uni[0])} "
+        f"({fmt(skew[0] / uni[0])}x); at c = {th[-1]:g}: {fmt(skew[-1])} vs {fmt(uni[-1])}",
         "biased fixed point for c below the noise scale", None)
 
 
 # --------------------------------------------------------------------------- in practice
-
-
-def _median_text(value, interval) -> str:
-    """A median over seeds with its 95% interval when the record has one: "0.815 [0.7,
-    0.93]"."""
-    if value is None:
-        return "-"
-    text = _fmt(number(value))
-    if isinstance(interval, dict):
-        text += f" [{_fmt(number(interval['lo']))}, {_fmt(number(interval['hi']))}]"
-    return text
-
 
 _MEDIANS = "[95% intervals of the medians over seeds, from order statistics]"
 
@@ -632,13 +435,13 @@ _MEDIANS = "[95% intervals of the medians over seeds, from order statistics]"
        "clipping and trains with clipnorm 1.0, global_clipnorm 1.0 and clipvalue 5.0.",
        source="seed 000 (Keras tutorial)", status="[seed; observation]",
        rerun=Rerun(factor=4.0, factor_above=0.5,
-                   why="an interval's ends are single seeds; " + _MEASURED))
+                   why="an interval's ends are single seeds; " + MEASURED))
 def _seed000(rec):
     v = rec["clipping_mlp"]["metrics"]["variants"]
     parts = [f"{k}: {100 * number(m['divergence_rate']):.0f}% diverged"
              + (f", median final train/test MSE "
-                f"{_median_text(m['median_final_train_mse'], m.get('final_train_mse_interval'))}"
-                f" / {_median_text(m['median_final_test_mse'], m.get('final_test_mse_interval'))}"
+                f"{median_text(m['median_final_train_mse'], m.get('final_train_mse_interval'))}"
+                f" / {median_text(m['median_final_test_mse'], m.get('final_test_mse_interval'))}"
                 if m["median_final_train_mse"] is not None else "") for k, m in v.items()]
     if any(isinstance(m.get("final_train_mse_interval"), dict) for m in v.values()):
         parts[0] = f"{_MEDIANS}: {parts[0]}"
@@ -688,8 +491,8 @@ def _seed002(rec):
           and abs(total - 0.1208) < 5e-5 and abs(coef - 0.1) < 2e-4
           and np.allclose(weights, SEED002_WEIGHTS, rtol=0, atol=1e-7))
     return Outcome(
-        f"gradients {', '.join(f'{g:.5g}' for g in grads)}; total norm {_fmt(total, '.5g')}; "
-        f"coefficient {_fmt(coef, '.5g')}; weights {', '.join(f'{w:.7f}' for w in weights)}",
+        f"gradients {', '.join(f'{g:.5g}' for g in grads)}; total norm {fmt(total, '.5g')}; "
+        f"coefficient {fmt(coef, '.5g')}; weights {', '.join(f'{w:.7f}' for w in weights)}",
         "the seed's printed values", bool(ok))
 
 
@@ -710,7 +513,7 @@ def _norm_type(rec):
         if key == "seed_vector":
             want = np.asarray([SEED002_TOTALS.get(t, np.nan) for t in types])
             ok &= bool(np.all(np.abs(totals - want) <= 1e-6 * want + 5e-5))
-        parts.append(f"{key}: " + ", ".join(f"p={t:g} {_fmt(v, '.7g')}"
+        parts.append(f"{key}: " + ", ".join(f"p={t:g} {fmt(v, '.7g')}"
                                              for t, v in zip(types, totals, strict=True)))
     return Outcome("; ".join(parts), "||g||_p strictly decreasing in p; the seed's values",
                    bool(ok))
@@ -719,7 +522,7 @@ def _norm_type(rec):
 @claim("value_clipping_turns_the_update", needs=("clipping_rnn",),
        statement="Norm clipping keeps the update along -grad (cosine 1); value clipping turns "
        "it.", source="seed 003; docs/theory.md §2", status="[checked]",
-       rerun=Rerun(atol=0.3, factor=1e12, factor_above=1e10, why=_MEASURED),
+       rerun=Rerun(atol=0.3, factor=1e12, factor_above=1e10, why=MEASURED),
        tolerance="norm clipping: cosine > 1 - 1e-9 at every step (float rounding); value "
        "clipping: smallest cosine < 1 - 1e-3")
 def _cosine(rec):
@@ -727,11 +530,11 @@ def _cosine(rec):
     norm_c, value_c = number(v["norm"]["min_cosine"]), number(v["value"]["min_cosine"])
     ok = norm_c > 1 - 1e-9 and value_c < 1 - 1e-3
     return Outcome(
-        f"RNN: cosine(update, -grad) min {_fmt(norm_c, '.6f')} with norm clipping, "
-        f"min {_fmt(value_c, '.3f')} (median {_fmt(number(v['value']['median_cosine']), '.3f')})"
+        f"RNN: cosine(update, -grad) min {fmt(norm_c, '.6f')} with norm clipping, "
+        f"min {fmt(value_c, '.3f')} (median {fmt(number(v['value']['median_cosine']), '.3f')})"
         f" with value clipping; without clipping "
         f"{100 * number(v['none']['divergence_rate']):.0f}% of seeds diverged (max pre-clip norm "
-        f"{_fmt(number(v['none']['max_grad_norm']))})",
+        f"{fmt(number(v['none']['max_grad_norm']))})",
         "cosine = 1 for norm clipping", bool(ok))
 
 
@@ -741,7 +544,7 @@ def _cosine(rec):
        status="[paper heuristic]",
        rerun=Rerun(atol=1.0, factor=1e4, factor_above=1.0,
                    why="at 10x and 20x some RNN seeds blow up and some do not, so the ends of "
-                       "those intervals jump by orders of magnitude; " + _MEASURED))
+                       "those intervals jump by orders of magnitude; " + MEASURED))
 def _pascanu(rec):
     parts = []
     for name, key in (("clipping_mlp", "median_final_train_mse"),
@@ -750,7 +553,7 @@ def _pascanu(rec):
         which = key.split("_")[2]
         ivs = t.get(f"final_{which}_mse_interval") or [None] * len(t[key])
         parts.append(f"{name}: " + ", ".join(
-            f"{number(m):g}x: {100 * number(d):.0f}% div, {which} {_median_text(f, iv)}"
+            f"{number(m):g}x: {100 * number(d):.0f}% div, {which} {median_text(f, iv)}"
             for m, d, f, iv in zip(t["multiples"], t["divergence_rate"], t[key], ivs,
                                    strict=True)))
     intervals = any(rec[n]["metrics"]["thresholds"].get("final_train_mse_interval")
@@ -841,7 +644,7 @@ def _verdict(stats: dict) -> str:
 
 
 SMOOTHNESS_RERUN: dict[str, Rerun] = {
-    "rnn": Rerun(atol=0.4, words=True, why="an interval's edge can cross 0; " + _MEASURED)}
+    "rnn": Rerun(atol=0.4, words=True, why="an interval's edge can cross 0; " + MEASURED)}
 """How far a rerun on another machine may move a model's rows of SMOOTHNESS.md (default
 ``EXACT``)."""
 
@@ -854,7 +657,7 @@ SMOOTHNESS_RERUN: dict[str, Rerun] = {
        source="Zhang et al. 2020, Figures 1-3 (on ResNet20/CIFAR-10 and AWD-LSTM/PTB; here "
        "small stand-ins)", status="[paper; observation]",
        rerun=Rerun(words_in=("rnn/",), why="the RNN's verdicts at the small learning rate sit "
-                   "on an interval's edge, as its SMOOTHNESS.md rows; " + _MEASURED))
+                   "on an interval's edge, as its SMOOTHNESS.md rows; " + MEASURED))
 def _smoothness(rec):
     runs = rec["smoothness"]["metrics"]["runs"]
     big = [r for r in runs.values() if r["regime"] == "large_lr_clip"]
@@ -974,56 +777,6 @@ def smoothness_table(record: dict) -> str:
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
-
-# --------------------------------------------------------------------------- running
-
-
-def load_records(results_dir: str | Path, names) -> tuple[dict, dict[str, str]]:
-    """Records by experiment name from ``results_dir/<name>``: (readable records, problems of
-    the unreadable ones by name). Missing records are in neither."""
-    out, bad = {}, {}
-    for name in names:
-        path = Path(results_dir) / name
-        if not (path / results.RECORD_FILE).exists():
-            continue
-        try:
-            record = results.read_record(path, traces=False)[0]
-            if not isinstance(record, dict) or not isinstance(record.get("metrics"), dict):
-                raise ValueError("it holds no metrics")
-            problems = records.check(name, record["metrics"])
-            if problems:
-                raise ValueError("it does not match its schema (experiments/records.py): "
-                                 + "; ".join(problems[:3]))
-            out[name] = record
-        except Exception as err:  # noqa: BLE001 - an unreadable record fails its claims
-            bad[name] = f"{type(err).__name__}: {err}"
-    return out, bad
-
-
-def evaluate(results_dir: str | Path = "results") -> tuple[list[ClaimRecord], list[str]]:
-    """Run every registered claim whose records exist; return (records, missing claim ids).
-
-    A claim whose record exists but cannot be read reports FAIL with the reason."""
-    needed = sorted({n for c in REGISTRY for n in c.needs})
-    records, bad = load_records(results_dir, needed)
-    return evaluate_records(records, bad)
-
-
-def evaluate_records(records: dict, bad: dict | None = None
-                     ) -> tuple[list[ClaimRecord], list[str]]:
-    """``evaluate`` on records already in memory (name -> record dict)."""
-    bad = bad or {}
-    done, missing = [], []
-    for c in REGISTRY:
-        broken = [n for n in c.needs if n in bad]
-        if broken:
-            done.append(c.record(Outcome(
-                "; ".join(f"record {n} unreadable: {bad[n]}" for n in broken), "-", False)))
-        elif all(n in records for n in c.needs):
-            done.append(c.evaluate(records))
-        else:
-            missing.append(c.id)
-    return done, missing
 
 
 def to_markdown(claims: list[ClaimRecord], missing: list[str]) -> str:
