@@ -17,22 +17,30 @@ EXTRA_FIGURES := paper_figures/norm_type.png paper_figures/clipping_thresholds.p
 FIGURES := $(EXPERIMENTS:%=paper_figures/%.png) $(EXTRA_FIGURES)
 DEPS := build/deps.mk
 
-.PHONY: help setup test test-all figures figures-all figures-quick verify mutants rerun-spread publish bench lint clean
+.PHONY: help setup lock test test-all figures figures-all figures-quick verify mutants rerun-spread publish bench lint clean
 .PRECIOUS: $(RECORDS) $(RECORDS:%record.json=%traces.npz)
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-# uv resolves and installs the dependencies in parallel: about 17 s from an empty cache
-# against pip's 67 s on 2 cores, which is a fifth of `make test`'s budget on a fresh machine.
-# Where uv cannot be had or cannot reach the index, pip does the same install.
-$(STAMP): pyproject.toml
+# requirements.lock pins every package (`make lock` re-resolves it from pyproject.toml), so
+# the figures' bytes do not depend on the day of install. uv installs in parallel, a fifth of
+# pip's time on 2 cores; where uv cannot be had, pip installs the same pins.
+LOCK := requirements.lock
+UV_VERSION := 0.13.9
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet uv && $(PY) -m uv pip install --quiet --python $(PY) -e '.[dev]' \
-	  || $(PY) -m pip install --quiet -e '.[dev]'
+	( $(PY) -m pip install --quiet uv==$(UV_VERSION) \
+	  && $(PY) -m uv pip install --quiet --python $(PY) -r $(LOCK) \
+	  && $(PY) -m uv pip install --quiet --python $(PY) --no-deps -e . ) \
+	|| ( $(PY) -m pip install --quiet -r $(LOCK) && $(PY) -m pip install --quiet --no-deps -e . )
 	@touch $(STAMP)
 
-setup: $(STAMP)  ## create .venv and install the project with its dev tools (idempotent)
+lock: | $(STAMP)  ## re-resolve requirements.lock from pyproject.toml (newest allowed versions)
+	$(PY) -m uv pip compile pyproject.toml --extra dev --python-version 3.11 --upgrade \
+	  --quiet -o $(LOCK)
+
+setup: $(STAMP)  ## create .venv and install the locked versions of requirements.lock (idempotent)
 
 # pytest-xdist: test files are spread over TEST_WORKERS processes, one file per worker at a
 # time (--dist loadfile), so a module's fixtures (the mutation suite's baseline) are built once
