@@ -1,0 +1,56 @@
+"""The claims on the hard instance (``experiments.hard_instance``): clipping is arbitrarily
+faster than any fixed step (Remark 5), and Theorem 4's lower bound drawn for scale."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from experiments.claims.registry import Outcome, claim
+from experiments.claims.values import censor, counts_text, fmt, number, numbers, reached
+from research import complexity
+
+RATIO_SLOPE = 0.5
+"""Smallest log-log slope against M of (best fixed-step iterations / clipped iterations) that
+counts as 'grows without bound' (theory: L1 M / log M, a slope near 1)."""
+
+
+@claim("clipping_arbitrarily_faster", needs=("hard_instance",),
+       statement="On an (L0,L1)-smooth instance with a steep wall, clipped GD reaches eps at "
+       "every M, and the ratio of best fixed-step GD iterations to clipped GD iterations grows "
+       "without bound in M. (The instance has L0 = 0.02 < 1: it is outside the class of "
+       "Theorem 4's lower bound, which asks L0, L1 >= 1; the claim is Remark 5's separation, "
+       "not Theorem 4's constant.)",
+       source="Zhang et al. 2020, Remark 5 (our own hard instance)", status="[paper]",
+       tolerance=f"clipped GD reaches eps at every M; ratio log-log slope >= {RATIO_SLOPE} and "
+       "the ratio at the largest M above that at the smallest; fixed-step failures count as the "
+       "budget")
+def _hard(rec):
+    r = rec["hard_instance"]
+    rows, cap = r["metrics"]["by_M"], int(r["config"]["cap"])
+    Ms = numbers([row["M"] for row in rows])
+    clipped = [row["clipped_thm3"] for row in rows]
+    fixed = censor([row["gd_best_fixed"] for row in rows], cap)
+    ok_clipped = bool(reached(clipped).all())
+    ratio = fixed / np.maximum(censor(clipped, cap), 1)
+    slope = complexity.loglog_slope(Ms, ratio)
+    ok = (ok_clipped and len(rows) >= 3 and np.isfinite(slope) and slope >= RATIO_SLOPE
+          and ratio[-1] > ratio[0])
+    return Outcome(
+        f"ratio {', '.join(fmt(x) for x in ratio)} at M = {', '.join(f'{x:g}' for x in Ms)}; "
+        f"log-log slope {fmt(slope, '.2f')}; clipped GD counts {counts_text(clipped, cap)}; "
+        f"L0 = {', '.join(sorted({format(number(row['L0']), 'g') for row in rows}))}",
+        "grows like L1 M / log M", bool(ok))
+
+
+@claim("thm4_lower_bound_vs_instance", needs=("hard_instance",),
+       statement="Theorem 4's lower bound L1 M (F0 - 5 eps/8)/(8 eps^2 (log M + 1)), evaluated "
+       "with our instance's F0, against the best fixed step measured on it. The bound is over "
+       "the class L0, L1 >= 1 and this instance has L0 = 0.02, so the bound need not hold here; "
+       "it is drawn for scale only.",
+       source="Zhang et al. 2020, Theorem 4", status="[recalled expression]")
+def _thm4(rec):
+    rows = rec["hard_instance"]["metrics"]["by_M"]
+    ratios = [number(r["gd_best_fixed"]) / number(r["thm4_lower_recalled"]) for r in rows
+              if number(r["gd_best_fixed"]) > 0 and number(r["thm4_lower_recalled"]) > 0]
+    return Outcome("measured / bound = " + ", ".join(fmt(x) for x in ratios),
+                   "a lower bound over a class this instance is not in", None)

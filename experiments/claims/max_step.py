@@ -1,0 +1,71 @@
+"""The claims on the largest descending step (``experiments.max_step``): every step rule is
+safe with the stated constants, what fitted constants give on a network, and how conservative
+the rules grow at large gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from experiments.claims.registry import Outcome, claim
+from experiments.claims.values import fmt, number
+
+
+def _stated(rec):
+    return {k: v for k, v in rec["max_step"]["metrics"]["problems"].items()
+            if v.get("constants", "stated") == "stated"}
+
+
+@claim("rules_are_safe", needs=("max_step",),
+       statement="Every step rule (1/(L0+L1|g|), eta*, eta_si, eta_cl, clipped GD with Theorem "
+       "3's parameters, Theorem 6's fixed step for the sublevel set of each point) is at most "
+       "the largest descending step, at points with gradients from tiny to huge.",
+       source="Zhang et al. 2020 Thm 3 and 6; Vankov et al. 2024", status="[checked]",
+       tolerance="no slack: rule <= largest descending step at every point (bisection to "
+       "relative 1e-12). Theorem 6's step is evaluated with M = |f'(x)|, where it binds; its "
+       "smallest margin is about 12x on x^4 and 4x on cosh, so a step more than that too long "
+       "fails")
+def _safe(rec):
+    probs = _stated(rec)
+    unsafe, worst = [], {}
+    for p, info in probs.items():
+        for r, v in info["ratio_h_desc_over_rule"].items():
+            lo = number(v["min"])
+            worst[r] = min(worst.get(r, np.inf), lo)
+            if not (v["rule_descends_everywhere"] is True and np.isfinite(lo) and lo >= 1.0):
+                unsafe.append(f"{p}:{r}")
+    return Outcome(
+        "smallest largest-descending-step / rule: "
+        + ", ".join(f"{r} {fmt(v)}" for r, v in worst.items())
+        + f"; unsafe: {', '.join(unsafe) or 'none'}", "ratio >= 1 everywhere",
+        bool(probs) and bool(worst) and not unsafe)
+
+
+@claim("rules_with_fitted_constants", needs=("max_step",),
+       statement="Along a clipped GD run on a network, the step rules with (L0, L1) fitted to "
+       "the measured (gradient norm, Hessian norm) points are still descending steps.",
+       source="this project's measurement (constants estimated, not proved)",
+       status="[observation]")
+def _fitted(rec):
+    probs = {k: v for k, v in rec["max_step"]["metrics"]["problems"].items()
+             if v.get("constants", "stated") != "stated"}
+    if not probs:
+        return Outcome("not run", "-", None)
+    parts = []
+    for p, info in probs.items():
+        worst = min(number(v["min"]) for v in info["ratio_h_desc_over_rule"].values())
+        c = info.get("correlation", {})
+        parts.append(f"{p}: fitted (L0, L1) = ({fmt(number(info['L0']), '.4g')}, "
+                     f"{fmt(number(info['L1']))}); smallest largest-descending-step / rule "
+                     f"{fmt(worst)}; Spearman(log ||H||, log ||g||) = "
+                     f"{fmt(number(c.get('spearman')), '.2f')}")
+    return Outcome("; ".join(parts), "no guarantee: the constants are local estimates", None)
+
+
+@claim("rules_grow_conservative", needs=("max_step",),
+       statement="At large gradients the (L0,L1) step rules are far below the largest "
+       "descending step.", source="this project's measurement", status="[observation]")
+def _conservative(rec):
+    parts = [f"{p}: x{fmt(number(info['ratio_h_desc_over_rule']['si']['at_largest_g']))} "
+             f"(eta_si at |g| = {fmt(number(info['M']), '.2g')})"
+             for p, info in _stated(rec).items()]
+    return Outcome("; ".join(parts), "no prediction (worst-case rules)", None)
