@@ -1,7 +1,8 @@
-"""README.md's examples work as written: every ```python block runs, and every command of
-every ```bash block names a Makefile target, a module or a Hydra config key that exists.
-One README sweep command is run for real at a tiny size. Each check is shown to fail on a
-broken copy of the README."""
+"""The examples of README.md and of the pages under docs/ work as written: every ```python
+block runs, and every command of every ```bash block names a Makefile target, a module or a
+Hydra config key that exists. The README's sweep command is run for real at a tiny size.
+README.md itself stays a front page: at most 200 lines, with the install before
+`make figures`. Each check is shown to fail on a broken copy."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from research import results
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+README_MAX_LINES = 200
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
 PYTHONS = {"python", "python3", ".venv/bin/python"}
@@ -32,6 +35,15 @@ HYDRA_FLAGS = {"-m", "--multirun", "--info", "--help", "-h", "--hydra-help", "--
 HYDRA_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn",
                           "--config-dir", "-cd", "--config-path", "-cp"}
 SNIPPET_TIMEOUT = 120
+
+
+def documents() -> list[Path]:
+    """README.md and every page under docs/: the documents whose examples must work."""
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
+def _name(path: Path) -> str:
+    return str(path.relative_to(ROOT))
 
 
 def blocks(text: str, lang: str) -> list[str]:
@@ -185,32 +197,60 @@ for i, path in enumerate(sys.argv[1:], 1):
 jax is imported once) and reports each failure between markers on stderr."""
 
 
-def run_snippets(text: str, scratch: Path, cwd: Path = ROOT) -> list[str]:
-    """Run every ```python block of ``text`` as written, each as its own script in a fresh
-    namespace (the venv's python, in ``cwd``); the failures, each with the end of its
-    traceback."""
-    codes = blocks(text, "python")
+def run_codes(codes: list[tuple[str, str]], scratch: Path, cwd: Path = ROOT) -> list[str]:
+    """Run each (label, code) as written, each as its own script in a fresh namespace (the
+    venv's python, in ``cwd``); the failures, each named by its label and with the end of
+    its traceback."""
     paths = []
-    for i, code in enumerate(codes, 1):
-        paths.append(scratch / f"readme_block_{i}.py")
+    for i, (_, code) in enumerate(codes, 1):
+        paths.append(scratch / f"doc_block_{i}.py")
         paths[-1].write_text(code)
     r = subprocess.run([PYTHON, "-c", RUNNER, *map(str, paths)], cwd=cwd, capture_output=True,
                        text=True, timeout=SNIPPET_TIMEOUT, env={**os.environ, "CI": "1"})
-    failures = [f"python block {i} ({codes[int(i) - 1].splitlines()[0]!r}...): {tb.strip()[-600:]}"
-                for i, tb in re.findall(r"^@@failed (\d+)\n(.*?)^@@end$", r.stderr, re.S | re.M)]
+    failures = []
+    for i, tb in re.findall(r"^@@failed (\d+)\n(.*?)^@@end$", r.stderr, re.S | re.M):
+        label, code = codes[int(i) - 1]
+        failures.append(f"{label} ({code.splitlines()[0]!r}...): {tb.strip()[-600:]}")
     if r.returncode and not failures:
         failures.append(f"the snippet runner exited {r.returncode}: {r.stderr[-600:]}")
     return failures
 
 
-# --------------------------------------------------------------------------- the README
+def run_snippets(text: str, scratch: Path, cwd: Path = ROOT, doc: str = "README.md") -> list[str]:
+    """Run every ```python block of ``text`` as written (``run_codes``)."""
+    return run_codes([(f"{doc} python block {i}", code)
+                      for i, code in enumerate(blocks(text, "python"), 1)], scratch, cwd)
+
+
+def readme_problems(text: str) -> list[str]:
+    """What keeps ``text`` from being a front page: more than ``README_MAX_LINES`` lines, or
+    `make figures` named before the reader has been shown `make setup`."""
+    problems = []
+    n = len(text.splitlines())
+    if n > README_MAX_LINES:
+        problems.append(f"README.md has {n} lines; at most {README_MAX_LINES}")
+    setup, figures = text.find("make setup"), text.find("make figures")
+    if setup < 0:
+        problems.append("README.md never shows `make setup`")
+    elif 0 <= figures < setup:
+        problems.append("README.md names `make figures` before the install (`make setup`)")
+    return problems
+
+
+# --------------------------------------------------------------------------- the documents
 
 
 def test_readme_has_snippets_and_commands():
     text = README.read_text()
-    assert len(blocks(text, "python")) >= 2
-    assert any(w[:3] == ["python", "-m", "experiments.run"] for w in commands(text))
+    assert len(blocks(text, "python")) >= 1
+    assert any(w[:4] == ["python", "-m", "experiments.run", "-m"] for w in commands(text))
     assert any(w[0] == "make" for w in commands(text))
+    everywhere = "\n".join(p.read_text() for p in documents())
+    assert len(blocks(everywhere, "python")) >= 2
+
+
+def test_readme_is_a_front_page():
+    assert readme_problems(README.read_text()) == []
 
 
 def _first_sweep(text: str) -> list[str]:
@@ -228,20 +268,25 @@ def _run_tiny(words: list[str], cwd: Path):
 
 def test_every_python_block_runs_as_written(tmp_path):
     """After the README's first sweep (at a tiny size, in a scratch directory, since the
-    snippets read what it wrote), every python block runs as written."""
+    snippets of docs/sweeps.md read what it wrote), every python block of every document
+    runs as written."""
     work = tmp_path / "work"
     work.mkdir()
     r = _run_tiny(_first_sweep(README.read_text()), work)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert run_snippets(README.read_text(), tmp_path, cwd=work) == []
+    codes = [(f"{_name(p)} python block {i}", code) for p in documents()
+             for i, code in enumerate(blocks(p.read_text(), "python"), 1)]
+    assert run_codes(codes, tmp_path, cwd=work) == []
 
 
-def test_every_bash_command_resolves():
-    assert check_commands(README.read_text()) == []
+@pytest.mark.parametrize("path", documents(), ids=_name)
+def test_every_bash_command_resolves(path):
+    assert check_commands(path.read_text()) == []
 
 
-def test_every_make_target_and_module_in_the_prose_exists():
-    assert check_prose_references(README.read_text()) == []
+@pytest.mark.parametrize("path", documents(), ids=_name)
+def test_every_make_target_and_module_in_the_prose_exists(path):
+    assert check_prose_references(path.read_text()) == []
 
 
 def test_the_first_sweep_command_is_one_batched_job(tmp_path):
@@ -261,25 +306,28 @@ def test_the_first_sweep_command_is_one_batched_job(tmp_path):
 
 
 BREAKAGES = [
-    # (what the README said, what a broken copy says, what the report must name)
-    ("make figures   #", "make figurez   #", "no target 'figurez'"),
-    ("python -m experiments.run -m experiment=cosh_methods",
+    # (the document, what it said, what a broken copy says, what the report must name)
+    ("README.md", "make figures   #", "make figurez   #", "no target 'figurez'"),
+    ("docs/sweeps.md", "python -m experiments.run -m experiment=cosh_methods",
      "python -m experiments.no_such_module -m experiment=cosh_methods",
      "no module 'experiments.no_such_module'"),
-    ("engine.steps=10000 engine.eps=1e-3", "engine.stepz=10000 engine.eps=1e-3",
+    ("README.md", "engine.steps=10000 engine.eps=1e-3", "engine.stepz=10000 engine.eps=1e-3",
      "engine.stepz"),
-    ("experiment=cosh_methods", "experiment=no_such_preset", "no_such_preset"),
-    ("hydra.launcher.mem_gb=8", "hydra.launcher.mem_gib=8", "hydra.launcher.mem_gib"),
-    ("optimizer.gamma=1.0 \\\n    'optimizer.eta", "optimizer.gamma=-1.0 \\\n    "
+    ("docs/sweeps.md", "experiment=cosh_methods", "experiment=no_such_preset",
+     "no_such_preset"),
+    ("docs/sweeps.md", "hydra.launcher.mem_gb=8", "hydra.launcher.mem_gib=8",
+     "hydra.launcher.mem_gib"),
+    ("README.md", "optimizer.gamma=1.0 \\\n    'optimizer.eta", "optimizer.gamma=-1.0 \\\n    "
      "'optimizer.eta", "optimizer.gamma"),
-    ("make setup ", "pip install -e . ", "unknown command 'pip'"),
+    ("README.md", "make setup ", "pip install -e . ", "unknown command 'pip'"),
 ]
 
 
-@pytest.mark.parametrize(("good", "bad", "named"), BREAKAGES, ids=[b[2] for b in BREAKAGES])
-def test_a_broken_command_is_reported(good, bad, named):
-    text = README.read_text()
-    assert good in text, f"the README changed: update this test's breakage {good!r}"
+@pytest.mark.parametrize(("doc", "good", "bad", "named"), BREAKAGES,
+                         ids=[b[3] for b in BREAKAGES])
+def test_a_broken_command_is_reported(doc, good, bad, named):
+    text = (ROOT / doc).read_text()
+    assert good in text, f"{doc} changed: update this test's breakage {good!r}"
     found = check_commands(text.replace(good, bad, 1))
     assert any(named in p for p in found), found
 
@@ -289,6 +337,20 @@ def test_a_broken_prose_reference_is_reported():
     found = check_prose_references(text)
     assert any("make nothing" in p for p in found)
     assert any("experiments.nothing" in p for p in found)
+
+
+def test_a_readme_that_is_no_front_page_is_reported():
+    text = README.read_text()
+    assert any("lines; at most" in p for p in readme_problems(text + "more\n" * 200))
+    early = text.replace("\n", "\n\nStart with `make figures`.\n", 1)
+    assert any("before the install" in p for p in readme_problems(early))
+    assert any("never shows" in p for p in readme_problems(text.replace("make setup", "")))
+
+
+def test_a_broken_snippet_in_docs_is_named_by_its_page(tmp_path):
+    failures = run_codes([("docs/x.md python block 1", "import no_such_module_here\n")],
+                         tmp_path)
+    assert len(failures) == 1 and failures[0].startswith("docs/x.md python block 1"), failures
 
 
 def test_a_snippet_without_its_import_is_reported(tmp_path):
