@@ -1,4 +1,4 @@
-"""The theory document and the code agree on where things are and on what is recalled.
+"""The documents agree with the code and with each other, and speak for themselves.
 
 - Every docstring (module, class, function and attribute string) that mentions the theory
   document cites it by its repository path (under docs/), a section by its sign and number
@@ -9,14 +9,25 @@
   the document lists as recalled, and the document marks each of them recalled where it
   describes it.
 
-Static (ast and regular expressions only, nothing imported), so it runs in milliseconds.
+- Every section of docs/theory.md that README.md or another page under docs/ cites exists,
+  and every relative link of README.md and docs/ leads to a file (and heading) that exists.
+- No project text file refers to a tracker issue by its number: a comment or a page
+  says what the code does and why, not which ticket asked for it.
+- LICENSE and CITATION.cff exist and say what they must; the benchmark table of
+  docs/performance.md is the one benchmarks/results.json gives.
+
+Static (ast, regular expressions and YAML; only benchmarks.report imported), so it runs in
+well under a second.
 """
 
 import ast
+import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "theory.md"
@@ -31,6 +42,12 @@ HEADING = re.compile(r"^#{1,6}\s+§(\d+(?:\.\d+)*)\b", re.MULTILINE)
 CITATION = re.compile(r"(?<![\w./-])docs/theory\.md(?:``)?\s*§(\d+(?:\.\d+)*)")
 RECALLED = re.compile(r"\[recalled", re.IGNORECASE)
 RECALLED_LIST = re.compile(r"^Recalled in code:(.*)$", re.MULTILINE)
+
+ISSUE_REF = re.compile(r"\bissue ?#?\d+", re.IGNORECASE)
+TEXT_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".toml", ".cff", ".cfg", ".txt"}
+TEXT_NAMES = {"Makefile", "LICENSE"}
+SKIP_DIRS = {".git", ".venv", "build", "results", "multirun", "outputs", "node_modules"}
+LINK = re.compile(r"(?<!\!)\[[^\]]*\]\(([^)\s]+)\)|!\[[^\]]*\]\(([^)\s]+)\)")
 
 
 def _sections(text: str) -> set[str]:
@@ -157,6 +174,110 @@ def test_recalled_constants_agree(doc):
     assert not unmarked(in_code, doc), f"not marked recalled in the text: {unmarked(in_code, doc)}"
 
 
+def text_files(root: Path = ROOT) -> list[Path]:
+    """The project's text files (sources, pages, configs), tracked or new: git's list where
+    git knows the tree, else a walk that skips environments and outputs."""
+    try:
+        out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                             cwd=root, capture_output=True, text=True, check=True).stdout
+        paths = [root / line for line in out.splitlines()]
+    except (OSError, subprocess.CalledProcessError):
+        paths = [p for p in root.rglob("*")
+                 if not SKIP_DIRS.intersection(p.relative_to(root).parts)]
+    return sorted(p for p in paths if p.is_file()
+                  and (p.suffix in TEXT_SUFFIXES or p.name in TEXT_NAMES))
+
+
+def issue_references(text: str) -> list[str]:
+    """Each mention of a tracker issue by number, with its line number."""
+    return [f"line {text.count(chr(10), 0, m.start()) + 1}: {m.group(0)!r}"
+            for m in ISSUE_REF.finditer(text)]
+
+
+def pages(root: Path = ROOT) -> list[Path]:
+    """README.md and the hand-written pages under docs/."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+def slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to '-'."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(text: str) -> set[str]:
+    return {slug(h) for h in re.findall(r"^#{1,6}\s+(.+?)\s*#*$", text, re.MULTILINE)}
+
+
+def broken_links(page: Path, text: str) -> list[str]:
+    """Relative links of ``text`` (a page at ``page``) to a file that does not exist, or to a
+    heading that the target page has not. Web addresses are not followed."""
+    problems = []
+    for m in LINK.finditer(text):
+        target = m.group(1) or m.group(2)
+        if re.match(r"[a-z]+:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        dest = (page.parent / path).resolve()
+        if path and not dest.exists():
+            problems.append(f"{target}: no such file")
+        elif anchor and (not path or dest.suffix == ".md") and anchor not in anchors(
+                dest.read_text(encoding="utf-8") if path else text):
+            problems.append(f"{target}: no heading #{anchor}")
+    return problems
+
+
+# --------------------------------------------------------------------------- the other pages
+
+
+def test_pages_cite_existing_theory_sections(doc):
+    sections = _sections(doc)
+    bad = [f"{p.relative_to(ROOT)}: §{n}" for p in pages()
+           for n in missing_sections(p.read_text(encoding="utf-8"), sections)]
+    assert not bad, "cited sections with no heading in docs/theory.md: " + ", ".join(bad)
+
+
+def test_every_relative_link_resolves():
+    bad = [f"{p.relative_to(ROOT)}: {problem}" for p in pages()
+           for problem in broken_links(p, p.read_text(encoding="utf-8"))]
+    assert not bad, "\n".join(bad)
+
+
+def test_no_text_file_names_an_issue_number():
+    files = text_files()
+    assert any(p.name == "README.md" for p in files), "the file list is empty or wrong"
+    bad = [f"{p.relative_to(ROOT)}: {ref}" for p in files
+           for ref in issue_references(p.read_text(encoding="utf-8", errors="replace"))]
+    assert not bad, ("say what the code does and why, not which issue asked for it:\n"
+                     + "\n".join(bad))
+
+
+def test_license_and_citation():
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert "the research authors" in (ROOT / "LICENSE").read_text()
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    assert cff["cff-version"] == "1.2.0"
+    assert cff["title"] == "Why gradient clipping accelerates training: a reference codebase"
+    paper = cff["preferred-citation"]
+    assert paper["year"] == 2020 and "ICLR" in paper["collection-title"]
+    assert paper["title"].startswith("Why gradient clipping accelerates training")
+    assert [a["family-names"] for a in paper["authors"]] == ["Zhang", "He", "Sra", "Jadbabaie"]
+    assert "1905.11881" in json.dumps(paper)
+
+
+def test_performance_page_shows_the_latest_benchmarks():
+    """docs/performance.md's table is what benchmarks/report.py writes from
+    benchmarks/results.json, and it names the machine every section ran on."""
+    from benchmarks import report
+
+    numbers = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+    page = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    body = page.split(report.START, 1)[1].split(report.END, 1)[0]
+    assert body.strip() == report.table(numbers).strip(), (
+        "docs/performance.md is stale: run `python -m benchmarks.report`")
+    for section in numbers.values():
+        assert section["machine"] in body
+
+
 # --------------------------------------------------------------------------- the checks can fail
 
 
@@ -180,6 +301,31 @@ def test_missing_sections_detects():
     text = 'source = "docs/theory.md §1; docs/theory.md §7"'
     assert missing_sections(text, {"1"}) == ["7"]
     assert missing_sections(text, {"1", "7"}) == []
+
+
+def test_issue_references_detect():
+    word = "issue"  # spelled apart so that this file passes its own check
+    assert len(issue_references(f"see {word} 13 and ({word.title()} #4); {word}s are fine")) == 2
+    assert issue_references(f"an {word}: none; tissue 3") == []
+
+
+def test_broken_links_detect(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A page\n\n## Process settings\n")
+    page = tmp_path / "README.md"
+    text = ("[ok](docs/a.md) [ok](docs/a.md#process-settings) [web](https://example.org/x) "
+            "[gone](docs/b.md) [bad](docs/a.md#nothing) [here](#a-title) ![img](x.png)\n"
+            "# A title\n")
+    assert [p.split(":")[0] for p in broken_links(page, text)] == [
+        "docs/b.md", "docs/a.md#nothing", "x.png"]
+
+
+def test_text_files_lists_new_files_and_skips_outputs(tmp_path):
+    (tmp_path / "a.py").write_text("")
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "b.py").write_text("")
+    (tmp_path / "c.png").write_text("")
+    assert [p.name for p in text_files(tmp_path)] == ["a.py"]
 
 
 def test_recalled_checks_detect():
