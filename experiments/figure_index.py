@@ -28,7 +28,7 @@ def entry(name: str, by_record: dict) -> str:
             if c.id in seen:
                 continue
             seen.add(c.id)
-            verdict = {True: "holds", False: "FAILS", None: "reported"}[c.holds]
+            verdict = claims.verdict_word(c.holds, emphasis=False)
             moves = ("" if c.rerun == claims.EXACT
                      else f" (a rerun on another machine may move each number by "
                           f"{c.rerun.describe()})")

@@ -38,12 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _headline(done: list, records_dir: Path) -> str:
-    verdict = {True: "holds", False: "**FAILS**", None: "reported"}
     lines = ["| claim | status | verdict | measured | a rerun on another machine may move "
              "each number by |", "|---|---|---|---|---|"]
     for c in done:
-        lines.append(f"| `{c.id}` | {c.status} | {verdict[c.holds]} | "
-                     f"{claims._cell(c.measured)} | {claims._cell(c.rerun.describe())} |")
+        lines.append(f"| `{c.id}` | {c.status} | {claims.verdict_word(c.holds)} | "
+                     f"{claims.markdown_cell(c.measured)} | "
+                     f"{claims.markdown_cell(c.rerun.describe())} |")
     return "\n".join(lines)
 
 

@@ -440,9 +440,11 @@ def test_run_lengths_name_the_models_with_their_own_length_in_model_order():
     m = {"steps": 1000, "log_every": 20, "models": ["c", "a", "b"], "runs": runs}
     own, default = smoothness.run_lengths(m)
     assert list(own.items()) == [("a", (1000, 5)), ("b", (400, 2))] and default
-    assert claims._run_lengths(m) == ("1000 steps per run, logged every 20 (except a: 1000 "
-                                      "steps logged every 5; b: 400 steps logged every 2)")
+    assert claims.run_lengths_text(m) == ("1000 steps per run, logged every 20 (except a: "
+                                          "1000 steps logged every 5; b: 400 steps logged "
+                                          "every 2)")
     del runs["c/x"]
     assert smoothness.run_lengths(m) == ({"a": (1000, 5), "b": (400, 2)}, False)
-    assert claims._run_lengths(m).startswith("Steps per run, and every how many steps a point "
-                                             "is logged: a: 1000 steps logged every 5; b:")
+    assert claims.run_lengths_text(m).startswith("Steps per run, and every how many steps a "
+                                                 "point is logged: a: 1000 steps logged every "
+                                                 "5; b:")

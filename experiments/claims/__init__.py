@@ -18,12 +18,17 @@ with the reason; ``evaluate`` never raises.
 The registry lives beside ``experiments/verify.py`` rather than in the library: a claim knows
 which experiment wrote which record and how, which is the verification layer's knowledge, not
 ``research``'s. References: docs/theory.md.
+
+The package, one concern per module: ``registry`` (``Claim``, ``@claim``, ``by_id``, gating,
+the word for a verdict), ``rerun`` (how far a rerun may move a line), ``values`` (record values
+as numbers, censored counts, their printed forms), ``run`` (reading records, evaluating the
+claims), one module per subject (``quartic``, ``audit``, ``max_step``, ``complexity``,
+``hard_instance``, ``stochastic``, ``practice``, ``networks``, ``smoothness``), and ``render``
+(CLAIMS.md and SMOOTHNESS.md). A new claim goes in its subject's module; a new subject is a new
+module, imported below at its place in CLAIMS.md.
 """
 
-
 from __future__ import annotations
-
-import numpy as np
 
 from experiments.claims.registry import (
     GATING_TAGS,
@@ -50,145 +55,10 @@ from experiments.claims import stochastic, practice  # noqa: F401
 from experiments.claims.networks import NETWORKS, network_row
 from experiments.claims.smoothness import SMOOTHNESS_RERUN, interval_verdict
 # isort: on
+from experiments.claims.render import markdown_cell, run_lengths_text, smoothness_table, to_markdown
 
 __all__ = ["GATING_TAGS", "REGISTRY", "REPORT_ONLY_TAGS", "Claim", "ClaimRecord", "Outcome",
            "by_id", "claim", "is_gating", "tags", "verdict_word", "EXACT", "Rerun", "evaluate",
            "evaluate_records", "load_records", "censor", "median_text", "number", "numbers",
-           "reached", "NETWORKS", "network_row", "SMOOTHNESS_RERUN", "interval_verdict"]
-
-
-def _cell(text: str) -> str:
-    """A Markdown table cell: a "|" inside it (as in |g|) would split the row."""
-    return text.replace("|", "\\|")
-
-
-def _interval(c) -> str:
-    if not isinstance(c, dict):
-        return "-"
-    est, lo, hi = (number(c.get(k)) for k in ("estimate", "lo", "hi"))
-    if not np.isfinite(est):
-        return "-"
-    band = f" [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
-    return f"{est:+.2f}{band}"
-
-
-_NOT_COMPUTED = {"computed": False, "verdict": "not computed"}
-"""An estimator's entry in a smoothness record when it was skipped (as written by
-``experiments.smoothness``)."""
-
-
-def _subsample_sizes(m: dict) -> str:
-    """The subsample sizes per model, e.g. "mlp 50 of 500 rows, ..." ("none" when skipped)."""
-    subs = m.get("subsample")
-    if not isinstance(subs, dict):
-        return "not computed in this run"
-    parts = []
-    for model in m["models"]:
-        s = subs.get(model)
-        parts.append(f"{model} {s['rows']} of {s['train_rows']} rows" if isinstance(s, dict)
-                     else f"{model} not computed")
-    return ", ".join(parts)
-
-
-def _run_lengths(m: dict) -> str:
-    """The runs' lengths: "S steps per run, logged every K" with " (except ...)" for the
-    models whose runs have their own steps / log_every, or only the per-model list when no
-    run has the default length."""
-    from research.smoothness import run_lengths
-
-    own, default = run_lengths(m)
-    listed = "; ".join(f"{k}: {s} steps logged every {e}" for k, (s, e) in own.items())
-    if own and not default:
-        return f"Steps per run, and every how many steps a point is logged: {listed}"
-    return (f"{m['steps']} steps per run, logged every {m['log_every']}"
-            + (f" (except {listed})" if own else ""))
-
-
-def smoothness_table(record: dict) -> str:
-    """The correlation table of the smoothness experiment, as Markdown: per model x regime,
-    the pooled raw Spearman, the trend-robust correlations and the slope with their bootstrap
-    intervals, the verdict from the intervals, the same trend-robust intervals and verdict of
-    the subsample estimator, the Hessian's verdict, and whether every seed trained."""
-    from research.smoothness import REGIMES
-
-    m = record["metrics"]
-    b = m.get("bootstrap", {})
-    lines = [
-        "# Smoothness against gradient norm",
-        "",
-        "Written by `make verify` from `results/smoothness` (`python -m experiments.smoothness`)."
-        f" {_run_lengths(m)}; seeds "
-        f"{', '.join(str(s) for s in m.get('seeds', [0]))}. L-hat is the trajectory estimator "
-        "(full-batch gradients at x_k and at the midpoint of the step); the subsample estimator "
-        "is the same ratio with gradients averaged over a random subsample of the training "
-        f"rows (the authors' own; {_subsample_sizes(m)}), drawn afresh at each logged point, "
-        "the same rows at both points; ‖H‖ is the Hessian norm by "
-        + (f"{m['hvp_iters']} warm-started power iterations" if number(m['hvp_iters']) > 0
-           else "power iteration, not computed in this run (hvp_iters = 0)")
-        + ". Every correlation is of log L-hat "
-        "against log ‖∇f‖ over all seeds' logged points, with a "
-        f"{100 * number(b.get('level', 0.95)):.0f}% interval from a bootstrap over seeds and "
-        f"blocks of time ({b.get('method', 'block bootstrap')}; {b.get('n_boot', '?')} "
-        "resamples). The raw Spearman shares a time trend with both series; the verdict comes "
-        "from the trend-robust ones (partial Spearman given the step; Spearman of the "
-        "log-differences): positive or negative where the interval excludes 0, else no "
-        "evidence, and 'not training' when a seed's loss did not decrease.",
-        "",
-        "| model | regime | seeds | points | Spearman (raw) | partial given step | "
-        "log-differences | slope | verdict | subsample: partial given step | subsample: "
-        "log-differences | subsample verdict | ‖H‖ verdict | training | a rerun on another "
-        "machine may move each number by |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-
-    def rank(k):
-        r = m["runs"][k]
-        return (m["models"].index(r["model"]), REGIMES.index(r["regime"])
-                if r["regime"] in REGIMES else len(REGIMES))
-
-    for key in sorted(m["runs"], key=rank):
-        r = m["runs"][key]
-        t, h = r["traj"], r["hess"]
-        u = r.get("sub", _NOT_COMPUTED)  # records before the subsample estimator lack it
-        pooled, sub = t.get("pooled", {}), u.get("pooled", {})
-        cells = [r["model"], r["regime"], str(len(r.get("seeds", [0]))),
-                 str(pooled.get("n_points", t.get("n", "-"))),
-                 _interval(pooled.get("spearman")), _interval(pooled.get("partial_spearman")),
-                 _interval(pooled.get("detrended")), _interval(pooled.get("slope")),
-                 interval_verdict(t), _interval(sub.get("partial_spearman")),
-                 _interval(sub.get("detrended")), interval_verdict(u), interval_verdict(h),
-                 "yes" if r.get("training", True) else "**no**",
-                 SMOOTHNESS_RERUN.get(r["model"], EXACT).describe()]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-
-def to_markdown(claims: list[ClaimRecord], missing: list[str]) -> str:
-    """The CLAIMS.md table."""
-    verdict = {True: "holds", False: "**FAILS**", None: "reported"}
-    lines = [
-        "# Claims",
-        "",
-        "Written by `make verify` (`python -m experiments.verify`) from the run records in "
-        "`results/`. A claim is *gating* when its status carries [paper] or [checked] and "
-        "nothing recalled, observed or heuristic: `make verify` fails if a gating claim fails. "
-        "Every gating claim states its tolerance, and the mutation suite "
-        "([MUTANTS.md](MUTANTS.md)) shows a wrong variant of the code that makes it fail. "
-        "Runs that diverge or never reach eps count as the budget T, never as absent. "
-        "The last column says how far a rerun on another machine may move a row "
-        "([RERUN.md](RERUN.md) measures it): `python -m experiments.publish --check` "
-        "compares the documents with the records within that allowance.",
-        "",
-        "| id | claim | source | status | tolerance | measured | theory | verdict | gating | "
-        "a rerun on another machine may move each number by |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for c in claims:
-        cells = (c.id, c.statement, c.source, c.status, c.tolerance or "-", c.measured,
-                 c.theoretical, verdict[c.holds], "yes" if c.gating else "no",
-                 c.rerun.describe())
-        lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
-    if missing:
-        lines += ["", "Not evaluated (their records are missing): " + ", ".join(missing) + "."]
-    return "\n".join(lines) + "\n"
+           "reached", "NETWORKS", "network_row", "SMOOTHNESS_RERUN", "interval_verdict",
+           "markdown_cell", "run_lengths_text", "smoothness_table", "to_markdown"]
