@@ -14,7 +14,6 @@ NETWORK_RERUN = {"rnn": Rerun(factor=2.0, factor_above=1.0, words=True,
 """``clipping_accelerates_networks/<model>``: the tanh RNN's grid is chaotic at its large
 learning rates (the char_lm and ResNet rows did not move)."""
 
-
 NETWORKS = ("char_lm", "resnet_digits", "rnn")
 """The models of ``experiments.clipping_networks`` (conf/clipping_networks.yaml): one row of
 ``clipping_accelerates_networks`` each."""
