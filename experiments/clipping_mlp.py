@@ -11,7 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig
 
+from experiments import records
 from experiments._common import Progress, hydra_entry, threshold_metrics, write
+from experiments.registry import Experiment
 from research import _validate, clipping, problems, training
 from research.toolkit import REAL, Toolkit
 
@@ -93,6 +95,16 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
                                               "median_final_train_mse")
     write(cfg, say, metrics, traces)
 
+
+EXPERIMENT = Experiment(
+    name="clipping_mlp",
+    run=run,
+    order=7,
+    figures=("clipping_mlp", "norm_type"),
+    result=records.ClippingMLP,
+    quick={"seeds": 3, "epochs": 3, "threshold_multiples": [0.5, 5.0]},
+    seconds=(40.0, 15.0),
+)
 
 main = hydra_entry("clipping_mlp", run)
 

@@ -33,7 +33,9 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from experiments import records
 from experiments._common import Progress, check_seeds, hydra_entry, write
+from experiments.registry import Experiment
 from research import _validate, engine, optimizers, problems
 
 MODEL_KEYS = ("problem", "args", "batch_size", "momentum", "steps", "record_every", "target",
@@ -264,6 +266,26 @@ def run(cfg: DictConfig) -> None:
         traces.update(tr)
     write(cfg, say, metrics, traces)
 
+
+EXPERIMENT = Experiment(
+    name="clipping_networks",
+    run=run,
+    order=11,
+    figures=("clipping_networks",),
+    result=records.ClippingNetworks,
+    quick={
+        "seeds": [0, 1],
+        "models": {"char_lm": {"args": {"embed": 4, "hidden": 8, "length": 8, "n": 32},
+                               "steps": 40, "record_every": 10, "target": 4.0,
+                               "lrs": [1.0, 10.0], "thresholds": [1.0]},
+                   "resnet_digits": {"args": {"channels": 2, "blocks": 1}, "steps": 20,
+                                     "record_every": 10, "target": 2.0, "lrs": [0.1, 1.0],
+                                     "thresholds": [1.0]},
+                   "rnn": {"args": {"hidden": 8, "length": 10, "n": 32}, "steps": 40,
+                           "record_every": 10, "target": 0.15, "lrs": [0.1, 1.0],
+                           "thresholds": [1.0]}}},
+    seconds=(150.0, 20.0),
+)
 
 main = hydra_entry("clipping_networks", run)
 

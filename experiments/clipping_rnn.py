@@ -9,7 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig
 
+from experiments import records
 from experiments._common import Progress, hydra_entry, threshold_metrics, write
+from experiments.registry import Experiment
 from research import _validate, problems, training
 from research.toolkit import REAL, Toolkit
 
@@ -65,6 +67,17 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
                                               "median_final_test_mse")
     write(cfg, say, metrics, traces)
 
+
+EXPERIMENT = Experiment(
+    name="clipping_rnn",
+    run=run,
+    order=8,
+    figures=("clipping_rnn", "clipping_thresholds"),
+    result=records.ClippingRNN,
+    quick={"seeds": 2, "epochs": 1, "train_size": 256, "test_size": 64,
+                     "length": 20, "threshold_multiples": [1.0]},
+    seconds=(60.0, 3.0),
+)
 
 main = hydra_entry("clipping_rnn", run)
 

@@ -9,7 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig
 
+from experiments import records
 from experiments._common import Progress, hydra_entry, write
+from experiments.registry import Experiment
 from research import _validate, engine
 from research.toolkit import REAL, Toolkit
 
@@ -62,6 +64,16 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
         f"{', '.join(f'{w:.7f}' for w in m['weights_after_step'])}")
     write(cfg, say, metrics, traces)
 
+
+EXPERIMENT = Experiment(
+    name="clipping_seeds",
+    run=run,
+    order=9,
+    figures=("clipping_seeds",),
+    result=records.ClippingSeeds,
+    quick={"x4": {"steps": 600}},
+    seconds=(10.0, 2.0),
+)
 
 main = hydra_entry("clipping_seeds", run)
 

@@ -12,7 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig
 
+from experiments import records
 from experiments._common import Progress, hydra_entry, write
+from experiments.registry import Experiment
 from research import _validate, audit, engine
 from research.toolkit import REAL, Toolkit
 
@@ -82,6 +84,17 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
     metrics["float_rtol"] = audit.FLOAT_RTOL
     write(cfg, say, metrics)
 
+
+EXPERIMENT = Experiment(
+    name="descent_audit",
+    run=run,
+    order=2,
+    figures=("descent_audit",),
+    result=records.DescentAudit,
+    quick={"problems": ["quartic", "hard"], "steps": 100,
+                      "start_scales": [0.5, 1.0]},
+    seconds=(50.0, 5.0),
+)
 
 main = hydra_entry("descent_audit", run)
 

@@ -13,7 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig
 
+from experiments import records
 from experiments._common import Progress, hydra_entry, write
+from experiments.registry import Experiment
 from research import _validate, complexity
 from research.toolkit import REAL, Toolkit
 
@@ -77,6 +79,16 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
         + f"; log-log slope vs M {metrics['ratio_slope_vs_M']:.2f}")
     write(cfg, say, metrics, {"M": np.asarray(Ms), "x0": np.asarray([r["x0"] for r in rows])})
 
+
+EXPERIMENT = Experiment(
+    name="hard_instance",
+    run=run,
+    order=5,
+    figures=("hard_instance",),
+    result=records.HardInstance,
+    quick={"M": [30.0, 300.0, 3000.0], "sweep_steps": 24, "cap": 400_000},
+    seconds=(25.0, 6.0),
+)
 
 main = hydra_entry("hard_instance", run)
 

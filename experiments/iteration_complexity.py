@@ -17,7 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig
 
+from experiments import records
 from experiments._common import Progress, hydra_entry, write
+from experiments.registry import Experiment
 from research import _validate, complexity, engine
 from research.toolkit import REAL, Toolkit
 
@@ -100,6 +102,17 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
             + ", ".join(f"{k} {v:.2f}" for k, v in slopes.items()))
     write(cfg, say, metrics)
 
+
+EXPERIMENT = Experiment(
+    name="iteration_complexity",
+    run=run,
+    order=4,
+    figures=("iteration_complexity",),
+    result=records.IterationComplexity,
+    quick={"quartic_x0": [1.0, 4.0, 16.0], "cosh_x0": [1.0, 4.0, 8.0],
+                             "cap": 2_000_000, "sweep_cap": 200_000, "sweep_steps": 16},
+    seconds=(30.0, 8.0),
+)
 
 main = hydra_entry("iteration_complexity", run)
 

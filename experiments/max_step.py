@@ -13,7 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig
 
+from experiments import records
 from experiments._common import Progress, hydra_entry, write
+from experiments.registry import Experiment
 from research import _validate, engine, smoothness
 from research.toolkit import REAL, Toolkit
 
@@ -122,6 +124,16 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
                         for k, v in info["ratio_h_desc_over_rule"].items()))
     write(cfg, say, metrics, traces)
 
+
+EXPERIMENT = Experiment(
+    name="max_step",
+    run=run,
+    order=3,
+    figures=("max_step",),
+    result=records.MaxStep,
+    quick={"points": 25, "network": {"points": 3, "steps": 20}},
+    seconds=(20.0, 12.0),
+)
 
 main = hydra_entry("max_step", run)
 

@@ -15,7 +15,6 @@ cores a run from scratch takes about 85 s, a repeat about 40 s. ``--no-cache`` (
 from __future__ import annotations
 
 import argparse
-import importlib
 import multiprocessing
 import os
 import sys
@@ -25,48 +24,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from experiments import claims, figure_index, verify
+from experiments import claims, figure_index, registry, verify
 from experiments._common import CONF_DIR
-from paper_figures import FIGURES
 from paper_figures.__main__ import _draw
 from research import results
 from research.toolkit import Toolkit
-
-QUICK = {
-    # x4_clipped_vs_fixed's second half needs Theorem 6's step censored well above clipped
-    # GD's count from x0 = 50 (about 2,200 steps): at 2,500 the censored ratio is only 1.12
-    "quartic_trajectories": {"steps": 6000},
-    "descent_audit": {"problems": ["quartic", "hard"], "steps": 100,
-                      "start_scales": [0.5, 1.0]},
-    "max_step": {"points": 25, "network": {"points": 3, "steps": 20}},
-    "iteration_complexity": {"quartic_x0": [1.0, 4.0, 16.0], "cosh_x0": [1.0, 4.0, 8.0],
-                             "cap": 2_000_000, "sweep_cap": 200_000, "sweep_steps": 16},
-    "hard_instance": {"M": [30.0, 300.0, 3000.0], "sweep_steps": 24, "cap": 400_000},
-    "stochastic": {"T": 2000, "seeds": 8, "record_every": 20,
-                   "bias": {"steps": 2000, "thresholds": [0.05, 2.0]}},
-    "clipping_mlp": {"seeds": 3, "epochs": 3, "threshold_multiples": [0.5, 5.0]},
-    "clipping_rnn": {"seeds": 2, "epochs": 1, "train_size": 256, "test_size": 64,
-                     "length": 20, "threshold_multiples": [1.0]},
-    "clipping_seeds": {"x4": {"steps": 600}},
-    "smoothness": {"steps": 60, "log_every": 10, "hvp_iters": 5, "run_models": ["digits", "rnn"],
-                   "momentum_models": [], "seeds": [0, 1], "n_boot": 200,
-                   "models": {"digits": {"args": {"hidden": 8}, "log_every": 10},
-                              "rnn": {"args": {"hidden": 8, "length": 10, "n": 32},
-                                      "log_every": 10}}},
-    "clipping_networks": {
-        "seeds": [0, 1],
-        "models": {"char_lm": {"args": {"embed": 4, "hidden": 8, "length": 8, "n": 32},
-                               "steps": 40, "record_every": 10, "target": 4.0,
-                               "lrs": [1.0, 10.0], "thresholds": [1.0]},
-                   "resnet_digits": {"args": {"channels": 2, "blocks": 1}, "steps": 20,
-                                     "record_every": 10, "target": 2.0, "lrs": [0.1, 1.0],
-                                     "thresholds": [1.0]},
-                   "rnn": {"args": {"hidden": 8, "length": 10, "n": 32}, "steps": 40,
-                           "record_every": 10, "target": 0.15, "lrs": [0.1, 1.0],
-                           "thresholds": [1.0]}}},
-}
-"""Small overrides per experiment (on top of conf/<name>.yaml)."""
-
 
 
 def run_experiment(name: str, results_dir: Path, tk: Toolkit | None = None, **extra) -> None:
@@ -76,16 +38,11 @@ def run_experiment(name: str, results_dir: Path, tk: Toolkit | None = None, **ex
     the mutation suite). ``extra``: further config overrides on top of the quick size.
     """
     cfg = OmegaConf.load(CONF_DIR / f"{name}.yaml")
-    cfg = OmegaConf.merge(cfg, QUICK.get(name, {}), extra, {"out": str(results_dir / name)})
-    run = importlib.import_module(f"experiments.{name}").run
-    run(cfg) if tk is None else run(cfg, tk)
+    exp = registry.get(name)
+    cfg = OmegaConf.merge(cfg, dict(exp.quick), extra, {"out": str(results_dir / name)})
+    exp.run(cfg) if tk is None else exp.run(cfg, tk)
 
 
-SLOWEST_FIRST = ("clipping_networks", "clipping_mlp", "max_step", "smoothness",
-                 "iteration_complexity", "hard_instance", "descent_audit", "stochastic",
-                 "clipping_rnn", "clipping_seeds", "quartic_trajectories")
-"""The quick experiments, longest first (measured at quick size), so that parallel workers
-finish together."""
 
 
 def _timed_run(name: str, results_dir: Path) -> tuple[str, float]:
@@ -126,12 +83,13 @@ def main(argv=None) -> int:
         _use_compilation_cache(args.out / "jax-cache")
     res, figs = args.out / "results", args.out / "figures"
     t0 = time.perf_counter()
-    names = list(SLOWEST_FIRST)  # the quick experiments (a test keeps the two lists equal)
+    names = registry.slowest_first(quick=True)
+    figures = registry.figures()
     if args.jobs == 1:
         for i, name in enumerate(names, 1):
             print(f"[quick] experiment {i}/{len(names)} {name}: "
                   f"{_timed_run(name, res)[1]:.1f}s", flush=True)
-        errors = [e for e in map(_draw, [(f, str(res), str(figs)) for f in FIGURES]) if e]
+        errors = [e for e in map(_draw, [(f, str(res), str(figs)) for f in figures]) if e]
     else:
         # spawned workers (this process runs JAX's threads: it must not fork), each importing
         # JAX once; a figure is drawn as soon as its records exist, beside the experiments
@@ -141,8 +99,7 @@ def main(argv=None) -> int:
             runs = {pool.submit(_timed_run, n, res): n for n in names}
             # which records each figure needs: read while the workers start (importing the
             # figure modules takes seconds, and the workers need none of it)
-            needs = {f: set(importlib.import_module(f"paper_figures.{f}").main.records)
-                     for f in FIGURES}
+            needs = {f: set(registry.figure_records(f)) for f in figures}
             draws, finished, i = [], set(), 0
             try:
                 for fut in as_completed(runs):
@@ -165,10 +122,11 @@ def main(argv=None) -> int:
     if errors:
         return 1
     done, missing = claims.evaluate(res)
+    figs.mkdir(parents=True, exist_ok=True)
     (figs / "CLAIMS.md").write_text(claims.to_markdown(done, missing))
     verify.write_tables(res, figs)
     results.write_text(figs / "README.md", figure_index.index_text(done))
-    print(f"[quick] {len(QUICK)} experiments, {len(FIGURES)} figures and CLAIMS.md in "
+    print(f"[quick] {len(names)} experiments, {len(figures)} figures and CLAIMS.md in "
           f"{time.perf_counter() - t0:.0f}s under {args.out}", flush=True)
     return 3 if missing else 0
 

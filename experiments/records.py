@@ -1,8 +1,9 @@
 """Typed schemas of the records that experiments write and claims read.
 
-Each experiment that a claim reads has a ``TypedDict`` of its ``metrics`` here: the one place
-where the keys shared by the writer (``experiments/<name>.py``) and the reader
-(``experiments/claims.py``) are declared. ``check(name, metrics)`` lists every mismatch
+The ``TypedDict`` of an experiment's ``metrics`` is named by its declaration
+(``Experiment(result=...)``); the types of the experiments here live here, beside the checker.
+It is the one place where the keys shared by the writer (``experiments/<name>.py``) and the
+reader (``experiments/claims/``) are declared. ``check(name, metrics)`` lists every mismatch
 (a missing key, a wrong type); ``experiments._common.write`` refuses to write a record that
 does not match its schema, and ``claims.load_records`` reports a record that does not as
 unreadable, so its claims FAIL naming the field instead of crashing on a missing key.
@@ -223,18 +224,6 @@ class ClippingNetworks(TypedDict):
     models: dict[str, NetworkGrid]
 
 
-SCHEMAS: dict[str, type] = {
-    "quartic_trajectories": QuarticTrajectories,
-    "descent_audit": DescentAudit,
-    "max_step": MaxStep,
-    "iteration_complexity": IterationComplexity,
-    "hard_instance": HardInstance,
-    "clipping_seeds": ClippingSeeds,
-    "clipping_mlp": ClippingMLP,
-    "clipping_rnn": ClippingRNN,
-    "clipping_networks": ClippingNetworks,
-}
-"""Experiment name -> the schema of its ``metrics``."""
 
 
 # --------------------------------------------------------------------------- checking
@@ -243,7 +232,9 @@ SCHEMAS: dict[str, type] = {
 def check(name: str, metrics: Any) -> list[str]:
     """Every mismatch between ``metrics`` and the schema of experiment ``name`` ("" if it
     has none), as "path: problem" lines; [] when it matches."""
-    schema = SCHEMAS.get(name)
+    from experiments import registry
+
+    schema = registry.schema(name)
     return [] if schema is None else _check(schema, metrics, "metrics")
 
 

@@ -30,7 +30,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from experiments import publish, quick
+from experiments import publish, registry
 from research import results
 
 ROOT = publish.ROOT
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
         if not d.is_dir():
             print(f"--dirs: {d} is not a directory.", file=sys.stderr)
             return 2
-    names = list(quick.QUICK)
+    names = registry.slowest_first(quick=True)
     runs: dict[str, str] = {}
     dirs: dict[str, Path] = {}
     for isa in args.isa:

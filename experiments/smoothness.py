@@ -35,6 +35,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from experiments._common import Progress, check_seeds, hydra_entry, write
+from experiments.registry import Experiment
 from research import _validate, engine, optimizers, problems, smoothness, stats
 
 REGIMES = smoothness.REGIMES[:3]
@@ -312,6 +313,19 @@ def run(cfg: DictConfig) -> None:
                 f"{u['verdict']}; hess -> {h['verdict']}")
     write(cfg, say, metrics, traces)
 
+
+EXPERIMENT = Experiment(
+    name="smoothness",
+    run=run,
+    order=10,
+    figures=("smoothness",),
+    quick={"steps": 60, "log_every": 10, "hvp_iters": 5, "run_models": ["digits", "rnn"],
+                   "momentum_models": [], "seeds": [0, 1], "n_boot": 200,
+                   "models": {"digits": {"args": {"hidden": 8}, "log_every": 10},
+                              "rnn": {"args": {"hidden": 8, "length": 10, "n": 32},
+                                      "log_every": 10}}},
+    seconds=(255.0, 10.0),
+)
 
 main = hydra_entry("smoothness", run)
 

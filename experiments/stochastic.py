@@ -18,6 +18,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from experiments._common import Progress, hydra_entry, write
+from experiments.registry import Experiment
 from research import _validate, engine, optimizers, problems, theory
 
 CLIP_RULES = {"clipped_sgd_thm7_printed": theory.theorem7_step,
@@ -108,6 +109,16 @@ def run(cfg: DictConfig) -> None:
                        "plateau": plateau}
     write(cfg, say, metrics, traces)
 
+
+EXPERIMENT = Experiment(
+    name="stochastic",
+    run=run,
+    order=6,
+    figures=("stochastic",),
+    quick={"T": 2000, "seeds": 8, "record_every": 20,
+                   "bias": {"steps": 2000, "thresholds": [0.05, 2.0]}},
+    seconds=(15.0, 4.0),
+)
 
 main = hydra_entry("stochastic", run)
 

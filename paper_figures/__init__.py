@@ -1,6 +1,10 @@
-"""Figure scripts: each reads run records and draws one figure (PDF + PNG)."""
+"""Figure scripts: each reads run records and draws one figure (PDF + PNG).
 
-FIGURES = ("quartic_trajectories", "descent_audit", "max_step", "iteration_complexity",
-           "hard_instance", "stochastic", "clipping_mlp", "clipping_rnn", "clipping_seeds",
-           "smoothness", "clipping_networks", "norm_type", "clipping_thresholds")
+Which figures exist, and in which order the index shows them, follows from the experiments'
+declarations (``experiments.registry``): each experiment names the figures it owns.
+"""
+
+from experiments import registry
+
+FIGURES = tuple(registry.figures())
 """Every figure script of this package, in the order of the index."""

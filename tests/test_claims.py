@@ -184,18 +184,6 @@ def test_claims_table_has_a_tolerance_column():
     assert rows[0].split("|")[10].strip().startswith("a rerun on another machine may move")
 
 
-def test_makefile_draws_every_figure():
-    import re
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
-    experiments = re.search(r"EXPERIMENTS := (.*?)\nRECORDS", text, re.S).group(1).split()
-    extra = re.findall(r"paper_figures/(\w+)\.png", re.search(r"EXTRA_FIGURES := (.*)",
-                                                             text).group(1))
-    names = {e for e in experiments if e != "\\"} | set(extra)
-    assert names == set(FIGURES)
-
-
 def test_quick_pipeline_refuses_a_bad_jobs_count(tmp_path, capsys):
     assert quick.main(["--out", str(tmp_path), "--jobs", "0"]) == 2
     assert "--jobs must be a positive integer" in capsys.readouterr().err
@@ -207,7 +195,8 @@ def test_quick_persists_compiled_programs_under_out_unless_told_not_to(tmp_path,
     environment (as the tests set one), leaves it alone. No experiment runs here."""
     seen = []
     monkeypatch.setattr(quick, "_use_compilation_cache", seen.append)
-    monkeypatch.setattr(quick, "SLOWEST_FIRST", ())
+    monkeypatch.setattr(quick.registry, "slowest_first", lambda quick=False: [])
+    monkeypatch.setattr(quick.registry, "figures", lambda: [])
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     quick.main(["--out", str(tmp_path), "--jobs", "1"])
     assert seen == [tmp_path / "jax-cache"]
@@ -215,14 +204,6 @@ def test_quick_persists_compiled_programs_under_out_unless_told_not_to(tmp_path,
     monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "elsewhere"))
     quick.main(["--out", str(tmp_path), "--jobs", "1"])
     assert seen == [tmp_path / "jax-cache"]
-
-
-def test_quick_figures_need_only_records_quick_experiments_write():
-    import importlib
-    for name in FIGURES:
-        assert set(importlib.import_module(f"paper_figures.{name}").main.records) <= set(
-            quick.QUICK), name
-    assert set(quick.SLOWEST_FIRST) == set(quick.QUICK)
 
 
 @pytest.mark.slow
