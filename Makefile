@@ -5,20 +5,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-# Every experiment writes results/<name>/record.json; every figure script
-# paper_figures/<name>.py reads it and writes paper_figures/<name>.{pdf,png}.
-# (longest first, so that `make figures`'s parallel jobs finish together)
-EXPERIMENTS := smoothness clipping_networks clipping_rnn descent_audit clipping_mlp \
-               iteration_complexity hard_instance max_step stochastic clipping_seeds \
-               quartic_trajectories
-RECORDS := $(EXPERIMENTS:%=results/%/record.json)
-# figures drawn from another experiment's record (or from several)
-EXTRA_FIGURES := paper_figures/norm_type.png paper_figures/clipping_thresholds.png
-FIGURES := $(EXPERIMENTS:%=paper_figures/%.png) $(EXTRA_FIGURES)
+# Every experiment declares itself in experiments/<name>.py (experiments/registry.py): the
+# lists below and each record's real dependencies are derived from those declarations into
+# build/deps.mk, with the standard library alone, before anything is installed.
 DEPS := build/deps.mk
+$(DEPS): experiments/deps.py experiments/registry.py $(wildcard conf/*.yaml experiments/*.py research/*.py research/*/*.py paper_figures/*.py)
+	@mkdir -p $(dir $@)
+	@$(PYTHON) -m experiments.deps > $@.tmp && mv $@.tmp $@
+include $(DEPS)
+RECORDS := $(EXPERIMENTS:%=results/%/record.json)
+TRACES := $(RECORDS:%record.json=%traces.npz)
 
 .PHONY: help setup lock test test-all figures figures-all figures-quick verify mutants rerun-spread publish bench lint clean
-.PRECIOUS: $(RECORDS) $(RECORDS:%record.json=%traces.npz)
+.PRECIOUS: $(RECORDS) $(TRACES)
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -51,14 +50,8 @@ test: setup  ## run the fast tests on TEST_WORKERS processes (slow ones: make te
 test-all: setup  ## run every test, slow ones included
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m ""
 
-# each record depends on the project files its experiment really imports (experiments/deps.py)
-$(DEPS): experiments/deps.py $(wildcard experiments/*.py research/*.py research/*/*.py) | $(STAMP)
-	@mkdir -p $(dir $@)
-	$(PY) -m experiments.deps $(EXPERIMENTS) > $@.tmp && mv $@.tmp $@
--include $(DEPS)
-
-# record.json is committed (the published numbers); traces.npz is not, so a fresh clone's
-# `make figures` re-runs every experiment whose figure needs its traces
+# record.json (the published numbers) and traces.npz (what the figures draw) are committed:
+# every committed figure names the sha256 of both, so a fresh clone can check and redraw it
 results/%/record.json results/%/traces.npz: | $(STAMP)
 	$(PY) -m experiments.$*
 
@@ -66,12 +59,12 @@ results/%/record.json results/%/traces.npz: | $(STAMP)
 # starting Python and importing matplotlib cost more than most figures take to draw. Its
 # FIGURE_JOBS worker processes draw them side by side (nothing else runs by then); a changed
 # record redraws them all (byte-identical where nothing changed)
-$(FIGURES) &: $(FIGURES:%.png=%.py) $(RECORDS:%record.json=%traces.npz) research/plotting.py | $(STAMP)
+$(FIGURES) &: $(FIGURES:%.png=%.py) $(TRACES) research/plotting.py | $(STAMP)
 	$(PY) -m paper_figures --jobs $(FIGURE_JOBS)
 
 # CLAIMS.md, SMOOTHNESS.md, the figure index and README.md's generated blocks, from the records
 PUBLISHED := paper_figures/CLAIMS.md paper_figures/SMOOTHNESS.md paper_figures/README.md
-$(PUBLISHED) &: $(RECORDS) $(FIGURES:%.png=%.py) experiments/claims.py experiments/figure_index.py experiments/publish.py | $(STAMP)
+$(PUBLISHED) &: $(RECORDS) $(FIGURES:%.png=%.py) $(wildcard experiments/claims/*.py) experiments/figure_index.py experiments/publish.py | $(STAMP)
 	$(PY) -m experiments.publish
 
 # The experiments are independent processes, and one alone keeps the 2 cores only about 3/4

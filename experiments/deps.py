@@ -1,19 +1,30 @@
-"""Make dependencies of every record: the project files an experiment really imports.
+"""The Makefile's view of the experiments: their records, figures and real dependencies.
 
-``python -m experiments.deps NAME ... > build/deps.mk`` writes one line per experiment:
-its record and traces depend on its conf, its module and every project module it imports,
-transitively. The Makefile reads it, so that editing a claim, a figure script or a module an
-experiment does not import re-runs nothing.
+``python -m experiments.deps > build/deps.mk`` writes, from the declarations
+(``experiments.registry``, read without importing them):
+- ``EXPERIMENTS`` (the longest first, so that make's parallel jobs finish together) and
+  ``FIGURES``;
+- one rule per experiment: its record and traces depend on its conf, its module and every
+  project module it imports, transitively;
+- one rule per figure: it depends on its script and the records it reads.
+
+Only the standard library is used, so make reads it before any environment exists. A problem
+family is a dependency only of the experiments that name it (``research.problems`` loads a
+family when one of its names is first used, and ``problem_modules`` follows the names).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
+from experiments import registry
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("research", "experiments")
+PROBLEMS = "research.problems"
 
 
 def _module_file(name: str) -> Path | None:
@@ -24,8 +35,27 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
-def _imports(path: Path) -> set[str]:
-    """Project modules imported by ``path`` (absolute imports of PACKAGES only)."""
+def _literal(path: Path, var: str) -> dict:
+    """The literal dict assigned to ``var`` at the top of ``path`` ({} if none)."""
+    for node in ast.parse(path.read_text()).body:
+        targets = node.targets if isinstance(node, ast.Assign) else (
+            [node.target] if isinstance(node, ast.AnnAssign) else [])
+        if any(isinstance(t, ast.Name) and t.id == var for t in targets):
+            return ast.literal_eval(node.value)
+    return {}
+
+
+def lazy_names() -> dict[str, str]:
+    """Problem name -> the family module that defines it: the public names of
+    ``research.problems`` (its ``LAZY``) and the registered ones (``base.FAMILY_OF``)."""
+    root = ROOT / "research" / "problems"
+    names = {**_literal(root / "base.py", "FAMILY_OF"), **_literal(root / "__init__.py", "LAZY")}
+    return {k: f"{PROBLEMS}.{v}" for k, v in names.items()}
+
+
+def _imports(path: Path, lazy: dict[str, str]) -> set[str]:
+    """Project modules ``path`` imports (absolute imports of PACKAGES), with a lazily loaded
+    name resolved to the module that defines it."""
     out = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -33,12 +63,34 @@ def _imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             if node.module.split(".")[0] in PACKAGES:
                 out.add(node.module)
-                out |= {f"{node.module}.{a.name}" for a in node.names}
+                for a in node.names:
+                    full = f"{node.module}.{a.name}"
+                    out.add(lazy.get(a.name, full) if node.module == PROBLEMS else full)
     return out
 
 
-def closure(module: str) -> list[Path]:
-    """Every project file that importing ``module`` reads (packages' __init__ included)."""
+def problem_modules(paths, lazy: dict[str, str]) -> set[str]:
+    """The problem families that ``paths`` (source or YAML) name: ``problems.<name>``,
+    ``problems.get("<name>")`` or a ``problem: <name>`` / ``name: <name>`` entry."""
+    out = set()
+    for path in paths:
+        text = path.read_text()
+        if path.suffix == ".yaml":  # any bare word of a config, outside its comments
+            words = set(re.findall(r"\w+", re.sub(r"#.*", "", text)))
+            out |= {module for name, module in lazy.items() if name in words}
+            continue
+        for name, module in lazy.items():
+            patterns = (rf"problems\.{name}\b", rf"problems\.get\(\s*[\"']{name}[\"']",
+                        rf"[\"']{name}[\"']")
+            if any(re.search(p, text, re.M) for p in patterns):
+                out.add(module)
+    return out
+
+
+def closure(module: str, extra: tuple[Path, ...] = ()) -> list[Path]:
+    """Every project file that running ``module`` reads: its imports, transitively (packages'
+    __init__ included), and the problem families it or ``extra`` (its config) names."""
+    lazy = lazy_names()
     seen: dict[str, Path] = {}
     todo = [module]
     while todo:
@@ -52,18 +104,27 @@ def closure(module: str) -> list[Path]:
             if path is None:
                 continue
             seen[sub] = path
-            todo.extend(_imports(path))
+            todo.extend(_imports(path, lazy))
+            if not sub.startswith(PROBLEMS):
+                todo.extend(problem_modules([path, *extra], lazy) - set(seen))
     return sorted({p.relative_to(ROOT) for p in seen.values()})
 
 
-def rules(experiments: list[str]) -> str:
-    lines = []
-    for name in experiments:
-        files = [Path(f"conf/{name}.yaml"), *closure(f"experiments.{name}")]
+def rules() -> str:
+    """build/deps.mk: the lists and the dependency rules."""
+    figures = registry.figures()
+    lines = [f"EXPERIMENTS := {' '.join(registry.slowest_first())}",
+             f"FIGURES := {' '.join(f'paper_figures/{f}.png' for f in figures)}"]
+    for name in registry.names():
+        conf = Path(f"conf/{name}.yaml")
+        files = [conf, *closure(f"experiments.{name}", (ROOT / conf,))]
         lines.append(f"results/{name}/record.json results/{name}/traces.npz: "
                      + " ".join(str(f) for f in files))
+    for fig in figures:
+        recs = " ".join(f"results/{r}/record.json" for r in registry.figure_records(fig))
+        lines.append(f"paper_figures/{fig}.png: paper_figures/{fig}.py {recs}")
     return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
-    sys.stdout.write(rules(sys.argv[1:]))
+    sys.stdout.write(rules())

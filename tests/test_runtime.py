@@ -17,7 +17,8 @@ IMPORT_EVERYTHING = textwrap.dedent("""
     from research import (audit, clipping, complexity, engine, optimizers, problems, results,
                           smoothness, stats, sweep, theory, training)
     after = (dict(os.environ), bool(jax.config.jax_enable_x64), jax.config.jax_num_cpu_devices)
-    changed = sorted(k for k in set(before[0]) | set(after[0]) if before[0].get(k) != after[0].get(k))
+    keys = set(before[0]) | set(after[0])
+    changed = sorted(k for k in keys if before[0].get(k) != after[0].get(k))
     print(json.dumps({"env": changed, "x64": [before[1], after[1]],
                       "devices": [before[2], after[2]]}))
 """)
