@@ -171,6 +171,16 @@ def stale(results_dir: Path, root: Path = ROOT) -> list[Path]:
     return list(disagreements(results_dir, root))
 
 
+def stale_figures(results_dir: Path, figures_dir: Path = ROOT / "paper_figures") -> list[str]:
+    """Every way a figure (PNG or PDF) disagrees with the records it names."""
+    from experiments import registry
+    from research import plotting
+
+    return [line for fig in registry.figures() for ext in ("png", "pdf")
+            for line in plotting.source_mismatches(figures_dir / f"{fig}.{ext}", results_dir,
+                                                   registry.figure_records(fig))]
+
+
 def main(argv=None) -> int:
     from research import runtime
 
@@ -188,7 +198,10 @@ def main(argv=None) -> int:
                   + "; ".join(m.describe() for m in lines[:3])
                   + (f"; {len(lines) - 3} more" if len(lines) > 3 else "")
                   + "); run `python -m experiments.publish`", file=sys.stderr)
-        return 1 if bad else 0
+        figs = stale_figures(args.results)
+        for line in figs:
+            print(f"[publish] stale figure: {line}; run `make figures`", file=sys.stderr)
+        return 1 if bad or figs else 0
     for path, text in documents(args.results).items():
         results.write_text(path, text)
         print(f"[publish] wrote {path.relative_to(ROOT)}")

@@ -7,8 +7,11 @@ Okabe-Ito colourblind-safe palette, and are saved both as PDF (vector, for paper
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
@@ -49,9 +52,73 @@ def apply_style() -> None:
     plt.rcParams.update(STYLE)
 
 
-def save(fig, out_dir: str | os.PathLike, name: str) -> list[Path]:
+SOURCES_KEY = {"png": "Source", "pdf": "Subject"}
+"""The metadata field of each format that names the records a figure was drawn from."""
+
+
+def sources_text(sources: Mapping[str, str]) -> str:
+    """``sha256 <file>=<hex>; ...``: the records (paths relative to the results root) a figure
+    was drawn from, with the sha256 of each file's bytes."""
+    return "sha256 " + "; ".join(f"{path}={digest}" for path, digest in sorted(sources.items()))
+
+
+def parse_sources(text: str) -> dict[str, str]:
+    """The inverse of ``sources_text`` ({} when ``text`` names no records)."""
+    if not text.startswith("sha256 "):
+        return {}
+    return dict(item.split("=", 1) for item in text[len("sha256 "):].split("; ") if item)
+
+
+def record_sources(results_dir: str | os.PathLike, records) -> dict[str, str]:
+    """sha256 of every file of ``records`` under ``results_dir`` (record.json, traces.npz)."""
+    out = {}
+    for r in records:
+        for file in ("record.json", "traces.npz"):
+            path = Path(results_dir) / r / file
+            if path.is_file():
+                out[f"{r}/{file}"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def figure_sources(path: str | os.PathLike) -> dict[str, str]:
+    """The records a saved figure (PNG or PDF) names in its metadata, with their sha256."""
+    path = Path(path)
+    if path.suffix == ".png":
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return parse_sources(im.text.get(SOURCES_KEY["png"], ""))
+    m = re.search(rb"/Subject \((sha256 [^)]*)\)", path.read_bytes())
+    return parse_sources(m.group(1).decode("latin-1")) if m else {}
+
+
+def source_mismatches(figure: str | os.PathLike, results_dir: str | os.PathLike,
+                      records) -> list[str]:
+    """One line per way the saved ``figure`` disagrees with the files of ``records`` under
+    ``results_dir``: a file it does not name, names but which is missing, or whose sha256
+    differs ([] when it was drawn from exactly these files)."""
+    figure = Path(figure)
+    want, have = record_sources(results_dir, records), figure_sources(figure)
+    if not have:
+        return [f"{figure.name} names no records (drawn before figures carried their records)"]
+    out = []
+    for f in sorted(set(want) | set(have)):
+        if f not in have:
+            out.append(f"{figure.name} does not name {f}")
+        elif f not in want:
+            out.append(f"{figure.name} names {f}, which is not in {results_dir}")
+        elif have[f] != want[f]:
+            out.append(f"{figure.name} was drawn from another {f} (sha256 {have[f][:12]}..., "
+                       f"now {want[f][:12]}...)")
+    return out
+
+
+def save(fig, out_dir: str | os.PathLike, name: str,
+         sources: Mapping[str, str] | None = None) -> list[Path]:
     """Save ``fig`` as ``name``.pdf and ``name``.png in ``out_dir``; return the two paths.
 
+    ``sources``: record file -> sha256 (``record_sources``), written into both files'
+    metadata, so that a figure can be checked against the records it claims to show.
     Each file is written under a temporary name and renamed, so a reader never sees half a
     figure.
     """
@@ -62,8 +129,10 @@ def save(fig, out_dir: str | os.PathLike, name: str) -> list[Path]:
         final = out_dir / f"{name}.{ext}"
         tmp = out_dir / f".{name}.tmp.{ext}"
         # no creation date in the PDF: the same figure gives the same bytes
-        fig.savefig(tmp, format=ext,
-                    metadata={"CreationDate": None} if ext == "pdf" else None)
+        meta: dict = {"CreationDate": None} if ext == "pdf" else {}
+        if sources:
+            meta[SOURCES_KEY[ext]] = sources_text(sources)
+        fig.savefig(tmp, format=ext, metadata=meta or None)
         tmp.replace(final)
         paths.append(final)
     plt.close(fig)
@@ -96,7 +165,7 @@ def figure_cli(name: str, draw, doc: str, records: tuple[str, ...] | None = None
             fig = draw(*loaded[records[0]])
         else:
             fig = draw({r: rec for r, (rec, _) in loaded.items()})
-        paths = save(fig, Path(args.out), name)
+        paths = save(fig, Path(args.out), name, record_sources(args.results, records))
         print("[figure] wrote " + ", ".join(str(p) for p in paths), flush=True)
         return paths
 
