@@ -30,6 +30,9 @@ module, imported below at its place in CLAIMS.md.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from experiments.claims.registry import (
     GATING_TAGS,
     REGISTRY,
@@ -56,6 +59,13 @@ from experiments.claims.networks import NETWORKS, network_row
 from experiments.claims.smoothness import SMOOTHNESS_RERUN, interval_verdict
 # isort: on
 from experiments.claims.render import markdown_cell, run_lengths_text, smoothness_table, to_markdown
+
+# A new subject needs no line here: every other module of the package registers its claims
+# after these, in alphabetical order (docs/extending.md).
+_INFRASTRUCTURE = {"registry", "rerun", "run", "values", "render"}
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if _module not in _INFRASTRUCTURE:
+        importlib.import_module(f"experiments.claims.{_module}")
 
 __all__ = ["GATING_TAGS", "REGISTRY", "REPORT_ONLY_TAGS", "Claim", "ClaimRecord", "Outcome",
            "by_id", "claim", "is_gating", "tags", "verdict_word", "EXACT", "Rerun", "evaluate",
