@@ -98,8 +98,9 @@ bench: setup  ## measure the performance ratios into benchmarks/results.json
 	$(PY) -m benchmarks.figures
 	$(PY) -m benchmarks.report
 
-lint: setup  ## ruff
+lint: setup  ## ruff on everything, mypy on the verification layer (pyproject.toml's [tool.mypy])
 	$(PY) -m ruff check research experiments paper_figures benchmarks tests hydra_plugins
+	$(PY) -m mypy
 
 clean:  ## remove results and caches (keeps .venv and the committed figures)
 	rm -rf results build .pytest_cache .ruff_cache .hypothesis

@@ -38,10 +38,14 @@ def _module_file(name: str) -> Path | None:
 def _literal(path: Path, var: str) -> dict:
     """The literal dict assigned to ``var`` at the top of ``path`` ({} if none)."""
     for node in ast.parse(path.read_text()).body:
-        targets = node.targets if isinstance(node, ast.Assign) else (
-            [node.target] if isinstance(node, ast.AnnAssign) else [])
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
         if any(isinstance(t, ast.Name) and t.id == var for t in targets):
-            return ast.literal_eval(node.value)
+            return ast.literal_eval(value)
     return {}
 
 

@@ -63,8 +63,17 @@ def fill_blocks(text: str, blocks: dict[str, str]) -> str:
         pattern = _block_re(name)
         if not pattern.search(text):
             raise ValueError(f"README.md has no generated block {name!r}.")
-        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(3), text)
+        text = pattern.sub(_replacer(body), text)
     return text
+
+
+def _replacer(body: str):
+    """The ``re.sub`` replacement that puts ``body`` between a block's markers."""
+
+    def replace(m: re.Match) -> str:
+        return m.group(1) + body + "\n" + m.group(3)
+
+    return replace
 
 
 def documents(results_dir: Path, root: Path = ROOT) -> dict[Path, str]:

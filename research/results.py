@@ -58,10 +58,11 @@ RECORD_FILE = "record.json"
 TRACES_FILE = "traces.npz"
 PACKAGES = ("jax", "jaxlib", "optax", "numpy", "scipy", "matplotlib", "hydra-core", "pandas")
 ROWS = "rows"
-REQUIRED = {"config": dict, "metrics": dict, "versions": dict, "created": str}
+REQUIRED: dict[str, type] = {"config": dict, "metrics": dict, "versions": dict, "created": str}
 """Top-level keys every record has, with their types."""
-OPTIONAL = {"seed": (int, type(None)), "precision": str, "git_commit": (str, type(None)),
-            "identity": str}
+OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "seed": (int, type(None)), "precision": str, "git_commit": (str, type(None)),
+    "identity": str}
 """Top-level keys a record may have, with their types."""
 MISSING_IF_NEGATIVE = ("iterations_to_eps", "diverged_at")
 """Integer columns in which -1 means "never" (never reached eps, never diverged): ``load``
@@ -280,8 +281,8 @@ def write_record(directory: str | os.PathLike, *, config: dict, metrics: dict,
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
         old = None
         try:
-            np.savez_compressed(tmp / TRACES_FILE, **{k: np.asarray(v) for k, v in
-                                                      (traces or {}).items()})
+            arrays: dict[str, Any] = {k: np.asarray(v) for k, v in (traces or {}).items()}
+            np.savez_compressed(tmp / TRACES_FILE, **arrays)
             (tmp / RECORD_FILE).write_text(text)
             if directory.exists() or directory.is_symlink():
                 old = directory.with_name(f".{directory.name}.old-{uuid.uuid4().hex[:12]}")
@@ -384,9 +385,9 @@ def _inspect(directory: Path) -> tuple[dict | None, dict | None, str | None]:
         if not isinstance(raw[key], kind):
             return None, None, (f"{RECORD_FILE} has a {key!r} field that is {_kind(raw[key])}"
                                 f", not {_kind(kind())}")
-    for key, kind in OPTIONAL.items():
+    for key, kinds in OPTIONAL.items():
         value = raw.get(key)
-        if key in raw and (not isinstance(value, kind) or isinstance(value, bool)):
+        if key in raw and (not isinstance(value, kinds) or isinstance(value, bool)):
             return None, None, f"{RECORD_FILE} has a {key!r} field that is {_kind(value)}"
     record = from_plain(raw)
     problem = _check_rows(record)
@@ -441,9 +442,9 @@ def read_record(directory: str | os.PathLike,
         raise FileNotFoundError(
             f"no run record at {directory}: run the experiment that writes it first.")
     record, arrays, problem = _inspect(directory)
-    if problem:
+    if problem or record is None:
         raise RecordError(f"incomplete run record at {directory}: {problem}.", directory,
-                          problem)
+                          str(problem))
     return record, (arrays if traces else None)
 
 

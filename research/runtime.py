@@ -61,7 +61,7 @@ def x64_enabled() -> bool:
     """Whether JAX computes in float64 now."""
     import jax
 
-    return bool(jax.config.jax_enable_x64)
+    return bool(jax.config.read("jax_enable_x64"))
 
 
 def require_x64(what: str) -> None:

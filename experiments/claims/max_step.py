@@ -26,7 +26,8 @@ def _stated(rec):
        "fails")
 def _safe(rec):
     probs = _stated(rec)
-    unsafe, worst = [], {}
+    unsafe: list[str] = []
+    worst: dict[str, float] = {}
     for p, info in probs.items():
         for r, v in info["ratio_h_desc_over_rule"].items():
             lo = number(v["min"])
