@@ -27,9 +27,10 @@ Conventions:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -37,7 +38,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from research import _validate
+from research import validate
 from research.clipping import global_norm
 from research.optimizers import HyperState
 from research.problems import Problem
@@ -89,72 +90,115 @@ class RunResult:
         return int(self.diverged.shape[0])
 
 
-def _all_finite(tree):
+def all_finite(tree):
+    """True when every entry of every leaf of ``tree`` is finite (a traced bool)."""
     leaves = jax.tree_util.tree_leaves(tree)
     return functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(x)) for x in leaves])
 
 
-def _select(pred, new, old):
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), new, old)
+def freeze(ok, new, old):
+    """``new`` where ``ok``, else ``old``, leaf by leaf: how every loop of the project keeps a
+    trajectory at its last finite iterate once a step goes non-finite."""
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, old)
 
 
-def _trajectory(fn, stochastic_fn, update, steps: int, record_every: int, stop_at_eps: bool,
-                trace_x: bool, progress: bool, observe: tuple, trace_grad_norm: bool, x0,
-                state0, key, eps):
-    """One trajectory of the problem with objective ``fn`` (and minibatch estimate
-    ``stochastic_fn`` or None); vmapped over the batch by ``_run_batch``."""
+class Carry(NamedTuple):
+    """The state of one trajectory between steps.
+
+    Attributes:
+      x: the iterate (its last finite value once the trajectory diverged).
+      state: the optimizer's state (hyperparameters kept out: they are loop constants).
+      alive: False from the first non-finite step on.
+      hit: the first t with ||grad f(x_t)|| <= eps, else -1.
+      diverged_at: the t whose step (or value at x_t) was non-finite, else -1.
+      key: the PRNG key of a stochastic problem.
+      t: the iteration reached.
+    """
+
+    x: Any
+    state: Any
+    alive: Any
+    hit: Any
+    diverged_at: Any
+    key: Any
+    t: Any
+
+
+class Recorded(NamedTuple):
+    """What one recorded iterate keeps: f, ||grad f||, the effective step, the observed
+    functions' values (in ``observe``'s order) and, with ``trace_x``, the iterate."""
+
+    f: Any
+    grad_norm: Any
+    step_size: Any
+    observed: tuple
+    x: Any = None
+
+
+def _hyper_apply(update, state0):
+    """(apply, inner state): hyperparameters are loop constants, kept out of the carry."""
+    if not isinstance(state0, HyperState):
+        return update, state0
+    hparams = state0.hparams
+
+    def apply(g, inner, x):
+        u, new = update(g, HyperState(hparams, inner), x)
+        return u, new.inner
+
+    return apply, state0.inner
+
+
+def _step_function(fn, stochastic_fn, apply, trace_x, observe, trace_grad_norm, eps):
+    """``step(carry, record) -> (carry, Recorded | None)``: one optimizer step of one
+    trajectory, frozen once non-finite; ``record`` (static) also measures the iterate."""
     exact = jax.value_and_grad(fn)
     stochastic = stochastic_fn is not None
     sampled = jax.grad(stochastic_fn) if stochastic else None
     nan = jnp.asarray(jnp.nan, dtype=jnp.result_type(float))
-    # Hyperparameters are loop constants: keep them out of the scan carry.
-    if isinstance(state0, HyperState):
-        hparams, state0 = state0.hparams, state0.inner
 
-        def apply(g, inner, x):
-            u, new = update(g, HyperState(hparams, inner), x)
-            return u, new.inner
-    else:
-        apply = update
-
-    def step(carry, record: bool):
-        x, state, alive, hit, div_at, key, t = carry
+    def step(c: Carry, record: bool):
+        key = c.key
         if stochastic:
             key, sub = jax.random.split(key)
-            g = sampled(x, sub)
+            g = sampled(c.x, sub)
             if record and trace_grad_norm:
-                f, g_exact = exact(x)
+                f, g_exact = exact(c.x)
                 gn = global_norm(g_exact)
             elif record:
-                f, gn = fn(x), nan
+                f, gn = fn(c.x), nan
             else:
                 f, gn = nan, global_norm(g)
             gn_used = global_norm(g)
         else:
-            f, g = exact(x)
+            f, g = exact(c.x)
             gn = gn_used = global_norm(g)
-        exact_here = record or not stochastic  # f and gn are the exact values at x_t
-        ok = alive & jnp.isfinite(gn_used)
-        if exact_here:
+        ok = c.alive & jnp.isfinite(gn_used)
+        hit = c.hit
+        if record or not stochastic:  # f and gn are the exact values at x_t
             ok = ok & jnp.isfinite(f)
-            hit = jnp.where((hit < 0) & ok & (gn <= eps), t, hit)
-        x_rec = x
-        u, new_state = apply(g, state, x)
-        x_new = optax.apply_updates(x, u)
-        ok_new = ok & _all_finite(x_new)
-        x = _select(ok_new, x_new, x)
-        state = _select(ok_new, new_state, state)
-        div_at = jnp.where(alive & ~ok_new, t, div_at)
+            hit = jnp.where((hit < 0) & ok & (gn <= eps), c.t, hit)
+        u, new_state = apply(g, c.state, c.x)
+        x_new = optax.apply_updates(c.x, u)
+        ok_new = ok & all_finite(x_new)
         rec = None
         if record:
+            alive = c.alive
             h = global_norm(u) / jnp.where(gn_used > 0, gn_used, 1.0)
-            rec = (jnp.where(alive, f, nan), jnp.where(alive, gn, nan), jnp.where(ok, h, nan),
-                   tuple(jnp.where(alive, fn(x_rec), nan) for _, fn in observe))
-            if trace_x:
-                rec = (*rec, jax.tree_util.tree_map(lambda a: jnp.where(alive, a, nan), x_rec))
-        return (x, state, ok_new, hit, div_at, key, t + 1), rec
+            rec = Recorded(jnp.where(alive, f, nan), jnp.where(alive, gn, nan),
+                           jnp.where(ok, h, nan),
+                           tuple(jnp.where(alive, o(c.x), nan) for _, o in observe),
+                           jax.tree_util.tree_map(lambda a: jnp.where(alive, a, nan), c.x)
+                           if trace_x else None)
+        return Carry(freeze(ok_new, x_new, c.x), freeze(ok_new, new_state, c.state), ok_new,
+                     hit, jnp.where(c.alive & ~ok_new, c.t, c.diverged_at), key, c.t + 1), rec
 
-    def block(carry, _):
+    return step
+
+
+def _block_function(step, record_every: int, progress: bool):
+    """``block(carry, _)``: one recorded step, then ``record_every - 1`` unrecorded ones."""
+
+    def block(carry: Carry, _):
         carry, rec = step(carry, record=True)
         if record_every > 1:
             carry, _ = jax.lax.scan(lambda c, _: step(c, record=False), carry, None,
@@ -163,56 +207,73 @@ def _trajectory(fn, stochastic_fn, update, steps: int, record_every: int, stop_a
             # One host call per recorded block and device (vmap_method="expand_dims" hands
             # the whole shard's counters over at once); the result feeds the carry, so the
             # call is not dropped as dead code.
-            *rest, t = carry
-            t = jax.pure_callback(_report_progress, jax.ShapeDtypeStruct((), jnp.int32), t,
-                                  vmap_method="expand_dims")
-            carry = (*rest, t)
+            t = jax.pure_callback(_report_progress, jax.ShapeDtypeStruct((), jnp.int32),
+                                  carry.t, vmap_method="expand_dims")
+            carry = carry._replace(t=t)
         return carry, rec
 
+    return block
+
+
+def _until_eps(block, carry0: Carry, n_blocks: int, template: Recorded):
+    """Blocks while the trajectory is alive and has not reached eps; under vmap the loop ends
+    when every trajectory of the batch is done, and finished ones stay frozen."""
+
+    def running(c):
+        carry, _, i = c
+        return (i < n_blocks) & carry.alive & (carry.hit < 0)
+
+    def body(c):
+        carry, bufs, i = c
+        carry, rec = block(carry, None)
+        return carry, jax.tree_util.tree_map(lambda b, r: b.at[i].set(r), bufs, rec), i + 1
+
+    bufs0 = jax.tree_util.tree_map(lambda a: jnp.full((n_blocks, *a.shape), jnp.nan, a.dtype),
+                                   template)
+    carry, recs, _ = jax.lax.while_loop(running, body, (carry0, bufs0, 0))
+    return carry, recs
+
+
+def _finish(fn, observe, steps: int, carry: Carry, recs: Recorded, eps):
+    """Measure the final iterate and append it to the traces (the run's last column)."""
+    nan = jnp.asarray(jnp.nan, dtype=jnp.result_type(float))
+    f_last, g_last = jax.value_and_grad(fn)(carry.x)
+    gn_last = global_norm(g_last)
+    alive, t = carry.alive, carry.t
+    ok = alive & jnp.isfinite(f_last) & jnp.isfinite(gn_last)
+    hit = jnp.where((carry.hit < 0) & ok & (gn_last <= eps), t, carry.hit)
+    div_at = jnp.where(alive & ~ok, t, carry.diverged_at)
+    last = alive & (t == steps)  # False when stop_at_eps ended the run early
+    fs = jnp.append(recs.f, jnp.where(last, f_last, nan))
+    gns = jnp.append(recs.grad_norm, jnp.where(last, gn_last, nan))
+    hs = jnp.append(recs.step_size, nan)
+    obs = tuple(jnp.append(o, jnp.where(last, g(carry.x), nan))
+                for o, (_, g) in zip(recs.observed, observe, strict=True))
+    xs = None
+    if recs.x is not None:
+        xs = jax.tree_util.tree_map(
+            lambda r, a: jnp.concatenate([r, jnp.where(last, a, nan)[None]]), recs.x, carry.x)
+    return carry.x, fs, gns, hs, obs, hit, div_at, xs
+
+
+def _trajectory(fn, stochastic_fn, update, steps: int, record_every: int, stop_at_eps: bool,
+                trace_x: bool, progress: bool, observe: tuple, trace_grad_norm: bool, x0,
+                state0, key, eps):
+    """One trajectory of the problem with objective ``fn`` (and minibatch estimate
+    ``stochastic_fn`` or None); vmapped over the batch by ``_run_batch``."""
+    apply, inner0 = _hyper_apply(update, state0)
+    step = _step_function(fn, stochastic_fn, apply, trace_x, observe, trace_grad_norm, eps)
+    block = _block_function(step, record_every, progress)
     minus_one = jnp.asarray(-1, dtype=jnp.int32)
-    carry0 = (x0, state0, jnp.asarray(True), minus_one, minus_one, key,
-              jnp.asarray(0, dtype=jnp.int32))
+    carry0 = Carry(x0, inner0, jnp.asarray(True), minus_one, minus_one, key,
+                   jnp.asarray(0, dtype=jnp.int32))
     n_blocks = steps // record_every
     if stop_at_eps:
-        # Blocks run while the trajectory is alive and has not reached eps; under vmap the
-        # loop ends when every trajectory of the batch is done, and finished ones are frozen.
-        def running(c):
-            (_, _, alive, hit, *_), _, i = c
-            return (i < n_blocks) & alive & (hit < 0)
-
-        def body(c):
-            carry, bufs, i = c
-            carry, rec = block(carry, None)
-            bufs = jax.tree_util.tree_map(lambda b, r: b.at[i].set(r), bufs, rec)
-            return carry, bufs, i + 1
-
-        bufs0 = (*(jnp.full((n_blocks,), jnp.nan, dtype=nan.dtype) for _ in range(3)),
-                 tuple(jnp.full((n_blocks,), jnp.nan, dtype=nan.dtype) for _ in observe))
-        if trace_x:
-            bufs0 = (*bufs0, jax.tree_util.tree_map(
-                lambda a: jnp.full((n_blocks, *a.shape), jnp.nan, a.dtype), x0))
-        carry, recs, _ = jax.lax.while_loop(running, body, (carry0, bufs0, 0))
+        template = jax.eval_shape(lambda c: step(c, record=True)[1], carry0)
+        carry, recs = _until_eps(block, carry0, n_blocks, template)
     else:
         carry, recs = jax.lax.scan(block, carry0, None, length=n_blocks)
-    fs, gns, hs, obs = recs[:4]
-    x, _, alive, hit, div_at, _, t = carry
-    f_last, g_last = exact(x)
-    gn_last = global_norm(g_last)
-    ok = alive & jnp.isfinite(f_last) & jnp.isfinite(gn_last)
-    hit = jnp.where((hit < 0) & ok & (gn_last <= eps), t, hit)
-    div_at = jnp.where(alive & ~ok, t, div_at)
-    reached_end = t == steps  # False when stop_at_eps ended the run early
-    fs = jnp.append(fs, jnp.where(alive & reached_end, f_last, nan))
-    gns = jnp.append(gns, jnp.where(alive & reached_end, gn_last, nan))
-    hs = jnp.append(hs, nan)
-    obs = tuple(jnp.append(o, jnp.where(alive & reached_end, fn(x), nan))
-                for o, (_, fn) in zip(obs, observe, strict=True))
-    xs = None
-    if trace_x:
-        xs = jax.tree_util.tree_map(
-            lambda r, a: jnp.concatenate([r, jnp.where(alive & reached_end, a, nan)[None]]),
-            recs[4], x)
-    return x, fs, gns, hs, obs, hit, div_at, xs
+    return _finish(fn, observe, steps, carry, recs, eps)
 
 
 @functools.partial(jax.jit, static_argnames=("fn", "stochastic_fn", "update", "steps",
@@ -270,7 +331,8 @@ def _mesh(devices) -> Mesh:
     return Mesh(np.array(devices), ("batch",))
 
 
-def _batch_size(x0) -> int:
+def batch_size(x0) -> int:
+    """The length of the leading batch axis shared by every leaf of ``x0``."""
     leaves = jax.tree_util.tree_leaves(x0)
     if not leaves:
         raise ValueError("x0 must contain at least one array.")
@@ -283,7 +345,7 @@ def _batch_size(x0) -> int:
     return int(sizes.pop())
 
 
-def _batched_state(optimizer, x0, batch: int):
+def batched_state(optimizer, x0, batch: int):
     """Initial optimizer state with every hyperparameter of shape (batch,)."""
     first = jax.tree_util.tree_map(lambda a: a[0], x0)
     template = optimizer.init(first)
@@ -300,6 +362,58 @@ def _batched_state(optimizer, x0, batch: int):
         hparams[name] = jnp.broadcast_to(value, (batch,))
     inner = jax.vmap(lambda x: optimizer.init(x).inner)(x0)
     return HyperState(hparams, inner)
+
+
+def _check_arguments(problem, optimizer, steps, record_every, eps, stop_at_eps,
+                     progress) -> tuple[int, int]:
+    """``run``'s arguments checked before anything compiles: (steps, record_every)."""
+    if not isinstance(problem, Problem):
+        raise ValueError(
+            f"problem must be a research.problems.Problem; got {type(problem).__name__}.")
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise ValueError(
+            "optimizer must be an optax.GradientTransformation (e.g. research.optimizers.gd); "
+            f"got {type(optimizer).__name__}."
+        )
+    steps = validate.positive_int("steps", steps)
+    record_every = validate.positive_int("record_every", record_every)
+    if steps % record_every:
+        raise ValueError(
+            f"record_every must divide steps; got steps={steps}, record_every={record_every}."
+        )
+    if eps is not None:
+        validate.positive("eps", eps)
+    elif stop_at_eps:
+        raise ValueError("stop_at_eps=True needs eps; pass a positive eps.")
+    if progress is not None and not callable(progress):
+        raise ValueError(f"progress must be None or a callable; got {type(progress).__name__}.")
+    return steps, record_every
+
+
+def _trajectory_keys(key, batch: int, per_trajectory_keys: bool):
+    """One PRNG key per trajectory: ``key`` itself (checked), or split from it."""
+    if per_trajectory_keys:
+        keys = jnp.asarray(key)
+        if keys.shape != (batch, 2):
+            raise ValueError(f"key must hold one PRNG key per trajectory, shape ({batch}, 2); "
+                             f"got shape {keys.shape}.")
+        return keys
+    if isinstance(key, int | np.integer):
+        key = jax.random.PRNGKey(int(key))
+    return jax.random.split(key, batch)
+
+
+@contextlib.contextmanager
+def _progress_to(hook):
+    """Route the running program's progress callbacks to ``hook`` for the duration. The hook
+    is process state, not an argument of the compiled program, so that a new progress bar
+    does not recompile it."""
+    global _PROGRESS_HOOK
+    _PROGRESS_HOOK = hook
+    try:
+        yield
+    finally:
+        _PROGRESS_HOOK = None
 
 
 def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: int,
@@ -355,65 +469,28 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
       >>> res.trace["f"].shape
       (2, 101)
     """
-    if not isinstance(problem, Problem):
-        raise ValueError(
-            f"problem must be a research.problems.Problem; got {type(problem).__name__}.")
-    if not isinstance(optimizer, optax.GradientTransformation):
-        raise ValueError(
-            "optimizer must be an optax.GradientTransformation (e.g. research.optimizers.gd); "
-            f"got {type(optimizer).__name__}."
-        )
-    steps = _validate.positive_int("steps", steps)
-    record_every = _validate.positive_int("record_every", record_every)
-    if steps % record_every:
-        raise ValueError(
-            f"record_every must divide steps; got steps={steps}, record_every={record_every}."
-        )
-    if eps is not None:
-        _validate.positive("eps", eps)
-    elif stop_at_eps:
-        raise ValueError("stop_at_eps=True needs eps; pass a positive eps.")
+    steps, record_every = _check_arguments(problem, optimizer, steps, record_every, eps,
+                                           stop_at_eps, progress)
     x0 = jax.tree_util.tree_map(
         lambda a: jnp.asarray(a, dtype=jnp.result_type(a, float)), x0)
-    _validate.finite_tree("x0", x0)
-    batch = _batch_size(x0)
-    state0 = _batched_state(optimizer, x0, batch)
-    if per_trajectory_keys:
-        keys = jnp.asarray(key)
-        if keys.shape != (batch, 2):
-            raise ValueError(f"key must hold one PRNG key per trajectory, shape ({batch}, 2); "
-                             f"got shape {keys.shape}.")
-    else:
-        if isinstance(key, int | np.integer):
-            key = jax.random.PRNGKey(int(key))
-        keys = jax.random.split(key, batch)
+    validate.finite_tree("x0", x0)
+    batch = batch_size(x0)
+    state0 = batched_state(optimizer, x0, batch)
+    keys = _trajectory_keys(key, batch, per_trajectory_keys)
     eps_arg = jnp.asarray(-1.0 if eps is None else eps, dtype=float)
-
     observed = _observed(observe)
     x0_, state0_, keys_ = _pad_and_shard((x0, state0, keys), batch)
-    global _PROGRESS_HOOK
-    if progress is not None and not callable(progress):
-        raise ValueError(f"progress must be None or a callable; got {type(progress).__name__}.")
-    _PROGRESS_HOOK = progress
-    try:
+    with _progress_to(progress):
         out = _run_batch(problem.fn, problem.stochastic_fn, optimizer.update, steps,
                          record_every, bool(stop_at_eps), bool(trace_x), progress is not None,
                          observed, bool(trace_grad_norm) or problem.stochastic_fn is None,
                          x0_, state0_, keys_, eps_arg)
         out = jax.block_until_ready(out)
-    finally:
-        _PROGRESS_HOOK = None
     x, fs, gns, hs, obs, hit, div_at, xs = jax.tree_util.tree_map(lambda a: a[:batch], out)
     fs, gns, hs, obs, hit, div_at, xs = jax.device_get((fs, gns, hs, obs, hit, div_at, xs))
     trace = {"f": fs, "grad_norm": gns, "step_size": hs}
     trace.update({name: o for (name, _), o in zip(observed, obs, strict=True)})
     if trace_x:
         trace["x"] = xs
-    return RunResult(
-        trace=trace,
-        iterations=np.arange(0, steps + 1, record_every),
-        iterations_to_eps=hit,
-        diverged=div_at >= 0,
-        diverged_at=div_at,
-        x=x,
-    )
+    return RunResult(trace=trace, iterations=np.arange(0, steps + 1, record_every),
+                     iterations_to_eps=hit, diverged=div_at >= 0, diverged_at=div_at, x=x)

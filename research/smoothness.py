@@ -28,9 +28,9 @@ import optax
 from jax.flatten_util import ravel_pytree
 from scipy import optimize, stats
 
-from research import _validate
+from research import validate
 from research.clipping import global_norm
-from research.engine import _all_finite, _select
+from research.engine import all_finite, freeze
 
 REGIMES = ("large_lr_clip", "small_lr", "small_lr_clip", "momentum_clip")
 """The training regimes in report order: the paper's large lr with clipping, small lr
@@ -54,7 +54,7 @@ def trajectory_smoothness(grad_fn, x, x_next, alphas=(0.5,), g0=None):
     References: Zhang et al. 2020, section 5; authors' main.py eval_smooth. [code]
     """
     for a in alphas:
-        _validate.in_interval("alphas", a, 0.0, 1.0)
+        validate.in_interval("alphas", a, 0.0, 1.0)
     flat, unravel = ravel_pytree(x)
     d = ravel_pytree(x_next)[0] - flat
     g0 = ravel_pytree(grad_fn(x) if g0 is None else g0)[0]
@@ -79,7 +79,7 @@ def hessian_norm(fn, x, iters: int = 100, key=0, tol: float = 1e-10):
     Returns:
       A scalar array.
     """
-    _validate.positive_int("iters", iters)
+    validate.positive_int("iters", iters)
     return _power_iteration(fn, x, _random_unit(x, key), iters, tol)[0]
 
 
@@ -230,9 +230,9 @@ def _along(problem, update, steps, log_every, hvp_iters, x0, state0, key, subsam
         x, s, key, alive, v, div_at, t = carry
         g_full = None if sampled is not None else jax.grad(problem.fn)(x)
         x2, s2, key, _ = take_step(x, s, key, g_full)
-        ok = alive & _all_finite(x2)
+        ok = alive & all_finite(x2)
         div_at = jnp.where(alive & ~ok, t, div_at)
-        return (_select(ok, x2, x), _select(ok, s2, s), key, ok, v, div_at, t + 1), None
+        return (freeze(ok, x2, x), freeze(ok, s2, s), key, ok, v, div_at, t + 1), None
 
     def logged(carry, _):
         x, s, key, alive, v, div_at, t = carry
@@ -249,10 +249,10 @@ def _along(problem, update, steps, log_every, hvp_iters, x0, state0, key, subsam
             L_hess, v_new = _power_iteration(problem.fn, x, v, hvp_iters)
         else:
             L_hess, v_new = nan, v
-        ok = alive & _all_finite(x2) & jnp.isfinite(f) & jnp.isfinite(gn)
+        ok = alive & all_finite(x2) & jnp.isfinite(f) & jnp.isfinite(gn)
         div_at = jnp.where(alive & ~ok, t, div_at)
         rec = tuple(jnp.where(alive, r, nan) for r in (f, gn, gn_used, L_traj, L_hess, L_sub))
-        carry = (_select(ok, x2, x), _select(ok, s2, s), key, ok, _select(ok, v_new, v), div_at,
+        carry = (freeze(ok, x2, x), freeze(ok, s2, s), key, ok, freeze(ok, v_new, v), div_at,
                  t + 1)
         if log_every > 1:
             carry, _ = jax.lax.scan(plain, carry, None, length=log_every - 1)
@@ -317,9 +317,9 @@ def along_training(problem, optimizer: optax.GradientTransformation, steps: int,
       A dict of NumPy arrays: "iteration", the six series above, and "diverged_at" (scalar),
       plus "x" (the last finite iterate).
     """
-    steps = _validate.positive_int("steps", steps)
-    log_every = _validate.positive_int("log_every", log_every)
-    hvp_iters = _validate.positive_int("hvp_iters", hvp_iters, minimum=0)
+    steps = validate.positive_int("steps", steps)
+    log_every = validate.positive_int("log_every", log_every)
+    hvp_iters = validate.positive_int("hvp_iters", hvp_iters, minimum=0)
     if subsample_fn is not None and not callable(subsample_fn):
         raise ValueError("subsample_fn must be None or a callable f_hat(x, key) -> scalar; got "
                          f"{type(subsample_fn).__name__}.")
@@ -330,7 +330,7 @@ def along_training(problem, optimizer: optax.GradientTransformation, steps: int,
     if x0 is None:
         raise ValueError(f"x0 must be given: problem {problem.name!r} has no default start.")
     x0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.result_type(a, float)), x0)
-    _validate.finite_tree("x0", x0)
+    validate.finite_tree("x0", x0)
     state0 = optimizer.init(x0)
     if isinstance(key, int | np.integer):
         key = jax.random.PRNGKey(int(key))

@@ -21,9 +21,9 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from research import _validate
+from research import engine, validate
 from research.clipping import global_norm
-from research.engine import _all_finite, _batch_size, _batched_state, _select
+from research.engine import all_finite, freeze
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,12 +63,12 @@ def _seed_run(apply_fn, update, epochs, batch_size, X, y, X_test, y_test, params
         value, g = jax.value_and_grad(loss)(p, X[idx], y[idx], mb)
         u, s_new = update(g, s, p)
         p_new = optax.apply_updates(p, u)
-        ok = alive & jnp.isfinite(value) & _all_finite(g) & _all_finite(p_new)
+        ok = alive & jnp.isfinite(value) & all_finite(g) & all_finite(p_new)
         gn = global_norm(g)
         fu, fg = ravel_pytree(u)[0], ravel_pytree(g)[0]
         cos = -jnp.dot(fu, fg) / (jnp.linalg.norm(fu) * jnp.linalg.norm(fg))
         rec = (jnp.where(alive, gn, nan), jnp.where(ok, cos, nan))
-        return (_select(ok, p_new, p), _select(ok, s_new, s), ok), rec
+        return (freeze(ok, p_new, p), freeze(ok, s_new, s), ok), rec
 
     def epoch(carry, key_e):
         perm = jax.random.permutation(key_e, n)
@@ -110,7 +110,7 @@ def threshold_sweep(apply_fn, params, data, lr: float, momentum: float, threshol
     from research import optimizers
 
     thresholds = np.asarray(thresholds, dtype=float)
-    k, seeds = thresholds.size, _batch_size(params)
+    k, seeds = thresholds.size, engine.batch_size(params)
     many = jax.tree_util.tree_map(lambda a: jnp.tile(a, (k,) + (1,) * (a.ndim - 1)), params)
     opt = optimizers.sgd_momentum(lr, momentum,
                                   global_clipnorm=jnp.repeat(jnp.asarray(thresholds), seeds))
@@ -158,12 +158,12 @@ def train(apply_fn, params, data, optimizer: optax.GradientTransformation, epoch
       epochs, batch_size: as in Keras's ``fit``; the last partial batch is kept.
       key: int seed or PRNG key for the shuffling (one stream per seed).
     """
-    epochs = _validate.positive_int("epochs", epochs)
-    batch_size = _validate.positive_int("batch_size", batch_size)
-    _validate.finite_tree("params", params)
+    epochs = validate.positive_int("epochs", epochs)
+    batch_size = validate.positive_int("batch_size", batch_size)
+    validate.finite_tree("params", params)
     X, y, X_test, y_test = (jnp.asarray(a) for a in data)
-    seeds = _batch_size(params)
-    state = _batched_state(optimizer, params, seeds)
+    seeds = engine.batch_size(params)
+    state = engine.batched_state(optimizer, params, seeds)
     if isinstance(key, int | np.integer):
         key = jax.random.PRNGKey(int(key))
     keys = jax.random.split(key, seeds)
