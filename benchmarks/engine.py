@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from benchmarks._common import RESULTS, best_time, save
+from benchmarks.common import RESULTS, best_time, save
 from research import clipping, engine, optimizers, problems, theory
 
 NORM_COST_TARGET = 1.10

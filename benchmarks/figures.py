@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._common import RESULTS, save
+from benchmarks.common import RESULTS, save
 from paper_figures import FIGURES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ import optax
 from omegaconf import DictConfig, OmegaConf
 
 from experiments import schema
-from experiments._common import CONF_DIR
+from experiments.common import CONF_DIR
 from research import problems, results
 
 schema.register()

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks._common import RESULTS
+from benchmarks.common import RESULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "performance.md"

@@ -25,7 +25,7 @@ from pathlib import Path
 import jax
 from omegaconf import OmegaConf
 
-from benchmarks._common import RESULTS, best_time, save
+from benchmarks.common import RESULTS, best_time, save
 from research import problems, smoothness
 from research.clipping import global_norm
 

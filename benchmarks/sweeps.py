@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._common import RESULTS, save
+from benchmarks.common import RESULTS, save
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = ("problem=quartic", "optimizer=clipped_gd", "optimizer.gamma=1.0",

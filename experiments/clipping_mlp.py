@@ -12,9 +12,9 @@ import numpy as np
 from omegaconf import DictConfig
 
 from experiments import records
-from experiments._common import Progress, hydra_entry, threshold_metrics, write
+from experiments.common import Progress, hydra_entry, threshold_metrics, write
 from experiments.registry import Experiment
-from research import _validate, clipping, problems, training
+from research import clipping, problems, training, validate
 from research.toolkit import REAL, Toolkit
 
 KINDS = ("clipnorm", "global_clipnorm", "clipvalue")
@@ -48,16 +48,16 @@ def norm_table(tree, norm_types, tk: Toolkit) -> list[dict]:
 
 
 def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
-    seeds = _validate.positive_int("seeds", cfg.seeds)
-    epochs = _validate.positive_int("epochs", cfg.epochs)
-    bs = _validate.positive_int("batch_size", cfg.batch_size)
-    lr = float(_validate.positive("lr", cfg.lr))
-    mom = float(_validate.in_interval("momentum", cfg.momentum, 0.0, 1.0))
+    seeds = validate.positive_int("seeds", cfg.seeds)
+    epochs = validate.positive_int("epochs", cfg.epochs)
+    bs = validate.positive_int("batch_size", cfg.batch_size)
+    lr = float(validate.positive("lr", cfg.lr))
+    mom = float(validate.in_interval("momentum", cfg.momentum, 0.0, 1.0))
     variants = {}
     for name, kw in cfg.variants.items():
         kw = dict(kw or {})
         for k in kw:
-            _validate.choice(f"variants.{name}", k, KINDS)
+            validate.choice(f"variants.{name}", k, KINDS)
         variants[name] = tk.optimizers.sgd_momentum(lr, mom, **kw)  # validates the threshold
     if "global_clipnorm" not in variants:
         raise ValueError("variants must include 'global_clipnorm': the threshold sweep scales "
@@ -65,7 +65,7 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
     norm_types = [float(p) for p in cfg.norm_types]
     for p in norm_types:
         clipping._check_norm_type(p)
-    multiples = [float(_validate.positive("threshold_multiples", m))
+    multiples = [float(validate.positive("threshold_multiples", m))
                  for m in cfg.threshold_multiples]
     say = Progress("clipping_mlp")
     data = problems.regression_data()

@@ -34,9 +34,9 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from experiments import records
-from experiments._common import Progress, check_seeds, hydra_entry, write
+from experiments.common import Progress, check_seeds, hydra_entry, write
 from experiments.registry import Experiment
-from research import _validate, engine, optimizers, problems
+from research import engine, optimizers, problems, validate
 
 MODEL_KEYS = ("problem", "args", "batch_size", "momentum", "steps", "record_every", "target",
               "lrs", "thresholds")
@@ -143,14 +143,14 @@ def _check_model(name: str, m: dict) -> dict:
         raise ValueError(f"models.{name}: unknown field {unknown[0]!r}; allowed: "
                          f"{', '.join(MODEL_KEYS)}.")
     p = f"models.{name}"
-    _validate.choice(f"{p}.problem", m.get("problem"), problems.names())
+    validate.choice(f"{p}.problem", m.get("problem"), problems.names())
     out = {"problem": m["problem"], "args": dict(m.get("args") or {}),
-           "batch_size": _validate.positive_int(f"{p}.batch_size", m.get("batch_size")),
-           "momentum": float(_validate.in_interval(f"{p}.momentum", m.get("momentum", 0.0),
+           "batch_size": validate.positive_int(f"{p}.batch_size", m.get("batch_size")),
+           "momentum": float(validate.in_interval(f"{p}.momentum", m.get("momentum", 0.0),
                                                    0.0, 1.0)),
-           "steps": _validate.positive_int(f"{p}.steps", m.get("steps")),
-           "record_every": _validate.positive_int(f"{p}.record_every", m.get("record_every")),
-           "target": float(_validate.positive(f"{p}.target", m.get("target")))}
+           "steps": validate.positive_int(f"{p}.steps", m.get("steps")),
+           "record_every": validate.positive_int(f"{p}.record_every", m.get("record_every")),
+           "target": float(validate.positive(f"{p}.target", m.get("target")))}
     if out["steps"] % out["record_every"]:
         raise ValueError(f"{p}.record_every must divide {p}.steps; got steps={out['steps']}, "
                          f"record_every={out['record_every']}.")
@@ -159,7 +159,7 @@ def _check_model(name: str, m: dict) -> dict:
         if not isinstance(vals, list) or not vals:
             raise ValueError(f"{p}.{key} must be a non-empty list of positive numbers; got "
                              f"{vals!r}.")
-        out[key] = [float(_validate.positive(f"{p}.{key}", v)) for v in vals]
+        out[key] = [float(validate.positive(f"{p}.{key}", v)) for v in vals]
     if "batch_size" in out["args"] or "seed" in out["args"]:
         raise ValueError(f"{p}.args must not set batch_size or seed (they are the model's "
                          "batch_size and the seeds); got "
@@ -255,7 +255,7 @@ def run(cfg: DictConfig) -> None:
     seeds = check_seeds(cfg.seeds)
     models = OmegaConf.to_container(cfg.models, resolve=True)
     for name in cfg.run_models:
-        _validate.choice("run_models", name, tuple(models))
+        validate.choice("run_models", name, tuple(models))
     checked = {name: _check_model(name, models[name]) for name in cfg.run_models}
     say = Progress("clipping_networks")
     metrics = {"seeds": seeds, "models": {}}

@@ -10,23 +10,23 @@ import numpy as np
 from omegaconf import DictConfig
 
 from experiments import records
-from experiments._common import Progress, hydra_entry, threshold_metrics, write
+from experiments.common import Progress, hydra_entry, threshold_metrics, write
 from experiments.registry import Experiment
-from research import _validate, problems, training
+from research import problems, training, validate
 from research.toolkit import REAL, Toolkit
 
 
 def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
-    seeds = _validate.positive_int("seeds", cfg.seeds)
-    epochs = _validate.positive_int("epochs", cfg.epochs)
-    bs = _validate.positive_int("batch_size", cfg.batch_size)
-    lr = float(_validate.positive("lr", cfg.lr))
-    length = _validate.positive_int("length", cfg.length, minimum=2)
-    n_tr = _validate.positive_int("train_size", cfg.train_size)
-    n_te = _validate.positive_int("test_size", cfg.test_size)
-    hidden = _validate.positive_int("hidden", cfg.hidden)
-    scale = float(_validate.positive("recurrent_scale", cfg.recurrent_scale))
-    multiples = [float(_validate.positive("threshold_multiples", m))
+    seeds = validate.positive_int("seeds", cfg.seeds)
+    epochs = validate.positive_int("epochs", cfg.epochs)
+    bs = validate.positive_int("batch_size", cfg.batch_size)
+    lr = float(validate.positive("lr", cfg.lr))
+    length = validate.positive_int("length", cfg.length, minimum=2)
+    n_tr = validate.positive_int("train_size", cfg.train_size)
+    n_te = validate.positive_int("test_size", cfg.test_size)
+    hidden = validate.positive_int("hidden", cfg.hidden)
+    scale = float(validate.positive("recurrent_scale", cfg.recurrent_scale))
+    multiples = [float(validate.positive("threshold_multiples", m))
                  for m in cfg.threshold_multiples]
     variants = {
         "none": tk.optimizers.sgd_momentum(lr, 0.0),

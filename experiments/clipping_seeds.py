@@ -10,24 +10,24 @@ import numpy as np
 from omegaconf import DictConfig
 
 from experiments import records
-from experiments._common import Progress, hydra_entry, write
+from experiments.common import Progress, hydra_entry, write
 from experiments.registry import Experiment
-from research import _validate, engine
+from research import engine, validate
 from research.toolkit import REAL, Toolkit
 
 
 def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
     c4, ch = cfg.x4, cfg.chain
     x0 = float(c4.x0)
-    _validate.finite_tree("x4.x0", jnp.asarray(x0))
-    lr = float(_validate.positive("x4.lr", c4.lr))
-    gamma = float(_validate.positive("x4.gamma", c4.gamma))
-    steps = _validate.positive_int("x4.steps", c4.steps)
+    validate.finite_tree("x4.x0", jnp.asarray(x0))
+    lr = float(validate.positive("x4.lr", c4.lr))
+    gamma = float(validate.positive("x4.gamma", c4.gamma))
+    steps = validate.positive_int("x4.steps", c4.steps)
     weights = [float(w) for w in ch.weights]
     if not weights:
         raise ValueError("chain.weights must be a non-empty list of numbers.")
-    max_norm = float(_validate.positive("chain.max_norm", ch.max_norm))
-    chain_lr = float(_validate.positive("chain.lr", ch.lr))
+    max_norm = float(validate.positive("chain.max_norm", ch.max_norm))
+    chain_lr = float(validate.positive("chain.lr", ch.lr))
     say = Progress("clipping_seeds")
     p = tk.problems.quartic()
     traces, metrics = {}, {"x4": {}}

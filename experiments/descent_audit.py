@@ -13,9 +13,9 @@ import numpy as np
 from omegaconf import DictConfig
 
 from experiments import records
-from experiments._common import Progress, hydra_entry, write
+from experiments.common import Progress, hydra_entry, write
 from experiments.registry import Experiment
-from research import _validate, audit, engine
+from research import audit, engine, validate
 from research.toolkit import REAL, Toolkit
 
 VANKOV = ("star", "si", "cl")
@@ -50,12 +50,12 @@ def summary(a: audit.Audit) -> dict:
 
 
 def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
-    steps = _validate.positive_int("steps", cfg.steps)
+    steps = validate.positive_int("steps", cfg.steps)
     for name in cfg.problems:
-        _validate.choice("problems", name, tk.problems.names())
+        validate.choice("problems", name, tk.problems.names())
     scales = [float(s) for s in cfg.start_scales]
     for s in scales:
-        _validate.positive("start_scales", s)
+        validate.positive("start_scales", s)
     say = Progress("descent_audit")
     metrics = {"problems": {}}
     for name in cfg.problems:

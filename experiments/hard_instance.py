@@ -14,9 +14,9 @@ import numpy as np
 from omegaconf import DictConfig
 
 from experiments import records
-from experiments._common import Progress, hydra_entry, write
+from experiments.common import Progress, hydra_entry, write
 from experiments.registry import Experiment
-from research import _validate, complexity
+from research import complexity, validate
 from research.toolkit import REAL, Toolkit
 
 
@@ -25,9 +25,9 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
     if not Ms or not all(np.isfinite(m) and m > float(cfg.delta) for m in Ms):
         raise ValueError(f"M must be a non-empty list of finite numbers above delta; got {Ms}.")
     for key in ("L1", "delta", "flat"):
-        _validate.positive(key, cfg[key])
-    n_h = _validate.positive_int("sweep_steps", cfg.sweep_steps, minimum=2)
-    cap = _validate.positive_int("cap", cfg.cap)
+        validate.positive(key, cfg[key])
+    n_h = validate.positive_int("sweep_steps", cfg.sweep_steps, minimum=2)
+    cap = validate.positive_int("cap", cfg.cap)
     say = Progress("hard_instance")
     rows = []
     for M in Ms:

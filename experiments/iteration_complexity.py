@@ -18,9 +18,9 @@ import numpy as np
 from omegaconf import DictConfig
 
 from experiments import records
-from experiments._common import Progress, hydra_entry, write
+from experiments.common import Progress, hydra_entry, write
 from experiments.registry import Experiment
-from research import _validate, complexity, engine
+from research import complexity, engine, validate
 from research.toolkit import REAL, Toolkit
 
 METHODS = ("gd_thm6", "gd_best_fixed", "clipped_thm3", "normalized", "vankov_si")
@@ -47,10 +47,10 @@ def summed_progress_ratio(p, opt, x0, iterations, tk: Toolkit) -> list[float]:
 
 
 def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
-    eps = float(_validate.positive("eps", cfg.eps))
-    cap = _validate.positive_int("cap", cfg.cap)
-    sweep_cap = _validate.positive_int("sweep_cap", cfg.sweep_cap)
-    n_h = _validate.positive_int("sweep_steps", cfg.sweep_steps, minimum=2)
+    eps = float(validate.positive("eps", cfg.eps))
+    cap = validate.positive_int("cap", cfg.cap)
+    sweep_cap = validate.positive_int("sweep_cap", cfg.sweep_cap)
+    n_h = validate.positive_int("sweep_steps", cfg.sweep_steps, minimum=2)
     starts = {}
     for key in ("quartic_x0", "cosh_x0"):
         vals = [float(v) for v in cfg[key]]

@@ -14,9 +14,9 @@ import numpy as np
 from omegaconf import DictConfig
 
 from experiments import records
-from experiments._common import Progress, hydra_entry, write
+from experiments.common import Progress, hydra_entry, write
 from experiments.registry import Experiment
-from research import _validate, engine, smoothness
+from research import engine, smoothness, validate
 from research.toolkit import REAL, Toolkit
 
 
@@ -56,12 +56,12 @@ def compare(name: str, L0: float, L1: float, g, h_desc, h_half, M, traces: dict,
 
 def check_network(net, tk: Toolkit) -> tuple:
     """Validate the ``network`` block: (steps, points, optimizer)."""
-    steps = _validate.positive_int("network.steps", net.steps)
-    n = _validate.positive_int("network.points", net.points, minimum=2)
+    steps = validate.positive_int("network.steps", net.steps)
+    n = validate.positive_int("network.points", net.points, minimum=2)
     if steps % (n - 1):
         raise ValueError(f"network.points - 1 must divide network.steps; got {n}, {steps}.")
-    opt = tk.optimizers.clipped_gd(float(_validate.positive("network.eta", net.eta)),
-                                float(_validate.positive("network.gamma", net.gamma)))
+    opt = tk.optimizers.clipped_gd(float(validate.positive("network.eta", net.eta)),
+                                float(validate.positive("network.gamma", net.gamma)))
     return steps, n, opt
 
 
@@ -82,7 +82,7 @@ def network_points(cfg, tk: Toolkit) -> tuple:
 
 
 def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
-    n = _validate.positive_int("points", cfg.points, minimum=2)
+    n = validate.positive_int("points", cfg.points, minimum=2)
     ranges = {}
     for key in ("quartic_range", "cosh_range"):
         lo, hi = (float(v) for v in cfg[key])

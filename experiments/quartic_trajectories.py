@@ -11,9 +11,9 @@ import numpy as np
 from omegaconf import DictConfig
 
 from experiments import records
-from experiments._common import Progress, hydra_entry, write
+from experiments.common import Progress, hydra_entry, write
 from experiments.registry import Experiment
-from research import _validate, engine
+from research import engine, validate
 from research.toolkit import REAL, Toolkit
 
 
@@ -34,14 +34,14 @@ def methods(problem, x0, common_lr: float, tk: Toolkit) -> dict[str, tuple[str, 
 
 
 def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
-    steps = _validate.positive_int("steps", cfg.steps)
-    _validate.positive("eps", cfg.eps)
-    _validate.positive("common_lr", cfg.common_lr)
+    steps = validate.positive_int("steps", cfg.steps)
+    validate.positive("eps", cfg.eps)
+    validate.positive("common_lr", cfg.common_lr)
     x0_list = list(cfg.x0)
     if not x0_list or not all(isinstance(v, int | float) for v in x0_list):
         raise ValueError(f"x0 must be a non-empty list of finite numbers; got {x0_list}.")
     x0 = jnp.asarray(x0_list, dtype=float)[:, None]
-    _validate.finite_tree("x0", x0)
+    validate.finite_tree("x0", x0)
     p = tk.problems.quartic(L1=float(cfg.L1))
     table = methods(p, x0, float(cfg.common_lr), tk)
 

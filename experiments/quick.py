@@ -25,8 +25,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from experiments import claims, figure_index, registry, verify
-from experiments._common import CONF_DIR
-from paper_figures.__main__ import _draw
+from experiments.common import CONF_DIR
+from paper_figures.__main__ import draw_one
 from research import results
 from research.toolkit import Toolkit
 
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
         for i, name in enumerate(names, 1):
             print(f"[quick] experiment {i}/{len(names)} {name}: "
                   f"{_timed_run(name, res)[1]:.1f}s", flush=True)
-        errors = [e for e in map(_draw, [(f, str(res), str(figs)) for f in figures]) if e]
+        errors = [e for e in map(draw_one, [(f, str(res), str(figs)) for f in figures]) if e]
     else:
         # spawned workers (this process runs JAX's threads: it must not fork), each importing
         # JAX once; a figure is drawn as soon as its records exist, beside the experiments
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
                           flush=True)
                     finished.add(name)
                     for f in [f for f, r in needs.items() if r <= finished]:
-                        draws.append(pool.submit(_draw, (f, str(res), str(figs))))
+                        draws.append(pool.submit(draw_one, (f, str(res), str(figs))))
                         del needs[f]
             except BaseException:
                 pool.shutdown(cancel_futures=True)

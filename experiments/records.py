@@ -4,7 +4,7 @@ The ``TypedDict`` of an experiment's ``metrics`` is named by its declaration
 (``Experiment(result=...)``); the types of the experiments here live here, beside the checker.
 It is the one place where the keys shared by the writer (``experiments/<name>.py``) and the
 reader (``experiments/claims/``) are declared. ``check(name, metrics)`` lists every mismatch
-(a missing key, a wrong type); ``experiments._common.write`` refuses to write a record that
+(a missing key, a wrong type); ``experiments.common.write`` refuses to write a record that
 does not match its schema, and ``claims.load_records`` reports a record that does not as
 unreadable, so its claims FAIL naming the field instead of crashing on a missing key.
 

@@ -39,7 +39,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from experiments import schema
-from experiments._common import LAUNCHER_PID, cli, explain, hydra_entry, watch_parent
+from experiments.common import LAUNCHER_PID, cli, explain, hydra_entry, watch_parent
 
 schema.register()
 
@@ -88,12 +88,12 @@ def build(cfg: DictConfig):
 
     Raises ``ValueError`` naming the field on any bad value. Nothing is computed.
     """
-    from research import _validate, problems, sweep
+    from research import problems, sweep, validate
 
     pnode = OmegaConf.to_container(cfg.problem, resolve=True)
     onode = OmegaConf.to_container(cfg.optimizer, resolve=True)
     factories = schema.problem_factories()
-    _validate.choice("problem.name", pnode["name"], tuple(factories))
+    validate.choice("problem.name", pnode["name"], tuple(factories))
     schema.check_entry("problem", pnode["name"], factories[pnode["name"]])
     try:
         problem = problems.get(pnode["name"],
@@ -102,21 +102,21 @@ def build(cfg: DictConfig):
         raise ValueError(f"problem.{err}") from None
     from research import optimizers
 
-    _validate.choice("optimizer.name", onode["name"], tuple(optimizers.FACTORIES))
+    validate.choice("optimizer.name", onode["name"], tuple(optimizers.FACTORIES))
     schema.check_entry("optimizer", onode["name"], optimizers.FACTORIES[onode["name"]])
     hparams = schema.factory_kwargs(optimizers.FACTORIES[onode["name"]], onode)
     e = cfg.engine
-    steps = _validate.bounded_int("engine.steps", e.steps, 1, MAX_STEPS,
+    steps = validate.bounded_int("engine.steps", e.steps, 1, MAX_STEPS,
                                   "the engine counts steps in int32")
-    record_every = _validate.positive_int("engine.record_every", e.record_every)
+    record_every = validate.positive_int("engine.record_every", e.record_every)
     if steps % record_every:
         raise ValueError(f"engine.record_every must divide engine.steps; got steps={steps}, "
                          f"record_every={record_every}.")
     if e.eps is not None:
-        _validate.positive("engine.eps", e.eps)
+        validate.positive("engine.eps", e.eps)
     elif e.stop_at_eps:
         raise ValueError("engine.stop_at_eps: true needs engine.eps > 0; got eps=null.")
-    seed = _validate.bounded_int("engine.seed", e.seed, 0, MAX_SEED,
+    seed = validate.bounded_int("engine.seed", e.seed, 0, MAX_SEED,
                                  "jax.random.PRNGKey takes a 64-bit integer")
     spec = OmegaConf.to_container(cfg.sweep, resolve=True)
     x0 = OmegaConf.to_container(cfg.x0) if OmegaConf.is_config(cfg.x0) else cfg.x0
@@ -135,9 +135,9 @@ def check_size(cfg: DictConfig, problem, spec: dict, x0, steps: int, record_ever
     import jax
     import numpy as np
 
-    from research import _validate, sweep
+    from research import sweep, validate
 
-    limits = {key: float(_validate.positive(f"engine.{key}", cfg.engine[key]))
+    limits = {key: float(validate.positive(f"engine.{key}", cfg.engine[key]))
               for key in ("max_memory_gb", "max_record_gb")}
     axes = sweep.flatten(spec)
     points = sweep.size(axes)

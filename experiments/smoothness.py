@@ -34,9 +34,9 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from experiments._common import Progress, check_seeds, hydra_entry, write
+from experiments.common import Progress, check_seeds, hydra_entry, write
 from experiments.registry import Experiment
-from research import _validate, engine, optimizers, problems, smoothness, stats
+from research import engine, optimizers, problems, smoothness, stats, validate
 
 REGIMES = smoothness.REGIMES[:3]
 """The regimes every model runs (``momentum_clip`` runs for ``momentum_models`` only)."""
@@ -189,45 +189,45 @@ def _ci(c: dict) -> str:
 
 
 def run(cfg: DictConfig) -> None:
-    steps = _validate.positive_int("steps", cfg.steps)
-    log_every = _validate.positive_int("log_every", cfg.log_every)
+    steps = validate.positive_int("steps", cfg.steps)
+    log_every = validate.positive_int("log_every", cfg.log_every)
     if steps % log_every:
         raise ValueError(f"log_every must divide steps; got steps={steps}, "
                          f"log_every={log_every}.")
-    hvp_iters = _validate.positive_int("hvp_iters", cfg.hvp_iters, minimum=0)  # 0: skip
-    momentum = float(_validate.in_interval("momentum", cfg.momentum, 0.0, 1.0))
+    hvp_iters = validate.positive_int("hvp_iters", cfg.hvp_iters, minimum=0)  # 0: skip
+    momentum = float(validate.in_interval("momentum", cfg.momentum, 0.0, 1.0))
     seeds = check_seeds(cfg.seeds)
-    boot = {"n_boot": _validate.positive_int("n_boot", cfg.n_boot),
-            "level": float(_validate.in_interval("level", cfg.level, 0.0, 1.0)),
-            "rng": _validate.positive_int("bootstrap_seed", cfg.bootstrap_seed, minimum=0)}
-    margin = float(_validate.nonnegative("training_margin", cfg.training_margin))
+    boot = {"n_boot": validate.positive_int("n_boot", cfg.n_boot),
+            "level": float(validate.in_interval("level", cfg.level, 0.0, 1.0)),
+            "rng": validate.positive_int("bootstrap_seed", cfg.bootstrap_seed, minimum=0)}
+    margin = float(validate.nonnegative("training_margin", cfg.training_margin))
     regimes = list(cfg.regimes)
     for r in regimes:
-        _validate.choice("regimes", r, REGIMES)
+        validate.choice("regimes", r, REGIMES)
     models = OmegaConf.to_container(cfg.models, resolve=True)
     for name in cfg.run_models:
-        _validate.choice("run_models", name, tuple(models))
+        validate.choice("run_models", name, tuple(models))
     models = {name: models[name] for name in cfg.run_models}
     for name in cfg.momentum_models:
-        _validate.choice("momentum_models", name, tuple(cfg.models))
+        validate.choice("momentum_models", name, tuple(cfg.models))
     built, inits, subs = {}, {}, {}
     for name, m in models.items():
         for key in ("lr_large", "lr_small", "clip"):
-            _validate.positive(f"models.{name}.{key}", m[key])
+            validate.positive(f"models.{name}.{key}", m[key])
         m["regimes"] = m.get("regimes", regimes)
         if not isinstance(m["regimes"], list) or not m["regimes"]:
             raise ValueError(f"models.{name}.regimes must be a list of at least one of "
                              f"{', '.join(REGIMES)}; got {m['regimes']!r}.")
         for r in m["regimes"]:
-            _validate.choice(f"models.{name}.regimes", r, REGIMES)
+            validate.choice(f"models.{name}.regimes", r, REGIMES)
         try:
             built[name] = problems.get(m["problem"], **m.get("args", {}))
         except (ValueError, TypeError) as err:
             raise ValueError(f"models.{name}: {err}") from None
         inits[name] = [init_for_seed(name, m, s) for s in seeds]
         subs[name] = subsample_problem(name, m)
-        m["steps"] = _validate.positive_int(f"models.{name}.steps", m.get("steps", steps))
-        m["log_every"] = _validate.positive_int(f"models.{name}.log_every",
+        m["steps"] = validate.positive_int(f"models.{name}.steps", m.get("steps", steps))
+        m["log_every"] = validate.positive_int(f"models.{name}.log_every",
                                                 m.get("log_every", log_every))
         if m["steps"] % m["log_every"]:
             raise ValueError(f"models.{name}.log_every must divide models.{name}.steps; got "

@@ -17,9 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig
 
-from experiments._common import Progress, hydra_entry, write
+from experiments.common import Progress, hydra_entry, write
 from experiments.registry import Experiment
-from research import _validate, engine, optimizers, problems, theory
+from research import engine, optimizers, problems, theory, validate
 
 CLIP_RULES = {"clipped_sgd_thm7_printed": theory.theorem7_step,
               "clipped_sgd_thm7_without_eta": theory.theorem7_step_without_eta}
@@ -33,29 +33,29 @@ def first_below(curve: np.ndarray, iterations: np.ndarray, eps: float) -> int:
 
 def run(cfg: DictConfig) -> None:
     for name in cfg.problems:
-        _validate.choice("problems", name, ("quartic", "cosh", "sextic", "quadratic"))
-    tau = float(_validate.positive("tau", cfg.tau))
-    eps = float(_validate.positive("eps", cfg.eps))
-    T = _validate.positive_int("T", cfg.T)
-    seeds = _validate.positive_int("seeds", cfg.seeds)
-    every = _validate.positive_int("record_every", cfg.record_every)
+        validate.choice("problems", name, ("quartic", "cosh", "sextic", "quadratic"))
+    tau = float(validate.positive("tau", cfg.tau))
+    eps = float(validate.positive("eps", cfg.eps))
+    T = validate.positive_int("T", cfg.T)
+    seeds = validate.positive_int("seeds", cfg.seeds)
+    every = validate.positive_int("record_every", cfg.record_every)
     if T % every:
         raise ValueError(f"record_every must divide T; got T={T}, record_every={every}.")
     b = cfg.bias
-    _validate.choice("bias.base", b.base, ("quartic", "cosh", "sextic", "quadratic"))
-    bias_eta = float(_validate.positive("bias.eta", b.eta))
-    cs = [float(_validate.positive("bias.thresholds", c)) for c in b.thresholds]
-    bias_steps = _validate.positive_int("bias.steps", b.steps)
+    validate.choice("bias.base", b.base, ("quartic", "cosh", "sextic", "quadratic"))
+    bias_eta = float(validate.positive("bias.eta", b.eta))
+    cs = [float(validate.positive("bias.thresholds", c)) for c in b.thresholds]
+    bias_steps = validate.positive_int("bias.steps", b.steps)
     if bias_steps % every:
         raise ValueError(f"record_every must divide bias.steps; got {bias_steps}, {every}.")
-    _validate.in_interval("bias.p", b.p, 1e-9, 1.0)
+    validate.in_interval("bias.p", b.p, 1e-9, 1.0)
     say = Progress("stochastic")
     traces, metrics = {}, {"eps": eps, "tau": tau, "T": T, "seeds": seeds, "problems": {}}
     for name in cfg.problems:
         p = problems.noisy(name, tau=tau, noise="uniform")
         start = cfg.starts.get(name)
         if start is not None:
-            _validate.finite_tree(f"starts.{name}", jnp.asarray(float(start)))
+            validate.finite_tree(f"starts.{name}", jnp.asarray(float(start)))
             p = dataclasses.replace(p, x0=jnp.full_like(p.x0, float(start)))
         x0 = p.batch_x0(seeds)
         M = float(jnp.linalg.norm(jax.grad(p.fn)(p.x0)))  # 1-D even convex: sup on sublevel

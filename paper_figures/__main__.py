@@ -26,7 +26,7 @@ SLOWEST_FIRST = ("smoothness", "quartic_trajectories", "max_step", "stochastic")
 handed out first, so that the workers finish together."""
 
 
-def _draw(job: tuple[str, str, str]) -> str | None:
+def draw_one(job: tuple[str, str, str]) -> str | None:
     """Draw one figure; the error as one line instead of raising (a worker's traceback would
     not name the figure)."""
     name, results, out = job
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     ctx = multiprocessing.get_context(method)
     try:
         with ProcessPoolExecutor(min(args.jobs, len(names)), mp_context=ctx) as ex:
-            errors = [f"figure {e}" for e in ex.map(_draw, jobs) if e]
+            errors = [f"figure {e}" for e in ex.map(draw_one, jobs) if e]
     except BrokenProcessPool as e:
         errors = [f"a process drawing the figures died ({e}); the figures already written "
                   "are complete, the others are missing"]

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from research import _validate, runtime, theory
+from research import runtime, theory, validate
 
 FLOAT_RTOL = 1e-12
 """A step counts as a violation only when f(x_{t+1}) exceeds the bound by more than
@@ -110,8 +110,8 @@ def descent_audit(f, grad_norm, step_size, L0: float, L1: float) -> Audit:
     checked]
     """
     runtime.require_x64("descent_audit")
-    _validate.nonnegative("L0", L0)
-    _validate.nonnegative("L1", L1)
+    validate.nonnegative("L0", L0)
+    validate.nonnegative("L1", L1)
     skipped, f_t, f_next, g, h = _pairs(f, grad_norm, step_size)
     bound = np.asarray(theory.descent_bound(f_t, g, h, L0, L1))
     return _audit(skipped, f_t, f_next, bound)
@@ -149,7 +149,7 @@ def max_step(fn, x, c: float = 0.0, h0: float = 1e-8, doublings: int = 160,
       fails and inf where no failure was found up to 2^doublings times it.
     """
     runtime.require_x64("max_step")
-    _validate.in_interval("c", c, 0.0, 1.0)
+    validate.in_interval("c", c, 0.0, 1.0)
     if not isinstance(x, jax.Array | np.ndarray):  # a batched pytree: search on flat vectors
         first = jax.tree_util.tree_map(lambda a: a[0], x)
         unravel = ravel_pytree(first)[1]

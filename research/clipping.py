@@ -23,7 +23,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from research import _validate
+from research import validate
 
 _tree_map = jax.tree_util.tree_map
 _leaves = jax.tree_util.tree_leaves
@@ -172,8 +172,8 @@ def clip_grad_norm(grads, max_norm, norm_type: float = 2.0, eps: float = 1e-6,
     ``clip_coef = max_norm / (total_norm + 1e-6)``, ``torch.clamp(clip_coef, max=1.0)``);
     docs/theory.md §7.
     """
-    _validate.positive("max_norm", max_norm, allow_inf=True)
-    _validate.nonnegative("eps", eps)
+    validate.positive("max_norm", max_norm, allow_inf=True)
+    validate.nonnegative("eps", eps)
     total = global_norm(grads, norm_type)
     if error_if_nonfinite:
         if isinstance(total, jax.core.Tracer):
@@ -210,7 +210,7 @@ def clip_grad_value(grads, clip_value):
 
     References: torch.nn.utils.clip_grad_value_; Keras optimizers; docs/theory.md §2.
     """
-    _validate.positive("clip_value", clip_value, allow_inf=True)
+    validate.positive("clip_value", clip_value, allow_inf=True)
     return _tree_map(lambda g: jnp.clip(g, -clip_value, clip_value).astype(g.dtype), grads)
 
 
@@ -241,7 +241,7 @@ def clip_per_tensor_norm(grads, max_norm):
 
     References: Keras optimizer ``clipnorm`` (keras ``clip_by_norm``); docs/theory.md §7.
     """
-    _validate.positive("max_norm", max_norm, allow_inf=True)
+    validate.positive("max_norm", max_norm, allow_inf=True)
 
     def one(g):
         norm = global_norm(g)
@@ -264,7 +264,7 @@ def clip_global_norm(grads, max_norm):
     References: Keras optimizer ``global_clipnorm`` (keras ``clip_by_global_norm``:
     ``scale = scale_for_finite + (use_norm - use_norm)``); ``tf.clip_by_global_norm``.
     """
-    _validate.positive("max_norm", max_norm, allow_inf=True)
+    validate.positive("max_norm", max_norm, allow_inf=True)
     total = global_norm(grads)
     bad = ~jnp.isfinite(total)
     return _tree_map(lambda g: _scale_to(g, total, max_norm, bad), grads)

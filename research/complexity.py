@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from research import _validate, engine, optimizers, runtime
+from research import engine, optimizers, runtime, validate
 from research.problems import Problem
 
 
@@ -16,7 +16,7 @@ def iterations_to_eps(problem: Problem, optimizer, x0, eps: float, cap: int,
     divergence flags. ``cap`` is rounded up to a multiple of ``blocks``; the run stops once
     every trajectory is done."""
     runtime.require_x64("iterations_to_eps")
-    cap = _validate.positive_int("cap", cap)
+    cap = validate.positive_int("cap", cap)
     every = max(1, -(-cap // blocks))
     res = engine.run(problem, optimizer, x0, steps=every * -(-cap // every), eps=eps,
                      record_every=every, stop_at_eps=True)
@@ -43,7 +43,7 @@ def best_fixed_step(problem: Problem, x0, steps, eps: float, cap: int,
     """
     x0 = jnp.asarray(x0)
     hs = jnp.asarray(steps, dtype=float)
-    worst_of = _validate.positive_int("worst_of", worst_of)
+    worst_of = validate.positive_int("worst_of", worst_of)
     if x0.shape[0] % worst_of:
         raise ValueError(f"worst_of must divide the number of starts ({x0.shape[0]}); "
                          f"got {worst_of}.")

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from research import _validate, clipping, theory
+from research import clipping, theory, validate
 
 _tree_map = jax.tree_util.tree_map
 
@@ -93,7 +93,7 @@ def gd(lr: float) -> optax.GradientTransformation:
 
     References: docs/theory.md §2.
     """
-    _validate.positive("lr", lr)
+    validate.positive("lr", lr)
     return _transformation(_GD_UPDATE, {"lr": lr})
 
 
@@ -105,8 +105,8 @@ def clipped_gd(eta: float, gamma: float) -> optax.GradientTransformation:
 
     References: Zhang et al. 2020, eq. (5); step rule ``theory.clipped_step``. [paper]
     """
-    _validate.positive("eta", eta)
-    _validate.positive("gamma", gamma, allow_inf=True)
+    validate.positive("eta", eta)
+    validate.positive("gamma", gamma, allow_inf=True)
     return _transformation(_CLIPPED_UPDATE, {"eta": eta, "gamma": gamma})
 
 
@@ -115,8 +115,8 @@ def normalized_gd(eta: float, beta: float) -> optax.GradientTransformation:
 
     References: Zhang et al. 2020, eq. (6); ``theory.normalized_step``. [paper]
     """
-    _validate.positive("eta", eta)
-    _validate.nonnegative("beta", beta)
+    validate.positive("eta", eta)
+    validate.nonnegative("beta", beta)
     return _transformation(_NORMALIZED_UPDATE, {"eta": eta, "beta": beta})
 
 
@@ -127,8 +127,8 @@ def beta_normalized_gd(lr: float, power: float) -> optax.GradientTransformation:
 
     References: Chen, Zhou, Liang, Lu, ICML 2023; ``theory.beta_normalized_step``. [code]
     """
-    _validate.positive("lr", lr)
-    _validate.in_interval("power", power, 0.0, 1.0, closed_hi=True)
+    validate.positive("lr", lr)
+    validate.in_interval("power", power, 0.0, 1.0, closed_hi=True)
     return _transformation(_BETA_NORMALIZED_UPDATE, {"lr": lr, "power": power})
 
 
@@ -146,8 +146,8 @@ def value_clipped_gd(lr: float, clip_value: float) -> optax.GradientTransformati
 
     References: Keras ``clipvalue``; torch ``clip_grad_value_``; docs/theory.md §2.
     """
-    _validate.positive("lr", lr)
-    _validate.positive("clip_value", clip_value, allow_inf=True)
+    validate.positive("lr", lr)
+    validate.positive("clip_value", clip_value, allow_inf=True)
     return _transformation(_value_clipped_update, {"lr": lr, "clip_value": clip_value})
 
 
@@ -162,9 +162,9 @@ def l0l1_gd(L0: float, L1: float, rule: str = "si") -> optax.GradientTransformat
 
     References: docs/theory.md §2; Vankov et al. 2024 (arXiv:2410.10800). [secondary]
     """
-    _validate.choice("rule", rule, tuple(theory.L0L1_RULES))
-    _validate.nonnegative("L0", L0)
-    _validate.nonnegative("L1", L1)
+    validate.choice("rule", rule, tuple(theory.L0L1_RULES))
+    validate.nonnegative("L0", L0)
+    validate.nonnegative("L1", L1)
     return _transformation(_L0L1_UPDATES[rule], {"L0": L0, "L1": L1})
 
 
@@ -177,9 +177,9 @@ def clipped_sgd_thm7(eta: float, L1: float, tau: float,
 
     References: Zhang et al. 2020, Theorem 7. [paper, as printed]
     """
-    _validate.positive("eta", eta)
-    _validate.nonnegative("L1", L1)
-    _validate.nonnegative("tau", tau)
+    validate.positive("eta", eta)
+    validate.nonnegative("L1", L1)
+    validate.nonnegative("tau", tau)
     return _transformation(_THM7_UPDATES[bool(printed)], {"eta": eta, "L1": L1, "tau": tau})
 
 
@@ -229,8 +229,8 @@ def sgd_momentum(lr: float, momentum: float = 0.9, *, clipnorm: float | None = N
 
     References: Keras optimizers documentation; docs/theory.md §7.
     """
-    _validate.positive("lr", lr)
-    _validate.in_interval("momentum", momentum, 0.0, 1.0)
+    validate.positive("lr", lr)
+    validate.in_interval("momentum", momentum, 0.0, 1.0)
     given = {k: v for k, v in (("clipnorm", clipnorm), ("global_clipnorm", global_clipnorm),
                                ("clipvalue", clipvalue)) if v is not None}
     if len(given) > 1:
@@ -241,7 +241,7 @@ def sgd_momentum(lr: float, momentum: float = 0.9, *, clipnorm: float | None = N
     kind, threshold = next(iter(given.items()), ("none", None))
     hparams = {"lr": lr, "momentum": momentum}
     if threshold is not None:
-        _validate.positive(kind, threshold, allow_inf=True)
+        validate.positive(kind, threshold, allow_inf=True)
         hparams["clip"] = threshold
     return _transformation(_MOMENTUM_UPDATES[kind], hparams,
                            inner_init=lambda p: _tree_map(jnp.zeros_like, p))
@@ -272,10 +272,10 @@ def mixclip(lr: float, gamma: float, momentum: float = 0.999,
     non-convex optimization", NeurIPS 2020; authors' code zbh2047/clipping-algorithms.
     [code, secondary]
     """
-    _validate.positive("lr", lr)
-    _validate.positive("gamma", gamma, allow_inf=True)
-    _validate.in_interval("momentum", momentum, 0.0, 1.0)
-    _validate.in_interval("nu", nu, 0.0, 1.0, closed_hi=True)
+    validate.positive("lr", lr)
+    validate.positive("gamma", gamma, allow_inf=True)
+    validate.in_interval("momentum", momentum, 0.0, 1.0)
+    validate.in_interval("nu", nu, 0.0, 1.0, closed_hi=True)
     return _transformation(_mixclip_update, {"lr": lr, "gamma": gamma, "momentum": momentum,
                                              "nu": nu},
                            inner_init=lambda p: _tree_map(jnp.zeros_like, p))
@@ -297,5 +297,5 @@ FACTORIES = {
 
 def get(name: str, **hparams) -> optax.GradientTransformation:
     """Build the optimizer ``name`` from keyword hyperparameters."""
-    _validate.choice("optimizer", name, tuple(FACTORIES))
+    validate.choice("optimizer", name, tuple(FACTORIES))
     return FACTORIES[name](**hparams)

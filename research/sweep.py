@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from research import _validate, engine, optimizers
+from research import engine, optimizers, validate
 from research.problems import Problem
 from research.rows import CHUNK, ROW_METRICS, flatten, row_columns  # noqa: F401
 
@@ -101,7 +101,7 @@ def _count(field: str, value) -> int:
     a whole number is taken as that integer)."""
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
-    return _validate.positive_int(field, value)
+    return validate.positive_int(field, value)
 
 
 def _number(field: str, value) -> float:
@@ -244,7 +244,7 @@ def start_points(problem: Problem, x0: Any, batch: int, values: np.ndarray | Non
             raise ValueError(f"x0 must have the shape {np.shape(base)} of problem "
                              f"{problem.name!r}'s parameters; got shape {point.shape}.")
         out = jnp.broadcast_to(point, (batch, *point.shape))
-    _validate.finite_tree("x0", out)
+    validate.finite_tree("x0", out)
     return out
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from research import _validate
+from research import validate
 
 RECALLED = "recalled"
 
@@ -62,8 +62,8 @@ def _safe_div(num, den):
 
 
 def _check_constants(L0, L1):
-    _validate.nonnegative("L0", L0)
-    _validate.nonnegative("L1", L1)
+    validate.nonnegative("L0", L0)
+    validate.nonnegative("L1", L1)
 
 
 # --------------------------------------------------------------------------- descent inequality
@@ -208,7 +208,7 @@ _PROGRESS_FACTOR = {"star": 1.0, "si": 1.0, "cl": 0.5}
 
 def l0l1_step(grad_norm, L0, L1, rule: str):
     """Dispatch to one of ``L0L1_RULES`` by name."""
-    _validate.choice("rule", rule, tuple(L0L1_RULES))
+    validate.choice("rule", rule, tuple(L0L1_RULES))
     return L0L1_RULES[rule](grad_norm, L0, L1)
 
 
@@ -219,7 +219,7 @@ def vankov_progress(grad_norm, L0, L1, rule: str):
 
     References: Vankov et al. 2024. [secondary; checked here on x^4, cosh, x^6/6]
     """
-    _validate.choice("rule", rule, tuple(_PROGRESS_FACTOR))
+    validate.choice("rule", rule, tuple(_PROGRESS_FACTOR))
     g = jnp.asarray(grad_norm)
     return _PROGRESS_FACTOR[rule] * g * g / (2.0 * L0 + 3.0 * L1 * g)
 
@@ -233,8 +233,8 @@ def vankov_iteration_bound(F0, eps, L0, L1, rule: str):
 
     References: Vankov et al. 2024 (follows from their per-step progress). [secondary]
     """
-    _validate.choice("rule", rule, tuple(_PROGRESS_FACTOR))
-    _validate.positive("eps", eps)
+    validate.choice("rule", rule, tuple(_PROGRESS_FACTOR))
+    validate.positive("eps", eps)
     a = _PROGRESS_FACTOR[rule]
     return jnp.ceil(F0 * (2.0 * L0 + 3.0 * L1 * eps) / (a * eps * eps)) - 1.0
 
@@ -252,8 +252,8 @@ def clipped_gd_parameters(L0, L1):
 
     References: Zhang et al. 2020, Theorem 3. [paper]
     """
-    _validate.positive("L0", L0)
-    _validate.nonnegative("L1", L1)
+    validate.positive("L0", L0)
+    validate.nonnegative("L1", L1)
     eta = 1.0 / (10.0 * jnp.asarray(L0, dtype=float))
     gamma = jnp.minimum(10.0 * jnp.asarray(L0, dtype=float), _safe_div(L0, L1))
     if eta.ndim == 0 and gamma.ndim == 0:
@@ -267,8 +267,8 @@ def theorem3_iteration_bound(F0, eps, L0, L1):
     References: Zhang et al. 2020, Theorem 3. Order O(L0 F0/eps^2 + L1^2 F0/L0) [paper,
     Remark 5]; the constants 20 are [recalled].
     """
-    _validate.positive("eps", eps)
-    _validate.positive("L0", L0)
+    validate.positive("eps", eps)
+    validate.positive("L0", L0)
     return 20.0 * L0 * F0 / eps**2 + 20.0 * jnp.maximum(1.0, jnp.asarray(L1) ** 2) * F0 / L0
 
 
@@ -279,7 +279,7 @@ def theorem4_lower_bound(F0, eps, L1, M):
 
     References: Zhang et al. 2020, Theorem 4. Hypotheses [paper]; the expression [recalled].
     """
-    _validate.positive("eps", eps)
+    validate.positive("eps", eps)
     return L1 * M * (F0 - 5.0 * eps / 8.0) / (8.0 * eps**2 * (jnp.log(M) + 1.0))
 
 
@@ -298,7 +298,7 @@ def theorem6_iteration_bound(F0, eps, L0, L1, M):
     References: Zhang et al. 2020, Theorem 6. Order O((M L1 + L0) F0 / eps^2) [paper]; the
     constant 4 [recalled: the usual form, unverified].
     """
-    _validate.positive("eps", eps)
+    validate.positive("eps", eps)
     return 4.0 * (M * jnp.asarray(L1) + L0) * F0 / eps**2
 
 

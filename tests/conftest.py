@@ -79,7 +79,7 @@ def main_in_process(module: str, args, monkeypatch, capsys):
     import signal
     import sys
 
-    from experiments._common import LAUNCHER_PID
+    from experiments.common import LAUNCHER_PID
 
     main = importlib.import_module(module).main
     monkeypatch.setattr(sys, "argv", [module, *args])

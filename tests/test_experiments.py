@@ -50,10 +50,10 @@ def test_a_figure_worker_that_dies_fails_the_command_instead_of_hanging(tmp_path
     script = (
         "import os, sys\n"
         "import paper_figures.__main__ as m\n"
-        "def _draw(job):\n"
+        "def draw_one(job):\n"
         "    os._exit(9)\n"
-        "_draw.__module__, _draw.__qualname__ = m.__name__, '_draw'\n"
-        "m._draw = _draw\n"
+        "draw_one.__module__, draw_one.__qualname__ = m.__name__, 'draw_one'\n"
+        "m.draw_one = draw_one\n"
         f"sys.exit(m.main(['hard_instance', 'norm_type', '--jobs', '2', "
         f"'--results', {str(tmp_path)!r}]))\n")
     # a Pool hangs here: the timeout fails the test
@@ -154,7 +154,7 @@ def test_bigger_machine_presets_are_valid_overrides():
     reader's machine)."""
     from omegaconf import OmegaConf
 
-    from experiments._common import CONF_DIR, check_types
+    from experiments.common import CONF_DIR, check_types
     from experiments.figure_index import BIGGER_MACHINE
 
     for name, overrides, _ in BIGGER_MACHINE:

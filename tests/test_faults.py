@@ -200,7 +200,7 @@ def test_kill_9_at_random_points_then_the_same_command(tmp_path, reference):
 
 WATCHED = """
 import os, sys, time
-from experiments._common import watch_parent
+from experiments.common import watch_parent
 watch_parent(0.1)
 print(os.getpid(), flush=True)
 time.sleep(60)

@@ -21,7 +21,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from experiments import run as run_mod  # registers the config schemas
-from experiments._common import CONF_DIR
+from experiments.common import CONF_DIR
 from research import results
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -49,7 +49,7 @@ def test_a_record_off_its_schema_fails_its_claims_naming_the_field(tmp_path):
     import pytest
     from omegaconf import OmegaConf
 
-    from experiments._common import Progress, write
+    from experiments.common import Progress, write
     cfg = OmegaConf.create({"out": str(tmp_path / "again")})
     with pytest.raises(RuntimeError, match="violations: missing"):
         write(cfg, Progress("descent_audit"), metrics)

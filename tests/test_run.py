@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 
 from experiments import run as run_mod
 from experiments import schema
-from experiments._common import CONF_DIR
+from experiments.common import CONF_DIR
 from research import optimizers, results
 from tests.conftest import main_in_process
 
@@ -508,7 +508,7 @@ def test_the_size_estimate_covers_the_record(tmp_path):
 
 
 def test_config_types_follow_the_yaml_defaults(monkeypatch, capsys, tmp_path):
-    from experiments._common import check_types
+    from experiments.common import check_types
 
     defaults = {"chain": {"weights": [0.5, 0.5], "lr": 1.0, "name": "x"}, "steps": 10}
     check_types({"chain": {"weights": [1, 2.5], "lr": 3, "name": "y"}, "steps": 5}, defaults)

@@ -12,7 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from research import _validate
+from research import validate
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,9 +55,9 @@ class Problem:
         for key in ("L0", "L1"):
             value = getattr(self, key)
             if value is not None:
-                _validate.nonnegative(key, value)
+                validate.nonnegative(key, value)
         if self.x0 is not None:
-            _validate.finite_tree("x0", self.x0)
+            validate.finite_tree("x0", self.x0)
 
     @property
     def has_constants(self) -> bool:
@@ -126,7 +126,7 @@ def names() -> tuple[str, ...]:
 
 def factory(name: str) -> Callable[..., Problem]:
     """The factory registered under ``name`` (its signature is what a config may set)."""
-    _validate.choice("problem", name, names())
+    validate.choice("problem", name, names())
     if name not in _REGISTRY:
         _load(name)
     return _REGISTRY[name]
@@ -172,7 +172,7 @@ def gradient_check(fn: Callable, x, h: float = 1e-6, directions: int | None = No
     if directions is None:
         basis = jnp.eye(flat.size, dtype=flat.dtype)
     else:
-        _validate.positive_int("directions", directions)
+        validate.positive_int("directions", directions)
         basis = jax.random.normal(jax.random.PRNGKey(seed), (directions, flat.size),
                                   dtype=flat.dtype)
         basis = basis / jnp.linalg.norm(basis, axis=1, keepdims=True)

@@ -11,13 +11,13 @@ import functools
 import jax.numpy as jnp
 import numpy as np
 
-from research import _validate
+from research import validate
 from research.problems.base import Problem, register
 
 
 def _separable_monomial(name, p, c, L0, L1, dim, x0) -> Problem:
     """sum_i x_i^p / c in ``dim`` dimensions, f* = 0 at 0, with the given (L0, L1)."""
-    _validate.positive_int("dim", dim)
+    validate.positive_int("dim", dim)
     return Problem(
         name=name if dim == 1 else f"{name}{dim}d",
         fn=lambda x: jnp.sum(x**p) / c,
@@ -42,7 +42,7 @@ def quartic(dim: int = 1, L1: float = 2.0, x0: float = 10.0) -> Problem:
 
     Default L1 = 2 gives (4, 2). References: docs/theory.md §4; seeds 001, 004. [checked]
     """
-    _validate.positive("L1", L1)
+    validate.positive("L1", L1)
     return _separable_monomial("quartic", 4, 1.0, 16.0 / L1**2, L1, dim, x0)
 
 
@@ -55,7 +55,7 @@ def sextic(dim: int = 1, L1: float = 1.0, x0: float = 5.0) -> Problem:
     5 (4/L1)^4 - 4 (4/L1)^4 = 256 / L1^4. The sum over coordinates follows as for
     ``quartic``. f* = 0. References: docs/theory.md §4. [checked]
     """
-    _validate.positive("L1", L1)
+    validate.positive("L1", L1)
     return _separable_monomial("sextic", 6, 6.0, 256.0 / L1**4, L1, dim, x0)
 
 
@@ -71,10 +71,10 @@ def power(n: int = 2, dim: int = 2, L1: float | None = None, x0: float = 3.0) ->
     so docs/theory.md §4's (2n, 2n-1) is a valid looser pair. n = 1 is the quadratic ||x||^2 with
     L0 = 2. f* = 0. References: docs/theory.md §4. [checked]
     """
-    _validate.positive_int("n", n)
-    _validate.positive_int("dim", dim)
+    validate.positive_int("n", n)
+    validate.positive_int("dim", dim)
     L1 = float(2 * n - 1) if L1 is None else float(L1)
-    _validate.positive("L1", L1)
+    validate.positive("L1", L1)
     return Problem(
         name=f"power{n}",
         fn=lambda x: jnp.sum(x**2) ** n / n,
@@ -95,7 +95,7 @@ def cosh(dim: int = 1, x0: float = 5.0) -> Problem:
     |x_j|, and cosh(x_j) = |sinh(x_j)| + e^(-|x_j|) <= 1 + |sinh x_j| <= 1 + ||grad f||.
     f* = dim at x = 0. Not L-smooth for any L. References: docs/theory.md §4. [checked]
     """
-    _validate.positive_int("dim", dim)
+    validate.positive_int("dim", dim)
     return Problem(
         name="cosh" if dim == 1 else f"cosh{dim}d",
         fn=lambda x: jnp.sum(jnp.cosh(x)),
@@ -116,8 +116,8 @@ def quadratic(dim: int = 2, condition: float = 10.0, x0: float = 10.0, seed: int
     (L0, L1) = (condition, 0). f* = 0 at x = 0. Q is a fixed random rotation (``seed``).
     References: docs/theory.md §4. [checked]
     """
-    _validate.positive_int("dim", dim)
-    _validate.positive("condition", condition)
+    validate.positive_int("dim", dim)
+    validate.positive("condition", condition)
     rng = np.random.default_rng(seed)
     q, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
     lam = np.geomspace(1.0, condition, dim) if dim > 1 else np.array([condition])
@@ -179,10 +179,10 @@ def hard_instance(M: float = 1e3, L1: float = 1.0, delta: float = 0.02,
     available). References: Zhang et al. 2020, Theorem 4 and Remark 5 for the phenomenon.
     [checked: constants derived here and verified on a dense grid in tests/test_problems.py]
     """
-    _validate.positive("M", M)
-    _validate.positive("L1", L1)
-    _validate.positive("delta", delta)
-    _validate.positive("flat", flat)
+    validate.positive("M", M)
+    validate.positive("L1", L1)
+    validate.positive("delta", delta)
+    validate.positive("flat", flat)
     if not M > delta:
         raise ValueError(f"M must exceed delta (the slope of the flat region); got M={M}, "
                          f"delta={delta}.")

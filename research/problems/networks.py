@@ -8,11 +8,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from research import _validate
+from research import validate
 from research.problems.base import Problem, register
 
 
-def _uniform(rng, shape, limit):
+def uniform(rng, shape, limit):
+    """A NumPy array uniform in [-limit, limit] (glorot-uniform when limit = sqrt(6/fan))."""
     return rng.uniform(-limit, limit, size=shape)
 
 
@@ -39,9 +40,9 @@ def mlp_init(seed: int, hidden: int = 25, n_in: int = 20) -> dict:
     biases, drawn from a NumPy generator seeded by ``seed``."""
     rng = np.random.default_rng(seed)
     return {
-        "w1": jnp.asarray(_uniform(rng, (n_in, hidden), np.sqrt(6.0 / n_in))),
+        "w1": jnp.asarray(uniform(rng, (n_in, hidden), np.sqrt(6.0 / n_in))),
         "b1": jnp.zeros(hidden),
-        "w2": jnp.asarray(_uniform(rng, (hidden, 1), np.sqrt(6.0 / (hidden + 1)))),
+        "w2": jnp.asarray(uniform(rng, (hidden, 1), np.sqrt(6.0 / (hidden + 1)))),
         "b2": jnp.zeros(1),
     }
 
@@ -64,9 +65,9 @@ def mlp_regression(hidden: int = 25, seed: int = 0, batch_size: int | None = Non
 
     References: seed 000 (Keras gradient clipping tutorial); docs/theory.md §7.
     """
-    _validate.positive_int("hidden", hidden)
+    validate.positive_int("hidden", hidden)
     if batch_size is not None:
-        _validate.positive_int("batch_size", batch_size)
+        validate.positive_int("batch_size", batch_size)
     X_tr, y_tr, X_te, y_te = regression_data()
     params = mlp_init(seed, hidden)
 
@@ -99,8 +100,8 @@ def adding_data(n: int, length: int = 50, seed: int = 0):
     Returns:
       (X, y) with X of shape (n, length, 2) and y of shape (n,), float64.
     """
-    _validate.positive_int("n", n)
-    _validate.positive_int("length", length, minimum=2)
+    validate.positive_int("n", n)
+    validate.positive_int("length", length, minimum=2)
     rng = np.random.default_rng(seed)
     values = rng.uniform(0.0, 1.0, (n, length))
     half = length // 2
@@ -121,10 +122,10 @@ def rnn_init(seed: int, hidden: int = 32, n_in: int = 2, recurrent_scale: float 
     rng = np.random.default_rng(seed)
     q, _ = np.linalg.qr(rng.standard_normal((hidden, hidden)))
     return {
-        "wx": jnp.asarray(_uniform(rng, (n_in, hidden), np.sqrt(6.0 / (n_in + hidden)))),
+        "wx": jnp.asarray(uniform(rng, (n_in, hidden), np.sqrt(6.0 / (n_in + hidden)))),
         "wh": jnp.asarray(q * recurrent_scale),
         "b": jnp.zeros(hidden),
-        "wo": jnp.asarray(_uniform(rng, (hidden,), np.sqrt(6.0 / (hidden + 1)))),
+        "wo": jnp.asarray(uniform(rng, (hidden,), np.sqrt(6.0 / (hidden + 1)))),
         "bo": jnp.zeros(()),
     }
 
@@ -174,11 +175,11 @@ def classifier_apply(params, X):
     return h @ params["w3"] + params["b3"]
 
 
-def _minibatch(loss, n: int, batch_size: int | None):
+def minibatch(loss, n: int, batch_size: int | None):
     """The stochastic f_hat: ``loss`` on rows drawn with replacement, or None (full batch)."""
     if batch_size is None:
         return None
-    _validate.positive_int("batch_size", batch_size)
+    validate.positive_int("batch_size", batch_size)
 
     def stochastic_fn(p, key):
         return loss(p, jax.random.randint(key, (batch_size,), 0, n))
@@ -201,15 +202,15 @@ def digits(hidden: int = 32, seed: int = 0, batch_size: int | None = None) -> Pr
     stated; f* = 0 is a lower bound. The test split and ``accuracy(params)`` are in
     ``extra``.
     """
-    _validate.positive_int("hidden", hidden)
+    validate.positive_int("hidden", hidden)
     X_tr, y_tr, X_te, y_te = digits_data()
     rng = np.random.default_rng(seed)
     params = {
-        "w1": jnp.asarray(_uniform(rng, (64, hidden), np.sqrt(6.0 / 64))),
+        "w1": jnp.asarray(uniform(rng, (64, hidden), np.sqrt(6.0 / 64))),
         "b1": jnp.zeros(hidden),
-        "w2": jnp.asarray(_uniform(rng, (hidden, hidden), np.sqrt(6.0 / hidden))),
+        "w2": jnp.asarray(uniform(rng, (hidden, hidden), np.sqrt(6.0 / hidden))),
         "b2": jnp.zeros(hidden),
-        "w3": jnp.asarray(_uniform(rng, (hidden, 10), np.sqrt(6.0 / (hidden + 10)))),
+        "w3": jnp.asarray(uniform(rng, (hidden, 10), np.sqrt(6.0 / (hidden + 10)))),
         "b3": jnp.zeros(10),
     }
 
@@ -227,7 +228,7 @@ def digits(hidden: int = 32, seed: int = 0, batch_size: int | None = None) -> Pr
         f_star=0.0,
         f_star_exact=False,
         x0=params,
-        stochastic_fn=_minibatch(loss, X_tr.shape[0], batch_size),
+        stochastic_fn=minibatch(loss, X_tr.shape[0], batch_size),
         description=f"MLP 64-{hidden}-{hidden}-10 (gelu), cross-entropy on load_digits",
         extra={"X_test": X_te, "y_test": y_te, "accuracy": accuracy},
     )
@@ -242,10 +243,10 @@ def lstm_init(seed: int, hidden: int = 32, n_in: int = 2) -> dict:
     b = np.zeros(4 * hidden)
     b[hidden:2 * hidden] = 1.0
     return {
-        "wx": jnp.asarray(_uniform(rng, (n_in, 4 * hidden), np.sqrt(6.0 / (n_in + 4 * hidden)))),
+        "wx": jnp.asarray(uniform(rng, (n_in, 4 * hidden), np.sqrt(6.0 / (n_in + 4 * hidden)))),
         "wh": jnp.asarray(wh),
         "b": jnp.asarray(b),
-        "wo": jnp.asarray(_uniform(rng, (hidden,), np.sqrt(6.0 / (hidden + 1)))),
+        "wo": jnp.asarray(uniform(rng, (hidden,), np.sqrt(6.0 / (hidden + 1)))),
         "bo": jnp.zeros(()),
     }
 
@@ -290,10 +291,10 @@ def adding(cell: str = "rnn", hidden: int = 32, length: int = 50, n: int = 256, 
     bound. With ``batch_size`` the problem is stochastic. ``extra["validation_loss"](params)``
     is the same loss on the test sequences.
     """
-    _validate.choice("cell", cell, CELLS)
-    _validate.positive_int("hidden", hidden)
-    _validate.positive_int("length", length, minimum=2)
-    _validate.positive("recurrent_scale", recurrent_scale)
+    validate.choice("cell", cell, CELLS)
+    validate.positive_int("hidden", hidden)
+    validate.positive_int("length", length, minimum=2)
+    validate.positive("recurrent_scale", recurrent_scale)
     X, y = adding_data(2 * n, length, seed)
     X_tr, y_tr, X_te, y_te = X[:n], y[:n], X[n:], y[n:]
     if cell == "rnn":
@@ -315,7 +316,7 @@ def adding(cell: str = "rnn", hidden: int = 32, length: int = 50, n: int = 256, 
         f_star=0.0,
         f_star_exact=False,
         x0=params,
-        stochastic_fn=_minibatch(loss, n, batch_size),
+        stochastic_fn=minibatch(loss, n, batch_size),
         description=f"{cell.upper()} ({hidden} units) on the adding problem, length {length}",
         extra={"X_test": X_te, "y_test": y_te, "validation_loss": validation_loss},
     )

@@ -7,7 +7,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from research import _validate
+from research import validate
 from research.problems.base import Problem, register
 
 
@@ -42,7 +42,7 @@ def cliff(steps: int = 50, w0: float = 4.0, b0: float = -2.0) -> Problem:
     References: Pascanu, Mikolov, Bengio, "On the difficulty of training recurrent neural
     networks", ICML 2013, section 3; docs/theory.md §6. [paper]
     """
-    _validate.positive_int("steps", steps)
+    validate.positive_int("steps", steps)
     return Problem(
         name="cliff",
         fn=functools.partial(cliff_loss, steps=steps),

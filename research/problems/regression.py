@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from research import _validate
+from research import validate
 from research.problems.base import Problem, register
 
 
@@ -62,9 +62,9 @@ def logistic(n: int = 200, dim: int = 5, seed: int = 0, batch_size: int = 20,
 
     References: docs/theory.md §4. [checked]
     """
-    _validate.positive_int("n", n)
-    _validate.positive_int("dim", dim)
-    _validate.positive_int("batch_size", batch_size)
+    validate.positive_int("n", n)
+    validate.positive_int("dim", dim)
+    validate.positive_int("batch_size", batch_size)
     A_np, y_np = _make_data(n, dim, seed)
     A, y = jnp.asarray(A_np), jnp.asarray(y_np)
 

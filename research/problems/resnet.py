@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from research import _validate
+from research import validate
 from research.problems.base import Problem
-from research.problems.networks import _minibatch, digits_data
+from research.problems.networks import digits_data, minibatch
 
 ACTIVATIONS = {"gelu": jax.nn.gelu, "relu": jax.nn.relu}
 """The activations ``resnet_digits`` accepts, by name."""
@@ -197,15 +197,15 @@ def build(channels: int = 8, blocks: int = 2, activation: str = "gelu", seed: in
       ValueError: naming the argument, for sizes that are not integers >= 1, a negative
         seed, an unknown activation, or a train_size above 1,500.
     """
-    _validate.positive_int("channels", channels)
-    _validate.positive_int("blocks", blocks)
-    _validate.choice("activation", activation, tuple(ACTIVATIONS))
-    _validate.positive_int("seed", seed, minimum=0)
+    validate.positive_int("channels", channels)
+    validate.positive_int("blocks", blocks)
+    validate.choice("activation", activation, tuple(ACTIVATIONS))
+    validate.positive_int("seed", seed, minimum=0)
     if batch_size is not None:
-        _validate.positive_int("batch_size", batch_size)
+        validate.positive_int("batch_size", batch_size)
     X_tr, y_tr, X_te, y_te = digits_data()
     if train_size is not None:
-        _validate.positive_int("train_size", train_size)
+        validate.positive_int("train_size", train_size)
         if train_size > X_tr.shape[0]:
             raise ValueError(f"train_size must be an integer from 1 to {X_tr.shape[0]} (the "
                              f"training images of load_digits); got {train_size!r}.")
@@ -232,7 +232,7 @@ def build(channels: int = 8, blocks: int = 2, activation: str = "gelu", seed: in
     def accuracy(p):
         return float(_accuracy(p))
 
-    sampled = _minibatch(loss, X_tr.shape[0], batch_size)
+    sampled = minibatch(loss, X_tr.shape[0], batch_size)
     return Problem(
         name="resnet_digits",
         fn=jax.jit(lambda p: loss(p)),

@@ -9,7 +9,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from research import _validate
+from research import validate
 from research.problems.base import Problem, get, names, register
 
 NOISES = ("uniform", "skewed")
@@ -33,12 +33,12 @@ def noisy(base: str = "cosh", tau: float = 1.0, noise: str = "uniform", p: float
 
     References: Zhang et al. 2020, assumption A5 [paper]; Koloskova et al. 2023 [secondary].
     """
-    _validate.choice("noise", noise, NOISES)
-    _validate.positive("tau", tau)
-    _validate.in_interval("p", p, 0.0, 1.0)
+    validate.choice("noise", noise, NOISES)
+    validate.positive("tau", tau)
+    validate.in_interval("p", p, 0.0, 1.0)
     if not p > 0:
         raise ValueError(f"p must lie in (0, 1); got {p}.")
-    _validate.choice("base", base, names())
+    validate.choice("base", base, names())
     inner = get(base, **base_kwargs)
     if inner.stochastic:
         raise ValueError(f"base must be a deterministic problem; {base!r} is stochastic.")

@@ -19,9 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from research import _validate
+from research import validate
 from research.problems.base import Problem, register
-from research.problems.networks import _minibatch, _uniform, lstm_states
+from research.problems.networks import lstm_states, minibatch, uniform
 
 MODULES = ("textwrap.py", "string.py", "heapq.py", "bisect.py", "fnmatch.py", "shlex.py",
            "colorsys.py", "calendar.py", "difflib.py", "argparse.py")
@@ -106,8 +106,8 @@ def window_offsets(n: int, length: int) -> tuple[np.ndarray, np.ndarray]:
       ValueError: naming ``n`` or ``length`` when they are not integers >= 1, or ``length``
         when a window does not fit in the validation part.
     """
-    _validate.positive_int("n", n)
-    _validate.positive_int("length", length)
+    validate.positive_int("n", n)
+    validate.positive_int("length", length)
     split, total = split_index(), tokens().size
     longest = min(split, total - split) - 1
     if length > longest:
@@ -144,12 +144,12 @@ def char_lm_init(seed: int, embed: int = 16, hidden: int = 64,
     b = np.zeros(4 * hidden)
     b[hidden:2 * hidden] = 1.0
     return {
-        "embed": jnp.asarray(_uniform(rng, (vocab, embed), 0.1)),
-        "wx": jnp.asarray(_uniform(rng, (embed, 4 * hidden),
+        "embed": jnp.asarray(uniform(rng, (vocab, embed), 0.1)),
+        "wx": jnp.asarray(uniform(rng, (embed, 4 * hidden),
                                    np.sqrt(6.0 / (embed + 4 * hidden)))),
         "wh": jnp.asarray(wh),
         "b": jnp.asarray(b),
-        "wo": jnp.asarray(_uniform(rng, (hidden, vocab), np.sqrt(6.0 / (hidden + vocab)))),
+        "wo": jnp.asarray(uniform(rng, (hidden, vocab), np.sqrt(6.0 / (hidden + vocab)))),
         "bo": jnp.zeros(vocab),
     }
 
@@ -199,13 +199,13 @@ def char_lm(embed: int = 16, hidden: int = 64, length: int = 32, n: int = 256, s
       ValueError: naming the argument, for sizes that are not integers >= 1, a negative
         seed, or a ``length`` whose windows do not fit in the validation part.
     """
-    _validate.positive_int("embed", embed)
-    _validate.positive_int("hidden", hidden)
-    _validate.positive_int("n", n)
-    _validate.positive_int("length", length)
-    _validate.positive_int("seed", seed, minimum=0)
+    validate.positive_int("embed", embed)
+    validate.positive_int("hidden", hidden)
+    validate.positive_int("n", n)
+    validate.positive_int("length", length)
+    validate.positive_int("seed", seed, minimum=0)
     if batch_size is not None:
-        _validate.positive_int("batch_size", batch_size)
+        validate.positive_int("batch_size", batch_size)
     train, val = char_data(n, length)
     params = char_lm_init(seed, embed, hidden)
     info = corpus()
@@ -217,7 +217,7 @@ def char_lm(embed: int = 16, hidden: int = 64, length: int = 32, n: int = 256, s
     def validation_loss(p):
         return char_lm_loss(p, val)
 
-    sampled = _minibatch(loss, n, batch_size)
+    sampled = minibatch(loss, n, batch_size)
     return Problem(
         name="char_lm",
         fn=jax.jit(lambda p: loss(p)),
