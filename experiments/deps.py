@@ -114,6 +114,13 @@ def closure(module: str, extra: tuple[Path, ...] = ()) -> list[Path]:
     return sorted({p.relative_to(ROOT) for p in seen.values()})
 
 
+def config_defaults(conf: Path) -> list[Path]:
+    """The configs in the top folder that ``conf``'s defaults list names (``- figure_base``)."""
+    text = (ROOT / conf).read_text()
+    names = re.findall(r"^  - ([A-Za-z_]\w*)\s*$", text, re.M)
+    return [Path(f"conf/{n}.yaml") for n in names if (ROOT / "conf" / f"{n}.yaml").is_file()]
+
+
 def rules() -> str:
     """build/deps.mk: the lists and the dependency rules."""
     figures = registry.figures()
@@ -121,7 +128,7 @@ def rules() -> str:
              f"FIGURES := {' '.join(f'paper_figures/{f}.png' for f in figures)}"]
     for name in registry.names():
         conf = Path(f"conf/{name}.yaml")
-        files = [conf, *closure(f"experiments.{name}", (ROOT / conf,))]
+        files = [conf, *config_defaults(conf), *closure(f"experiments.{name}", (ROOT / conf,))]
         lines.append(f"results/{name}/record.json results/{name}/traces.npz: "
                      + " ".join(str(f) for f in files))
     for fig in figures:
