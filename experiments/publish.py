@@ -8,18 +8,19 @@ The documents that carry measured numbers are functions of the run records:
   ``<!-- END generated:NAME -->`` (``BLOCKS`` below).
 
 ``python -m experiments.publish`` rewrites all of them from ``results/``;
-``python -m experiments.publish --check`` rewrites nothing and exits 1, naming each stale
-document and line, when a committed document disagrees with the committed records (the test
-suite runs it, so a stale number fails CI).
+``python -m experiments.publish --check`` rewrites nothing and exits 1 when a committed
+document differs from its re-rendering from the committed records, byte for byte, naming the
+first line that differs, or when a committed figure names records other than the committed
+ones (the test suite runs it, so a stale number or figure fails CI). Rendering only formats
+the records' numbers, so the same records give the same text on every machine: nothing is
+tolerated here.
 
-"Disagrees" allows what a rerun on another machine may move (``claims.Rerun``): a rounded
-number by one unit of its last printed digit, and the lines of chaotic runs by what each
-declares, as CLAIMS.md and SMOOTHNESS.md state. An integer, and every word, must match exactly
-unless the line's allowance says its words may change. ``--results DIR`` compares the
-committed documents with another run's records, e.g. a rerun on another machine.
+What a rerun on another machine may move is a different question, about two records of the
+same experiment: each claim's ``Rerun`` allowance says how far, and ``make rerun-spread``
+(``experiments.rerun_spread``, which uses ``moves`` below) measures it.
 
-The records themselves are committed as ``results/<experiment>/record.json`` (the traces are
-not: they are large and no document quotes them).
+The records are committed as ``results/<experiment>/record.json`` with the traces the
+figures draw (``traces.npz``).
 """
 
 from __future__ import annotations
@@ -162,22 +163,28 @@ def moves(committed: str, fresh: str) -> list[LineMove]:
     return out
 
 
-def disagreements(results_dir: Path, root: Path = ROOT) -> dict[Path, list[LineMove]]:
-    """Per generated document, the lines the records in ``results_dir`` print differently
-    beyond their allowance (a missing document: one move at line 0)."""
+def differences(results_dir: Path, root: Path = ROOT) -> dict[Path, str]:
+    """Per generated document that differs from its re-rendering from the records in
+    ``results_dir``, byte for byte: the first differing line, as one phrase."""
     out = {}
     for p, text in documents(results_dir, root).items():
-        bad = ([LineMove(0, None, True, (), False)] if not p.exists()
-               else [m for m in moves(p.read_text(), text) if not m.allowed])
-        if bad:
-            out[p] = bad
+        if not p.exists():
+            out[p] = "the file is missing"
+            continue
+        committed = p.read_text()
+        if committed == text:
+            continue
+        old, new = committed.splitlines(), text.splitlines()
+        n = min(len(old), len(new))
+        i = next((k for k in range(n) if old[k] != new[k]), n)
+        out[p] = (f"line {i + 1} differs" if i < n
+                  else f"{len(new)} lines re-rendered against {len(old)} committed")
     return out
 
 
 def stale(results_dir: Path, root: Path = ROOT) -> list[Path]:
-    """The generated documents whose committed text disagrees with their records' beyond what
-    a rerun may move."""
-    return list(disagreements(results_dir, root))
+    """The generated documents that differ from their re-rendering from the records."""
+    return list(differences(results_dir, root))
 
 
 def stale_figures(results_dir: Path, figures_dir: Path = ROOT / "paper_figures") -> list[str]:
@@ -197,16 +204,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     ap.add_argument("--results", type=Path, default=ROOT / "results")
     ap.add_argument("--check", action="store_true",
-                    help="write nothing; exit 1 if a document disagrees with the records")
+                    help="write nothing; exit 1 if a document differs from its re-rendering "
+                         "from the records, or a figure names other records")
     args = ap.parse_args(argv)
     if args.check:
-        bad = disagreements(args.results)
-        for p, lines in bad.items():
-            print(f"[publish] stale: {p.relative_to(ROOT)} disagrees with the records in "
-                  f"{args.results} beyond what a rerun may move ("
-                  + "; ".join(m.describe() for m in lines[:3])
-                  + (f"; {len(lines) - 3} more" if len(lines) > 3 else "")
-                  + "); run `python -m experiments.publish`", file=sys.stderr)
+        bad = differences(args.results)
+        for p, why in bad.items():
+            print(f"[publish] stale: {p.relative_to(ROOT)} differs from its re-rendering from "
+                  f"the records in {args.results} ({why}); run `python -m experiments.publish`",
+                  file=sys.stderr)
         figs = stale_figures(args.results)
         for line in figs:
             print(f"[publish] stale figure: {line}; run `make figures`", file=sys.stderr)

@@ -36,6 +36,26 @@ def test_a_changed_record_makes_its_documents_stale(tmp_path):
     assert {"CLAIMS.md", "README.md"} <= stale
 
 
+def test_a_document_must_match_its_rerendering_exactly(tmp_path):
+    """One last digit moved in a committed document is stale: re-rendering the same records
+    gives the same text on every machine, so nothing is tolerated."""
+    import re
+
+    root = tmp_path / "repo"
+    (root / "paper_figures").mkdir(parents=True)
+    shutil.copy(publish.ROOT / "README.md", root / "README.md")
+    for path, text in publish.documents(RESULTS, root).items():
+        path.write_text(text)
+    claims_md = root / "paper_figures" / "CLAIMS.md"
+    text = claims_md.read_text()
+    m = re.search(r"\d\.\d+", text)
+    last = m.group(0)
+    moved = last[:-1] + str((int(last[-1]) + 1) % 10)
+    claims_md.write_text(text[:m.start()] + moved + text[m.end():])
+    assert publish.stale(RESULTS, root) == [claims_md]
+    assert "differs" in publish.differences(RESULTS, root)[claims_md]
+
+
 def test_fill_blocks_needs_the_block():
     text = "a\n<!-- BEGIN generated:claims (x) -->\nold\n<!-- END generated:claims -->\nb\n"
     assert publish.fill_blocks(text, {"claims": "new"}) == text.replace("old", "new")
