@@ -226,6 +226,86 @@ class ClippingNetworks(TypedDict):
 
 
 
+class StochasticMethod(TypedDict):
+    iterations_to_eps: int
+    diverged: int
+    clip_fraction: Num
+    final_mean_grad_norm: Num
+
+
+class StochasticProblem(TypedDict):
+    L0: Num
+    L1: Num
+    methods: dict[str, StochasticMethod]
+
+
+class Plateau(TypedDict):
+    skewed: list[Num]
+    uniform: list[Num]
+
+
+class ClippingBias(TypedDict):
+    thresholds: list[Num]
+    plateau: Plateau
+
+
+class Stochastic(TypedDict):
+    T: int
+    tau: Num
+    eps: Num
+    seeds: int
+    problems: dict[str, StochasticProblem]
+    bias: ClippingBias
+
+
+class PooledEvidence(TypedDict):
+    n_points: int
+    spearman: dict[str, Any]
+    partial_spearman: dict[str, Any]
+    detrended: dict[str, Any]
+    slope: dict[str, Any]
+
+
+class Estimator(TypedDict):
+    verdict: str
+    pooled: NotRequired[PooledEvidence]  # absent when skipped ({"computed": false, ...})
+
+
+class HessianEstimator(TypedDict):
+    verdict: str
+
+
+class SmoothnessPerSeed(TypedDict):
+    diverged_at: list[int]
+
+
+class SmoothnessRun(TypedDict):
+    model: str
+    regime: str
+    seeds: list[int]
+    steps: int
+    training: bool
+    diverged_at: int
+    traj: Estimator
+    sub: Estimator  # the subsample estimator: skipped where a model has no subsample
+    hess: HessianEstimator
+    per_seed: SmoothnessPerSeed
+
+
+class Bootstrap(TypedDict):
+    level: Num
+    n_boot: int
+    method: str
+
+
+class Smoothness(TypedDict):
+    models: list[str]
+    seeds: list[int]
+    steps: int
+    bootstrap: Bootstrap
+    runs: dict[str, SmoothnessRun]
+
+
 # --------------------------------------------------------------------------- checking
 
 

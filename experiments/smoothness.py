@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from experiments import records
 from experiments.common import Progress, check_seeds, hydra_entry, write
 from experiments.registry import Experiment
 from research import engine, optimizers, problems, smoothness, stats, validate
@@ -319,6 +320,7 @@ EXPERIMENT = Experiment(
     run=run,
     order=10,
     figures=("smoothness",),
+    result=records.Smoothness,
     quick={"steps": 60, "log_every": 10, "hvp_iters": 5, "run_models": ["digits", "rnn"],
                    "momentum_models": [], "seeds": [0, 1], "n_boot": 200,
                    "models": {"digits": {"args": {"hidden": 8}, "log_every": 10},

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig
 
+from experiments import records
 from experiments.common import Progress, hydra_entry, write
 from experiments.registry import Experiment
 from research import engine, optimizers, problems, theory, validate
@@ -115,6 +116,7 @@ EXPERIMENT = Experiment(
     run=run,
     order=6,
     figures=("stochastic",),
+    result=records.Stochastic,
     quick={"T": 2000, "seeds": 8, "record_every": 20,
                    "bias": {"steps": 2000, "thresholds": [0.05, 2.0]}},
     seconds=(15.0, 4.0),

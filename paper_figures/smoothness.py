@@ -112,7 +112,7 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     plotting.apply_style()
     m = record["metrics"]
     runs, models = m["runs"], m["models"]
-    seeds = m.get("seeds", [record.get("seed", 0)])
+    seeds = m["seeds"]
     regimes = [r for r in smoothness.REGIMES if any(v["regime"] == r for v in runs.values())]
     fig, axes = plt.subplots(len(models), len(regimes), squeeze=False,
                              figsize=(plotting.FULL_WIDTH, 1.75 * len(models) + 0.9))
@@ -127,13 +127,13 @@ def draw(record: dict, traces: dict) -> plt.Figure:
                 continue
             r = runs[key]
             g, L = _series(traces, key, "grad_norm"), _series(traces, key, "smoothness_traj")
-            it = np.asarray(traces[f"{key}/iteration"]) / r.get("steps", m["steps"])
+            it = np.asarray(traces[f"{key}/iteration"]) / r["steps"]
             ok = np.isfinite(g) & np.isfinite(L) & (g > 0) & (L > 0)
             for s in range(g.shape[0]):
                 o = ok[s]
                 sc = ax.scatter(g[s][o], L[s][o], c=it[o], cmap="viridis", norm=norm, s=5,
                                 lw=0, alpha=0.75, marker=MARKERS[s % len(MARKERS)])
-            env = r["traj"].get("pooled", r["traj"])
+            env = r["traj"]["pooled"]
             if ok.any():
                 glo, ghi = float(g[ok].min()), float(g[ok].max())
                 llo, lhi = float(L[ok].min()), float(L[ok].max())
@@ -149,7 +149,7 @@ def draw(record: dict, traces: dict) -> plt.Figure:
                 ax.set_ylim(llo / pad_y, lhi * pad_y)
                 log_ticks(ax, "x", glo / pad_x, ghi * pad_x, 3)
                 log_ticks(ax, "y", llo / pad_y, lhi * pad_y, 4)
-            div = r.get("per_seed", {}).get("diverged_at", [r["diverged_at"]])
+            div = r["per_seed"]["diverged_at"]
             n_div = sum(d >= 0 for d in div)
             if n_div:
                 ax.text(0.98, 0.04, f"diverged: {n_div} of {len(div)} seeds",
@@ -171,7 +171,7 @@ def draw(record: dict, traces: dict) -> plt.Figure:
                       label=f"seed {s}") for k, s in enumerate(seeds)]
     handles.append(Line2D([], [], color=plotting.OKABE_ITO[3], lw=0.8,
                           label=r"envelope $L_0 + L_1\|g\|$ over all seeds"))
-    level = round(100 * m.get("bootstrap", {}).get("level", 0.95))
+    level = round(100 * m["bootstrap"]["level"])
     # two lines each, so that no text is wider than the panels and the colour bar
     own, default = smoothness.run_lengths(m)  # models run at their own length
     listed = ", ".join(f"{k} {s}/{e}" for k, (s, e) in own.items())

@@ -233,6 +233,9 @@ def test_quick_pipeline_writes_every_file_and_verify_passes(tmp_path):
     assert verify.main(["--results", str(res), "--out", str(tmp_path / "C.md")]) == 1
 
 
+BOOTSTRAP = {"level": 0.95, "method": "block bootstrap", "n_boot": 100}
+
+
 def test_smoothness_claim_and_table_use_the_interval_verdicts():
     def run(model, regime, verdict, training=True):
         ci = {"estimate": 0.5, "lo": 0.2, "hi": 0.8}
@@ -240,14 +243,15 @@ def test_smoothness_claim_and_table_use_the_interval_verdicts():
                                               "partial_spearman": ci, "detrended": ci,
                                               "slope": ci}}
         return {"model": model, "regime": regime, "seeds": [0, 1, 2], "training": training,
-                "diverged_at": -1, "traj": est, "hess": est}
+                "diverged_at": -1, "traj": est, "hess": est,
+                "sub": {"computed": False, "verdict": "not computed"}}
 
     runs = {"a/large_lr_clip": run("a", "large_lr_clip", "positive"),
             "b/large_lr_clip": run("b", "large_lr_clip", "no evidence"),
             "c/large_lr_clip": run("c", "large_lr_clip", "not training", training=False),
             "a/small_lr": run("a", "small_lr", "negative")}
     rec = {"metrics": {"steps": 100, "log_every": 2, "hvp_iters": 20, "seeds": [0, 1, 2],
-                       "models": ["a", "b", "c"], "runs": runs}}
+                       "models": ["a", "b", "c"], "runs": runs, "bootstrap": BOOTSTRAP}}
     c = claims.by_id()["smoothness_grows_with_gradient_norm"].evaluate({"smoothness": rec})
     assert c.holds is False and not c.gating  # 1 of 3 is not a majority
     assert "positive: a" in c.measured and "not training: c" in c.measured
@@ -260,7 +264,7 @@ def test_smoothness_claim_and_table_use_the_interval_verdicts():
                                                         "not training"]
     assert "+0.50 [+0.20, +0.80]" in rows[0] and "| **no** |" in rows[-1]
     assert all(r.endswith("| its last printed digit |") for r in rows)  # no declared allowance
-    # a record from before the subsample estimator: its columns say so
+    # a run whose subsample estimator was skipped: its columns say so
     assert all(r.split("|")[12].strip() == "not computed" for r in rows)
     assert all(r.split("|")[10].strip() == "-" for r in rows)
 
@@ -279,7 +283,7 @@ def test_smoothness_table_shows_the_subsample_estimator_next_to_the_full_batch_o
                                 "traj": est("positive", 0.61), "sub": est("no evidence", -0.23),
                                 "hess": {"computed": False, "verdict": "not computed"}}}
     rec = {"metrics": {"steps": 100, "log_every": 5, "hvp_iters": 0, "seeds": [0, 1],
-                       "models": ["a"], "runs": runs,
+                       "models": ["a"], "runs": runs, "bootstrap": BOOTSTRAP,
                        "subsample": {"a": {"fraction": 0.1, "rows": 7, "train_rows": 70}}}}
     table = claims.smoothness_table(rec)
     header = next(line for line in table.splitlines() if line.startswith("| model "))

@@ -12,7 +12,7 @@ from experiments.claims.values import fmt, number
 
 def _stated(rec):
     return {k: v for k, v in rec["max_step"]["metrics"]["problems"].items()
-            if v.get("constants", "stated") == "stated"}
+            if v["constants"] == "stated"}
 
 
 @claim("rules_are_safe", needs=("max_step",),
@@ -48,7 +48,7 @@ def _safe(rec):
        status="[observation]")
 def _fitted(rec):
     probs = {k: v for k, v in rec["max_step"]["metrics"]["problems"].items()
-             if v.get("constants", "stated") != "stated"}
+             if v["constants"] != "stated"}
     if not probs:
         return Outcome("not run", "-", None)
     parts = []

@@ -57,11 +57,6 @@ def _interval(c) -> str:
     return f"{est:+.2f}{band}"
 
 
-_NOT_COMPUTED = {"computed": False, "verdict": "not computed"}
-"""An estimator's entry in a smoothness record when it was skipped (as written by
-``experiments.smoothness``)."""
-
-
 def _subsample_sizes(m: dict) -> str:
     """The subsample sizes per model, e.g. "mlp 50 of 500 rows, ..." ("none" when skipped)."""
     subs = m.get("subsample")
@@ -97,13 +92,13 @@ def smoothness_table(record: dict) -> str:
     from research.smoothness import REGIMES
 
     m = record["metrics"]
-    b = m.get("bootstrap", {})
+    b = m["bootstrap"]
     lines = [
         "# Smoothness against gradient norm",
         "",
         "Written by `make verify` from `results/smoothness` (`python -m experiments.smoothness`)."
         f" {run_lengths_text(m)}; seeds "
-        f"{', '.join(str(s) for s in m.get('seeds', [0]))}. L-hat is the trajectory estimator "
+        f"{', '.join(str(s) for s in m['seeds'])}. L-hat is the trajectory estimator "
         "(full-batch gradients at x_k and at the midpoint of the step); the subsample estimator "
         "is the same ratio with gradients averaged over a random subsample of the training "
         f"rows (the authors' own; {_subsample_sizes(m)}), drawn afresh at each logged point, "
@@ -112,8 +107,8 @@ def smoothness_table(record: dict) -> str:
            else "power iteration, not computed in this run (hvp_iters = 0)")
         + ". Every correlation is of log L-hat "
         "against log ‖∇f‖ over all seeds' logged points, with a "
-        f"{100 * number(b.get('level', 0.95)):.0f}% interval from a bootstrap over seeds and "
-        f"blocks of time ({b.get('method', 'block bootstrap')}; {b.get('n_boot', '?')} "
+        f"{100 * number(b['level']):.0f}% interval from a bootstrap over seeds and "
+        f"blocks of time ({b['method']}; {b['n_boot']} "
         "resamples). The raw Spearman shares a time trend with both series; the verdict comes "
         "from the trend-robust ones (partial Spearman given the step; Spearman of the "
         "log-differences): positive or negative where the interval excludes 0, else no "
@@ -134,15 +129,14 @@ def smoothness_table(record: dict) -> str:
     for key in sorted(m["runs"], key=rank):
         r = m["runs"][key]
         t, h = r["traj"], r["hess"]
-        u = r.get("sub", _NOT_COMPUTED)  # records before the subsample estimator lack it
-        pooled, sub = t.get("pooled", {}), u.get("pooled", {})
-        cells = [r["model"], r["regime"], str(len(r.get("seeds", [0]))),
-                 str(pooled.get("n_points", t.get("n", "-"))),
-                 _interval(pooled.get("spearman")), _interval(pooled.get("partial_spearman")),
-                 _interval(pooled.get("detrended")), _interval(pooled.get("slope")),
+        u = r["sub"]
+        pooled, sub = t["pooled"], u.get("pooled", {})  # a skipped estimator has no evidence
+        cells = [r["model"], r["regime"], str(len(r["seeds"])), str(pooled["n_points"]),
+                 _interval(pooled["spearman"]), _interval(pooled["partial_spearman"]),
+                 _interval(pooled["detrended"]), _interval(pooled["slope"]),
                  interval_verdict(t), _interval(sub.get("partial_spearman")),
                  _interval(sub.get("detrended")), interval_verdict(u), interval_verdict(h),
-                 "yes" if r.get("training", True) else "**no**",
+                 "yes" if r["training"] else "**no**",
                  SMOOTHNESS_RERUN.get(r["model"], EXACT).describe()]
         lines.append("| " + " | ".join(markdown_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"

@@ -12,8 +12,7 @@ def interval_verdict(stats: dict) -> str:
     """The interval-based verdict of one model x regime (``experiments.smoothness``):
     "positive", "negative", "no evidence", or "not training" (no verdict rests on a run
     whose training loss does not decrease)."""
-    v = stats.get("verdict")
-    return v if isinstance(v, str) else "no evidence"
+    return stats["verdict"]
 
 
 SMOOTHNESS_RERUN: dict[str, Rerun] = {
