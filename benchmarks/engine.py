@@ -47,12 +47,12 @@ def norm_used_by_the_engine(fn):
     """Let the engine and the optimizers compute norms with ``fn`` (the engine recompiles)."""
     saved = clipping.global_norm, engine.global_norm
     clipping.global_norm = engine.global_norm = fn
-    engine._run_batch.clear_cache()
+    engine.clear_compiled()
     try:
         yield
     finally:
         clipping.global_norm, engine.global_norm = saved
-        engine._run_batch.clear_cache()
+        engine.clear_compiled()
 
 
 def norm_cost(p, x0, steps: int, rounds: int) -> tuple[float, float]:

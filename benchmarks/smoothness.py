@@ -54,7 +54,7 @@ def _per_model(name: str, spec: dict, hvp_iters: int, repeats: int) -> dict:
 
     @jax.jit
     def hess(x, v):
-        return smoothness._power_iteration(p.fn, x, v, hvp_iters)
+        return smoothness.power_iteration(p.fn, x, v, hvp_iters)
 
     g0 = grad(x)
     v = tm(lambda a: a / global_norm(g0), g0)

@@ -64,7 +64,7 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
                          "by the mean pre-clip gradient norm of that run.")
     norm_types = [float(p) for p in cfg.norm_types]
     for p in norm_types:
-        clipping._check_norm_type(p)
+        clipping.check_norm_type(p)
     multiples = [float(validate.positive("threshold_multiples", m))
                  for m in cfg.threshold_multiples]
     say = Progress("clipping_mlp")

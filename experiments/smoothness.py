@@ -154,8 +154,8 @@ def train_batch(problem, optimizer_list, x0_list, keys, steps: int, log_every: i
     x0 = stack(x0_list)
     state0 = stack([o.init(x) for o, x in zip(optimizer_list, x0_list, strict=True)])
     keys = jnp.stack(keys)
-    args = engine._pad_and_shard((x0, state0, keys), batch)
-    run = jax.jit(jax.vmap(lambda x, s, k: smoothness._along(
+    args = engine.pad_and_shard((x0, state0, keys), batch)
+    run = jax.jit(jax.vmap(lambda x, s, k: smoothness.along_trajectory(
         problem, update, steps, log_every, hvp_iters, x, s, k, subsample_fn=subsample_fn)))
     recs, div_at, _ = jax.device_get(run(*args))
     series = {n: np.asarray(r)[:batch] for n, r in zip(SERIES, recs, strict=True)}

@@ -29,7 +29,7 @@ _tree_map = jax.tree_util.tree_map
 _leaves = jax.tree_util.tree_leaves
 
 
-def _check_norm_type(norm_type) -> float:
+def check_norm_type(norm_type) -> float:
     try:
         p = float(norm_type)
     except (TypeError, ValueError) as err:
@@ -114,7 +114,7 @@ def global_norm(tree, norm_type: float = 2.0):
     Returns:
       A scalar array (of the leaves' common floating dtype).
     """
-    p = _check_norm_type(norm_type)
+    p = check_norm_type(norm_type)
     leaves = [jnp.asarray(x) for x in _leaves(tree)]
     leaves = [x for x in leaves if x.size]
     if not leaves:

@@ -195,10 +195,28 @@ def _step_function(fn, stochastic_fn, apply, trace_x, observe, trace_grad_norm, 
     return step
 
 
-def _block_function(step, record_every: int, progress: bool):
-    """``block(carry, _)``: one recorded step, then ``record_every - 1`` unrecorded ones."""
+def scan_recorded(step, carry0, n_blocks: int, record_every: int = 1, *,
+                  progress: bool = False, running=None):
+    """The project's one loop over steps: ``n_blocks`` blocks, each one recorded step
+    ``step(carry, record=True)`` followed by ``record_every - 1`` unrecorded ones
+    (``record=False``: a step that skips what only the record needs).
 
-    def block(carry: Carry, _):
+    ``step(carry, record) -> (carry, rec)`` is a pure step function of a named carry (a
+    NamedTuple with a ``t`` field, the iteration reached); it freezes a diverged trajectory
+    itself (``freeze``). ``engine.run`` and ``smoothness.along_training`` are step functions
+    on this loop; vmap it for a batch and shard the batch with ``pad_and_shard``.
+
+    Args:
+      progress: report ``carry.t`` to the hook of the running ``engine.run`` after each block.
+      running: None, or ``running(carry) -> bool``: blocks run while it holds (a
+        ``while_loop``; under vmap, until it fails for every trajectory); records of the
+        blocks not run are NaN.
+
+    Returns:
+      (final carry, records stacked along a leading axis of ``n_blocks``).
+    """
+
+    def block(carry, _):
         carry, rec = step(carry, record=True)
         if record_every > 1:
             carry, _ = jax.lax.scan(lambda c, _: step(c, record=False), carry, None,
@@ -212,25 +230,22 @@ def _block_function(step, record_every: int, progress: bool):
             carry = carry._replace(t=t)
         return carry, rec
 
-    return block
+    if running is None:
+        return jax.lax.scan(block, carry0, None, length=n_blocks)
 
-
-def _until_eps(block, carry0: Carry, n_blocks: int, template: Recorded):
-    """Blocks while the trajectory is alive and has not reached eps; under vmap the loop ends
-    when every trajectory of the batch is done, and finished ones stay frozen."""
-
-    def running(c):
+    def more(c):
         carry, _, i = c
-        return (i < n_blocks) & carry.alive & (carry.hit < 0)
+        return (i < n_blocks) & running(carry)
 
     def body(c):
         carry, bufs, i = c
         carry, rec = block(carry, None)
         return carry, jax.tree_util.tree_map(lambda b, r: b.at[i].set(r), bufs, rec), i + 1
 
+    template = jax.eval_shape(lambda c: step(c, record=True)[1], carry0)
     bufs0 = jax.tree_util.tree_map(lambda a: jnp.full((n_blocks, *a.shape), jnp.nan, a.dtype),
                                    template)
-    carry, recs, _ = jax.lax.while_loop(running, body, (carry0, bufs0, 0))
+    carry, recs, _ = jax.lax.while_loop(more, body, (carry0, bufs0, 0))
     return carry, recs
 
 
@@ -263,16 +278,13 @@ def _trajectory(fn, stochastic_fn, update, steps: int, record_every: int, stop_a
     ``stochastic_fn`` or None); vmapped over the batch by ``_run_batch``."""
     apply, inner0 = _hyper_apply(update, state0)
     step = _step_function(fn, stochastic_fn, apply, trace_x, observe, trace_grad_norm, eps)
-    block = _block_function(step, record_every, progress)
     minus_one = jnp.asarray(-1, dtype=jnp.int32)
     carry0 = Carry(x0, inner0, jnp.asarray(True), minus_one, minus_one, key,
                    jnp.asarray(0, dtype=jnp.int32))
-    n_blocks = steps // record_every
-    if stop_at_eps:
-        template = jax.eval_shape(lambda c: step(c, record=True)[1], carry0)
-        carry, recs = _until_eps(block, carry0, n_blocks, template)
-    else:
-        carry, recs = jax.lax.scan(block, carry0, None, length=n_blocks)
+    # stop_at_eps: blocks run while the trajectory is alive and has not reached eps
+    running = (lambda c: c.alive & (c.hit < 0)) if stop_at_eps else None
+    carry, recs = scan_recorded(step, carry0, steps // record_every, record_every,
+                                progress=progress, running=running)
     return _finish(fn, observe, steps, carry, recs, eps)
 
 
@@ -286,6 +298,11 @@ def _run_batch(fn, stochastic_fn, update, steps, record_every, stop_at_eps, trac
     traj = functools.partial(_trajectory, fn, stochastic_fn, update, steps, record_every,
                              stop_at_eps, trace_x, progress, observe, trace_grad_norm)
     return jax.vmap(traj, in_axes=(0, 0, 0, None))(x0, state0, keys, eps)
+
+
+def clear_compiled() -> None:
+    """Forget the compiled programs of ``run`` (benchmarks time a compile with it)."""
+    _run_batch.clear_cache()
 
 
 def _observed(observe) -> tuple:
@@ -305,7 +322,7 @@ def _observed(observe) -> tuple:
     return tuple(sorted(observe.items()))
 
 
-def _pad_and_shard(tree, batch: int):
+def pad_and_shard(tree, batch: int):
     """Spread the batch axis over all local devices (one per CPU core).
 
     The batch is padded to a multiple of the device count by repeating its last row; the
@@ -479,7 +496,7 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
     keys = _trajectory_keys(key, batch, per_trajectory_keys)
     eps_arg = jnp.asarray(-1.0 if eps is None else eps, dtype=float)
     observed = _observed(observe)
-    x0_, state0_, keys_ = _pad_and_shard((x0, state0, keys), batch)
+    x0_, state0_, keys_ = pad_and_shard((x0, state0, keys), batch)
     with _progress_to(progress):
         out = _run_batch(problem.fn, problem.stochastic_fn, optimizer.update, steps,
                          record_every, bool(stop_at_eps), bool(trace_x), progress is not None,

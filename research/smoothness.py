@@ -20,6 +20,7 @@ docs/theory.md §5.
 from __future__ import annotations
 
 import functools
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +31,7 @@ from scipy import optimize, stats
 
 from research import validate
 from research.clipping import global_norm
-from research.engine import all_finite, freeze
+from research.engine import all_finite, freeze, scan_recorded
 
 REGIMES = ("large_lr_clip", "small_lr", "small_lr_clip", "momentum_clip")
 """The training regimes in report order: the paper's large lr with clipping, small lr
@@ -80,7 +81,7 @@ def hessian_norm(fn, x, iters: int = 100, key=0, tol: float = 1e-10):
       A scalar array.
     """
     validate.positive_int("iters", iters)
-    return _power_iteration(fn, x, _random_unit(x, key), iters, tol)[0]
+    return power_iteration(fn, x, _random_unit(x, key), iters, tol)[0]
 
 
 def _random_unit(x, key):
@@ -91,7 +92,7 @@ def _random_unit(x, key):
     return unravel(v / jnp.linalg.norm(v))
 
 
-def _power_iteration(fn, x, v, iters: int, tol: float = 1e-10):
+def power_iteration(fn, x, v, iters: int, tol: float = 1e-10):
     """``iters`` power iterations v <- H v / ||H v|| on Hessian-vector products (jvp of grad)
     from the unit pytree ``v``; a step whose ||H v|| is at most ``tol`` keeps v.
 
@@ -211,9 +212,26 @@ def subsample_key(key, t):
     return jax.random.fold_in(jax.random.fold_in(key, SUBSAMPLE_KEY_SALT), t)
 
 
+class AlongCarry(NamedTuple):
+    """The state of one run of ``along_training`` between steps: the iterate, the optimizer
+    state, the PRNG key, whether it is still finite, the power iteration's vector, the step
+    that went non-finite (-1: none) and the iteration reached."""
+
+    x: Any
+    state: Any
+    key: Any
+    alive: Any
+    v: Any
+    diverged_at: Any
+    t: Any
+
+
 @functools.partial(jax.jit, static_argnames=("problem", "update", "steps", "log_every",
                                              "hvp_iters", "subsample_fn"))
-def _along(problem, update, steps, log_every, hvp_iters, x0, state0, key, subsample_fn=None):
+def along_trajectory(problem, update, steps, log_every, hvp_iters, x0, state0, key,
+                     subsample_fn=None):
+    """One run of ``along_training`` (jitted; vmap it for a batch): the logged series in
+    ``SERIES`` order, the step that went non-finite (-1: none) and the final iterate."""
     full = jax.value_and_grad(problem.fn)
     sampled = jax.grad(problem.stochastic_fn) if problem.stochastic else None
     sub_grad = None if subsample_fn is None else jax.grad(subsample_fn)
@@ -226,48 +244,42 @@ def _along(problem, update, steps, log_every, hvp_iters, x0, state0, key, subsam
         u, s_new = update(g, s, x)
         return optax.apply_updates(x, u), s_new, key, global_norm(g)
 
-    def plain(carry, _):
-        x, s, key, alive, v, div_at, t = carry
-        g_full = None if sampled is not None else jax.grad(problem.fn)(x)
-        x2, s2, key, _ = take_step(x, s, key, g_full)
-        ok = alive & all_finite(x2)
-        div_at = jnp.where(alive & ~ok, t, div_at)
-        return (freeze(ok, x2, x), freeze(ok, s2, s), key, ok, v, div_at, t + 1), None
-
-    def logged(carry, _):
-        x, s, key, alive, v, div_at, t = carry
-        f, g = full(x)
+    def step(c: AlongCarry, record: bool):
+        if not record:  # a step between logged points: no estimate, no record
+            g_full = None if sampled is not None else jax.grad(problem.fn)(c.x)
+            x2, s2, key, _ = take_step(c.x, c.state, c.key, g_full)
+            ok = c.alive & all_finite(x2)
+            return AlongCarry(freeze(ok, x2, c.x), freeze(ok, s2, c.state), key, ok, c.v,
+                              jnp.where(c.alive & ~ok, c.t, c.diverged_at), c.t + 1), None
+        f, g = full(c.x)
         gn = global_norm(g)
-        x2, s2, key, gn_used = take_step(x, s, key, g)
-        L_traj = trajectory_smoothness(jax.grad(problem.fn), x, x2, g0=g)
+        x2, s2, key, gn_used = take_step(c.x, c.state, c.key, g)
+        L_traj = trajectory_smoothness(jax.grad(problem.fn), c.x, x2, g0=g)
         if sub_grad is None:
             L_sub = nan
         else:  # one key, so the same rows at x and at x + d/2
-            k_sub = subsample_key(key0, t)
-            L_sub = trajectory_smoothness(lambda y: sub_grad(y, k_sub), x, x2)
+            k_sub = subsample_key(key0, c.t)
+            L_sub = trajectory_smoothness(lambda y: sub_grad(y, k_sub), c.x, x2)
         if hvp_iters > 0:
-            L_hess, v_new = _power_iteration(problem.fn, x, v, hvp_iters)
+            L_hess, v_new = power_iteration(problem.fn, c.x, c.v, hvp_iters)
         else:
-            L_hess, v_new = nan, v
-        ok = alive & all_finite(x2) & jnp.isfinite(f) & jnp.isfinite(gn)
-        div_at = jnp.where(alive & ~ok, t, div_at)
-        rec = tuple(jnp.where(alive, r, nan) for r in (f, gn, gn_used, L_traj, L_hess, L_sub))
-        carry = (freeze(ok, x2, x), freeze(ok, s2, s), key, ok, freeze(ok, v_new, v), div_at,
-                 t + 1)
-        if log_every > 1:
-            carry, _ = jax.lax.scan(plain, carry, None, length=log_every - 1)
-        return carry, rec
+            L_hess, v_new = nan, c.v
+        ok = c.alive & all_finite(x2) & jnp.isfinite(f) & jnp.isfinite(gn)
+        rec = tuple(jnp.where(c.alive, r, nan) for r in (f, gn, gn_used, L_traj, L_hess, L_sub))
+        return AlongCarry(freeze(ok, x2, c.x), freeze(ok, s2, c.state), key, ok,
+                          freeze(ok, v_new, c.v), jnp.where(c.alive & ~ok, c.t, c.diverged_at),
+                          c.t + 1), rec
 
-    v0 = _random_unit(x0, 0)
-    carry0 = (x0, state0, key, jnp.asarray(True), v0, jnp.asarray(-1, jnp.int32),
-              jnp.asarray(0, jnp.int32))
-    carry, recs = jax.lax.scan(logged, carry0, None, length=steps // log_every)
-    return recs, carry[5], carry[0]
+    carry0 = AlongCarry(x0, state0, key, jnp.asarray(True), _random_unit(x0, 0),
+                        jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32))
+    carry, recs = scan_recorded(step, carry0, steps // log_every, log_every)
+    return recs, carry.diverged_at, carry.x
 
 
 SERIES = ("loss", "grad_norm", "used_grad_norm", "smoothness_traj", "smoothness_hess",
           "smoothness_sub")
-"""The per-point series of ``along_training`` (and of ``_along``'s records), in order."""
+"""The per-point series of ``along_training`` (and of ``along_trajectory``'s records), in
+order."""
 
 
 def run_lengths(metrics: dict) -> tuple[dict[str, tuple[int, int]], bool]:
@@ -334,7 +346,8 @@ def along_training(problem, optimizer: optax.GradientTransformation, steps: int,
     state0 = optimizer.init(x0)
     if isinstance(key, int | np.integer):
         key = jax.random.PRNGKey(int(key))
-    recs, div_at, x = jax.device_get(_along(problem, optimizer.update, steps, log_every,
+    recs, div_at, x = jax.device_get(along_trajectory(problem, optimizer.update, steps,
+                                                      log_every,
                                             hvp_iters, x0, state0, key,
                                             subsample_fn=subsample_fn))
     out = {n: np.asarray(r) for n, r in zip(SERIES, recs, strict=True)}

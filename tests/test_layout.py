@@ -50,6 +50,28 @@ def private_imports(paths) -> list[str]:
     return out
 
 
+def private_attributes(paths) -> list[str]:
+    """``module._name`` where ``module`` is a project module imported by the file."""
+    out = []
+    for path in paths:
+        tree = ast.parse(path.read_text())
+        modules = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
+                    and node.module.split(".")[0] in PROJECT:
+                modules |= {a.asname or a.name for a in node.names}
+            elif isinstance(node, ast.Import):
+                modules |= {a.asname or a.name.split(".")[0] for a in node.names
+                            if a.name.split(".")[0] in PROJECT}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                    and node.value.id in modules and node.attr.startswith("_") \
+                    and not node.attr.startswith("__"):
+                out.append(f"{path.relative_to(ROOT)}:{node.lineno}: "
+                           f"{node.value.id}.{node.attr}")
+    return out
+
+
 def _py(*dirs):
     return [p for d in dirs for p in sorted((ROOT / d).rglob("*.py"))]
 
@@ -62,15 +84,21 @@ def test_no_module_imports_a_private_name_of_another():
     assert private_imports(_py(*PROJECT, "tests")) == []
 
 
+def test_no_module_reaches_into_another_modules_private_names():
+    assert private_attributes(_py(*PROJECT)) == []
+
+
 def test_the_checks_see_what_they_look_for(tmp_path):
     (tmp_path / "m.py").write_text(
         "from research.engine import _secret\nimport research._hidden\n"
+        "from research import engine\nengine._run_batch.clear_cache()\n"
         "def f():\n    '''doc'''\n" + "    x = 1\n" * 61)
     paths = [tmp_path / "m.py"]
     global ROOT
     root, ROOT = ROOT, tmp_path
     try:
         assert len(private_imports(paths)) == 2
+        assert private_attributes(paths) == ["m.py:4: engine._run_batch"]
         assert long_functions(paths) == ["m.py:f has 62 lines of code"]
     finally:
         ROOT = root
