@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +24,7 @@ from jax.flatten_util import ravel_pytree
 
 from research import engine, validate
 from research.clipping import global_norm
-from research.engine import all_finite, freeze
+from research.engine import all_finite, freeze, scan_recorded
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +47,16 @@ def mse(pred, y, mask):
     return jnp.sum(mask * (pred - y) ** 2) / jnp.sum(mask)
 
 
+class TrainCarry(NamedTuple):
+    """The state of one seed's training between minibatch steps: parameters, optimizer
+    state, whether it is still finite, and the step reached within the epoch."""
+
+    params: Any
+    state: Any
+    alive: Any
+    t: Any
+
+
 def _seed_run(apply_fn, update, epochs, batch_size, X, y, X_test, y_test, params, state, key):
     n = X.shape[0]
     nb = -(-n // batch_size)
@@ -57,32 +68,33 @@ def _seed_run(apply_fn, update, epochs, batch_size, X, y, X_test, y_test, params
 
     full = lambda p, A, b: loss(p, A, b, jnp.ones(A.shape[0]))  # noqa: E731
 
-    def batch_step(carry, idx_mask):
-        p, s, alive = carry
-        idx, mb = idx_mask
-        value, g = jax.value_and_grad(loss)(p, X[idx], y[idx], mb)
-        u, s_new = update(g, s, p)
-        p_new = optax.apply_updates(p, u)
-        ok = alive & jnp.isfinite(value) & all_finite(g) & all_finite(p_new)
-        gn = global_norm(g)
-        fu, fg = ravel_pytree(u)[0], ravel_pytree(g)[0]
-        cos = -jnp.dot(fu, fg) / (jnp.linalg.norm(fu) * jnp.linalg.norm(fg))
-        rec = (jnp.where(alive, gn, nan), jnp.where(ok, cos, nan))
-        return (freeze(ok, p_new, p), freeze(ok, s_new, s), ok), rec
-
     def epoch(carry, key_e):
         perm = jax.random.permutation(key_e, n)
         idx = jnp.concatenate([perm, jnp.zeros(pad, perm.dtype)]).reshape(nb, batch_size)
         mask = (jnp.arange(nb * batch_size) < n).astype(X.dtype).reshape(nb, batch_size)
-        carry, rec = jax.lax.scan(batch_step, carry, (idx, mask))
-        p, _, alive = carry
-        losses = (jnp.where(alive, full(p, X, y), nan), jnp.where(alive, full(p, X_test, y_test),
-                                                                   nan))
-        return carry, (losses, rec, alive)
+
+        def step(c: TrainCarry, record: bool):
+            rows, mb = idx[c.t], mask[c.t]
+            value, g = jax.value_and_grad(loss)(c.params, X[rows], y[rows], mb)
+            u, s_new = update(g, c.state, c.params)
+            p_new = optax.apply_updates(c.params, u)
+            ok = c.alive & jnp.isfinite(value) & all_finite(g) & all_finite(p_new)
+            fu, fg = ravel_pytree(u)[0], ravel_pytree(g)[0]
+            cos = -jnp.dot(fu, fg) / (jnp.linalg.norm(fu) * jnp.linalg.norm(fg))
+            rec = (jnp.where(c.alive, global_norm(g), nan), jnp.where(ok, cos, nan))
+            return TrainCarry(freeze(ok, p_new, c.params), freeze(ok, s_new, c.state), ok,
+                              c.t + 1), rec
+
+        # every minibatch step is recorded (its gradient norm and cosine)
+        carry, rec = scan_recorded(step, carry._replace(t=jnp.asarray(0, jnp.int32)), nb)
+        losses = (jnp.where(carry.alive, full(carry.params, X, y), nan),
+                  jnp.where(carry.alive, full(carry.params, X_test, y_test), nan))
+        return carry, (losses, rec, carry.alive)
 
     keys = jax.random.split(key, epochs)
-    (p, _, _), ((tr, te), (gn, cos), alive) = jax.lax.scan(
-        epoch, (params, state, jnp.asarray(True)), keys)
+    carry0 = TrainCarry(params, state, jnp.asarray(True), jnp.asarray(0, jnp.int32))
+    last, ((tr, te), (gn, cos), alive) = jax.lax.scan(epoch, carry0, keys)
+    p = last.params
     tr0, te0 = full(params, X, y), full(params, X_test, y_test)
     dead = ~alive
     div_epoch = jnp.where(dead.any(), jnp.argmax(dead) + 1, -1)
