@@ -30,11 +30,10 @@ TARGET_S = 600.0
 
 
 def experiments() -> list[str]:
-    """The experiments of `make figures`, read from the Makefile (one source of truth)."""
-    text = (ROOT / "Makefile").read_text()
-    start = text.index("EXPERIMENTS :=") + len("EXPERIMENTS :=")
-    line = text[start:text.index("\nRECORDS")].replace("\\\n", " ")
-    return line.split()
+    """The experiments of `make figures`, from their declarations (the Makefile's source)."""
+    from experiments import registry
+
+    return registry.slowest_first()
 
 
 def figure_jobs() -> int:

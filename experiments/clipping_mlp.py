@@ -104,6 +104,7 @@ EXPERIMENT = Experiment(
     result=records.ClippingMLP,
     quick={"seeds": 3, "epochs": 3, "threshold_multiples": [0.5, 5.0]},
     seconds=(40.0, 15.0),
+    mutation={"seeds": 1, "epochs": 1, "threshold_multiples": [1.0]},
 )
 
 main = hydra_entry("clipping_mlp", run)

@@ -275,15 +275,16 @@ EXPERIMENT = Experiment(
     result=records.ClippingNetworks,
     quick={
         "seeds": [0, 1],
-        "models": {"char_lm": {"args": {"embed": 4, "hidden": 8, "length": 8, "n": 32},
-                               "steps": 40, "record_every": 10, "target": 4.0,
-                               "lrs": [1.0, 10.0], "thresholds": [1.0]},
-                   "resnet_digits": {"args": {"channels": 2, "blocks": 1}, "steps": 20,
-                                     "record_every": 10, "target": 2.0, "lrs": [0.1, 1.0],
-                                     "thresholds": [1.0]},
-                   "rnn": {"args": {"hidden": 8, "length": 10, "n": 32}, "steps": 40,
-                           "record_every": 10, "target": 0.15, "lrs": [0.1, 1.0],
-                           "thresholds": [1.0]}}},
+        "models": {
+            "char_lm": {"args": {"embed": 4, "hidden": 8, "length": 8, "n": 32}, "steps": 40,
+                        "record_every": 10, "target": 4.0, "lrs": [1.0, 10.0],
+                        "thresholds": [1.0]},
+            "resnet_digits": {"args": {"channels": 2, "blocks": 1}, "steps": 20,
+                              "record_every": 10, "target": 2.0, "lrs": [0.1, 1.0],
+                              "thresholds": [1.0]},
+            "rnn": {"args": {"hidden": 8, "length": 10, "n": 32}, "steps": 40,
+                    "record_every": 10, "target": 0.15, "lrs": [0.1, 1.0],
+                    "thresholds": [1.0]}}},
     seconds=(150.0, 20.0),
 )
 

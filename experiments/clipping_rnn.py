@@ -75,8 +75,10 @@ EXPERIMENT = Experiment(
     figures=("clipping_rnn", "clipping_thresholds"),
     result=records.ClippingRNN,
     quick={"seeds": 2, "epochs": 1, "train_size": 256, "test_size": 64,
-                     "length": 20, "threshold_multiples": [1.0]},
+           "length": 20, "threshold_multiples": [1.0]},
     seconds=(60.0, 3.0),
+    mutation={"seeds": 1, "epochs": 1, "train_size": 64, "test_size": 32,
+              "length": 10, "threshold_multiples": [1.0]},
 )
 
 main = hydra_entry("clipping_rnn", run)

@@ -73,6 +73,7 @@ EXPERIMENT = Experiment(
     result=records.ClippingSeeds,
     quick={"x4": {"steps": 600}},
     seconds=(10.0, 2.0),
+    mutation={"x4": {"steps": 600}},
 )
 
 main = hydra_entry("clipping_seeds", run)

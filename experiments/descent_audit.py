@@ -92,8 +92,9 @@ EXPERIMENT = Experiment(
     figures=("descent_audit",),
     result=records.DescentAudit,
     quick={"problems": ["quartic", "hard"], "steps": 100,
-                      "start_scales": [0.5, 1.0]},
+           "start_scales": [0.5, 1.0]},
     seconds=(50.0, 5.0),
+    mutation={"problems": ["quartic", "cosh"], "steps": 60, "start_scales": [0.5, 2.0]},
 )
 
 main = hydra_entry("descent_audit", run)

@@ -88,6 +88,7 @@ EXPERIMENT = Experiment(
     result=records.HardInstance,
     quick={"M": [30.0, 300.0, 3000.0], "sweep_steps": 24, "cap": 400_000},
     seconds=(25.0, 6.0),
+    mutation={"M": [30.0, 300.0, 3000.0], "sweep_steps": 12, "cap": 100_000},
 )
 
 main = hydra_entry("hard_instance", run)

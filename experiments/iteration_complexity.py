@@ -110,8 +110,9 @@ EXPERIMENT = Experiment(
     figures=("iteration_complexity",),
     result=records.IterationComplexity,
     quick={"quartic_x0": [1.0, 4.0, 16.0], "cosh_x0": [1.0, 4.0, 8.0],
-                             "cap": 2_000_000, "sweep_cap": 200_000, "sweep_steps": 16},
+           "cap": 2_000_000, "sweep_cap": 200_000, "sweep_steps": 16},
     seconds=(30.0, 8.0),
+    mutation={},
 )
 
 main = hydra_entry("iteration_complexity", run)

@@ -133,6 +133,7 @@ EXPERIMENT = Experiment(
     result=records.MaxStep,
     quick={"points": 25, "network": {"points": 3, "steps": 20}},
     seconds=(20.0, 12.0),
+    mutation={"points": 25, "network": {"points": 0}},
 )
 
 main = hydra_entry("max_step", run)

@@ -32,26 +32,18 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from experiments import claims, quick
+from experiments import claims, quick, registry
 from research import audit, clipping, optimizers, problems, theory
 from research import results as results_mod
 from research.toolkit import REAL, Toolkit
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent
 
-SIZES = {
-    "quartic_trajectories": {"steps": 6000},
-    "descent_audit": {"problems": ["quartic", "cosh"], "steps": 60, "start_scales": [0.5, 2.0]},
-    "max_step": {"points": 25, "network": {"points": 0}},
-    "iteration_complexity": {},
-    "hard_instance": {"M": [30.0, 300.0, 3000.0], "sweep_steps": 12, "cap": 100_000},
-    "clipping_seeds": {"x4": {"steps": 600}},
-    "clipping_mlp": {"seeds": 1, "epochs": 1, "threshold_multiples": [1.0]},
-    "clipping_rnn": {"seeds": 1, "epochs": 1, "train_size": 64, "test_size": 32, "length": 10,
-                     "threshold_multiples": [1.0]},
-}
-"""Sizes of the mutation runs (on top of the quick sizes): enough for every gating claim to
-hold on the real code, small enough for the whole suite to run inside ``make test``."""
+SIZES = {name: dict(registry.get(name).mutation) for name in registry.names()
+         if registry.get(name).mutation is not None}
+"""Sizes of the mutation runs (on top of the quick sizes), from each experiment's declaration
+(``Experiment(mutation=...)``): enough for every gating claim to hold on the real code, small
+enough for the whole suite to run inside ``make test``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,7 +214,7 @@ def to_markdown(base: list, results: list[MutantResult]) -> str:
         "",
         "Written by `make mutants` (`python -m experiments.mutants`). Each mutant is a wrong "
         "variant of the code, injected through `research.toolkit`; the experiments that use what "
-        "it replaces are re-run at small sizes (`experiments/mutants.py`, `SIZES`) and every "
+        "it replaces are re-run at small sizes (each experiment's `mutation` sizes) and every "
         "claim is evaluated. A mutant is caught when a gating claim fails.",
         "",
         "Real code at these sizes: "

@@ -76,6 +76,7 @@ EXPERIMENT = Experiment(
     result=records.QuarticTrajectories,
     quick={"steps": 6000},
     seconds=(5.0, 1.0),
+    mutation={"steps": 6000},
 )
 
 main = hydra_entry("quartic_trajectories", run)

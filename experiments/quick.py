@@ -43,8 +43,6 @@ def run_experiment(name: str, results_dir: Path, tk: Toolkit | None = None, **ex
     exp.run(cfg) if tk is None else exp.run(cfg, tk)
 
 
-
-
 def _timed_run(name: str, results_dir: Path) -> tuple[str, float]:
     """Run one experiment at quick size; (name, seconds)."""
     t = time.perf_counter()

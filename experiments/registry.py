@@ -45,6 +45,9 @@ class Experiment:
       quick: config overrides for the smoke-test size (``make figures-quick``, the tests).
       seconds: rough (full, quick) durations on 2 cores; only the order of work follows from
         them (the slowest first, so that parallel workers finish together).
+      mutation: config overrides (on top of ``quick``) for the mutation suite
+        (``experiments/mutants.py``), which re-runs the experiment with wrong variants of the
+        library that its gating claims must catch; None: the suite does not run it.
     """
 
     name: str
@@ -54,6 +57,7 @@ class Experiment:
     result: type | None = None
     quick: Mapping[str, Any] = field(default_factory=dict)
     seconds: tuple[float, float] = (60.0, 10.0)
+    mutation: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not (CONF_DIR / f"{self.name}.yaml").is_file():
@@ -72,11 +76,14 @@ def _shown(path: Path) -> str:
 def _literal_declaration(path: Path) -> dict | None:
     """The literal fields of ``EXPERIMENT = Experiment(...)`` in ``path``, or None."""
     for node in ast.parse(path.read_text(), str(path)).body:
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name)
-                and node.targets[0].id == "EXPERIMENT"):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, call = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, call = node.target, node.value
+        else:
             continue
-        call = node.value
+        if not (isinstance(target, ast.Name) and target.id == "EXPERIMENT"):
+            continue
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
                 and call.func.id == "Experiment"):
             raise ValueError(f"{_shown(path)}: EXPERIMENT must be an "
@@ -96,10 +103,33 @@ def _literal_declaration(path: Path) -> dict | None:
         if out["name"] != path.stem:
             raise ValueError(f"{_shown(path)}: Experiment's name must be "
                              f"{path.stem!r}, the module's name; got {out['name']!r}.")
+        _check_literals(_shown(path), out)
         out["figures"] = tuple(out["figures"])
         out["seconds"] = tuple(float(s) for s in out["seconds"])
         return out
     return None
+
+
+def _check_literals(where: str, decl: dict) -> None:
+    """One sentence naming the field of a declaration whose literal has the wrong type, the
+    missing config, or the missing figure script."""
+    name, order, figures, seconds = (decl[k] for k in LITERAL_FIELDS)
+    if not isinstance(order, int) or isinstance(order, bool):
+        raise ValueError(f"{where}: Experiment's order must be an integer; got {order!r}.")
+    if not (isinstance(figures, tuple | list) and all(isinstance(f, str) for f in figures)):
+        raise ValueError(f"{where}: Experiment's figures must be a tuple of figure names, "
+                         f"e.g. ({name!r},); got {figures!r}.")
+    if not (isinstance(seconds, tuple | list) and len(seconds) == 2
+            and all(isinstance(s, int | float) and s >= 0 for s in seconds)):
+        raise ValueError(f"{where}: Experiment's seconds must be (full, quick), two numbers "
+                         f">= 0; got {seconds!r}.")
+    if not (CONF_DIR / f"{name}.yaml").is_file():
+        raise ValueError(f"{where}: conf/{name}.yaml is missing; add the experiment's config "
+                         "(docs/extending.md).")
+    missing = [f for f in figures if not (FIGURES_DIR / f"{f}.py").is_file()]
+    if missing:
+        raise ValueError(f"{where}: Experiment's figures name {', '.join(missing)}, which has "
+                         f"no script paper_figures/<figure>.py; add it or drop the name.")
 
 
 def declared() -> dict[str, dict]:

@@ -322,10 +322,10 @@ EXPERIMENT = Experiment(
     figures=("smoothness",),
     result=records.Smoothness,
     quick={"steps": 60, "log_every": 10, "hvp_iters": 5, "run_models": ["digits", "rnn"],
-                   "momentum_models": [], "seeds": [0, 1], "n_boot": 200,
-                   "models": {"digits": {"args": {"hidden": 8}, "log_every": 10},
-                              "rnn": {"args": {"hidden": 8, "length": 10, "n": 32},
-                                      "log_every": 10}}},
+           "momentum_models": [], "seeds": [0, 1], "n_boot": 200,
+           "models": {"digits": {"args": {"hidden": 8}, "log_every": 10},
+                      "rnn": {"args": {"hidden": 8, "length": 10, "n": 32},
+                              "log_every": 10}}},
     seconds=(255.0, 10.0),
 )
 

@@ -118,7 +118,7 @@ EXPERIMENT = Experiment(
     figures=("stochastic",),
     result=records.Stochastic,
     quick={"T": 2000, "seeds": 8, "record_every": 20,
-                   "bias": {"steps": 2000, "thresholds": [0.05, 2.0]}},
+           "bias": {"steps": 2000, "thresholds": [0.05, 2.0]}},
     seconds=(15.0, 4.0),
 )
 

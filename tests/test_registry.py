@@ -63,6 +63,13 @@ def _write(tmp_path, body: str) -> Path:
     ("EXPERIMENT = Experiment(name='toy', run=run, order=N)\n", "order must be written as a"),
     ("EXPERIMENT = Experiment(name='toy', run=run)\n", "needs order"),
     ("EXPERIMENT = make()\n", r"must be an Experiment\(\.\.\.\) call"),
+    ("EXPERIMENT = Experiment(name='toy', run=run, order='9')\n", "order must be an integer"),
+    ("EXPERIMENT = Experiment(name='toy', run=run, order=9, figures='toy')\n",
+     "figures must be a tuple"),
+    ("EXPERIMENT = Experiment(name='toy', run=run, order=9, seconds=(2.0,))\n",
+     r"seconds must be \(full, quick\)"),
+    ("EXPERIMENT: Experiment = Experiment(name='toy', run=run, order=9)\n",
+     "conf/toy.yaml is missing"),
 ])
 def test_a_bad_declaration_is_one_sentence(tmp_path, body, words):
     with pytest.raises(ValueError, match=words) as err:
@@ -110,3 +117,26 @@ def test_the_graph_covers_what_an_experiment_really_loads():
 @pytest.mark.parametrize("name", registry.names())
 def test_the_graph_covers_what_every_experiment_really_loads(name):
     assert _loaded_families(name) <= _problem_files(name)
+
+
+GUARD = textwrap.dedent("""
+    import importlib, sys
+    from experiments import common
+    say = common.Progress("quartic_trajectories")
+    importlib.import_module(sys.argv[1])
+    try:
+        common._check_dependencies(say)
+        print("OK")
+    except RuntimeError as e:
+        print("REFUSED", e)
+""")
+
+
+@pytest.mark.parametrize("family, refused", [("research.problems.closed_form", False),
+                                             ("research.problems.text", True)])
+def test_a_run_that_loads_a_family_its_graph_misses_is_refused(family, refused):
+    out = subprocess.run([sys.executable, "-c", GUARD, family], capture_output=True,
+                         text=True, check=True, cwd=ROOT).stdout.strip()
+    assert out.startswith("REFUSED" if refused else "OK"), out
+    if refused:
+        assert "research.problems.text" in out and "\n" not in out
