@@ -177,9 +177,27 @@ def write(cfg: DictConfig, say, metrics: dict, traces: dict | None = None) -> No
     if problems:  # a programming error: the claims could not read this record
         raise RuntimeError(f"{say.name}: the metrics do not match experiments/records.py: "
                            + "; ".join(problems[:5]))
+    _check_dependencies(say)
     out = results.write_record(cfg.out, config=OmegaConf.to_container(cfg, resolve=True),
                                metrics=metrics, traces=traces)
     say(f"wrote {out}")
+
+
+def _check_dependencies(say) -> None:
+    """Refuse a record whose run loaded a problem family that the Makefile's dependency graph
+    does not list for it (a name computed at run time): editing that family would not re-run
+    it. Only experiments declared in the registry have a rule to check."""
+    from experiments import deps, registry
+
+    if say.name not in registry.declared():
+        return
+    new = deps.loaded_families() - say.families_before
+    missing = deps.unlisted_families(say.name, new)
+    if missing:
+        raise RuntimeError(
+            f"{say.name} loaded {', '.join(sorted(missing))}, which experiments/deps.py does not "
+            "see it use: name the problem as problems.<name>, as a string constant or in its "
+            "config, so that editing that family re-runs it.")
 
 
 def threshold_metrics(say, apply, params, data, lr: float, momentum: float, multiples,
@@ -222,11 +240,16 @@ def check_seeds(seeds) -> list[int]:
 
 
 class Progress:
-    """Progress lines with elapsed time: ``[name] 12.3s message``."""
+    """Progress lines with elapsed time: ``[name] 12.3s message``. It also notes which problem
+    families were loaded when the run started, so that ``write`` can check the rest against
+    the dependency graph."""
 
     def __init__(self, name: str):
+        from experiments import deps
+
         self.name = name
         self.t0 = time.perf_counter()
+        self.families_before = deps.loaded_families()
 
     def __call__(self, message: str) -> None:
         print(f"[{self.name}] {time.perf_counter() - self.t0:6.1f}s {message}", flush=True)

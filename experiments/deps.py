@@ -73,21 +73,52 @@ def _imports(path: Path, lazy: dict[str, str]) -> set[str]:
     return out
 
 
+def _docstrings(tree: ast.AST) -> set[int]:
+    """ids of the docstring nodes of a module and its classes and functions."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                out.add(id(body[0].value))
+    return out
+
+
+def named_problems(path: Path, strings: bool) -> set[str]:
+    """The problem names ``path`` uses: ``problems.<name>`` in code, and with ``strings``
+    every string constant of its code (a name passed to ``problems.get`` or kept in a table);
+    for a config, every bare word outside comments. Docstrings and comments name nothing."""
+    text = path.read_text()
+    if path.suffix == ".yaml":
+        return set(re.findall(r"\w+", re.sub(r"#.*", "", text)))
+    tree = ast.parse(text)
+    skip = _docstrings(tree)
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and (
+                isinstance(node.value, ast.Name) and node.value.id == "problems"
+                or isinstance(node.value, ast.Attribute) and node.value.attr == "problems"):
+            out.add(node.attr)
+        elif strings and isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and id(node) not in skip:
+            out.add(node.value)
+    return out
+
+
 def problem_modules(paths, lazy: dict[str, str]) -> set[str]:
-    """The problem families that ``paths`` (source or YAML) name: ``problems.<name>``,
-    ``problems.get("<name>")`` or a ``problem: <name>`` / ``name: <name>`` entry."""
+    """The problem families that ``paths`` name (``named_problems``). String constants count
+    in the experiments, the problem families and the configs, where problem names are data;
+    elsewhere in the library only ``problems.<name>`` does."""
     out = set()
     for path in paths:
-        text = path.read_text()
-        if path.suffix == ".yaml":  # any bare word of a config, outside its comments
-            words = set(re.findall(r"\w+", re.sub(r"#.*", "", text)))
-            out |= {module for name, module in lazy.items() if name in words}
-            continue
-        for name, module in lazy.items():
-            patterns = (rf"problems\.{name}\b", rf"problems\.get\(\s*[\"']{name}[\"']",
-                        rf"[\"']{name}[\"']")
-            if any(re.search(p, text, re.M) for p in patterns):
-                out.add(module)
+        rel = path.relative_to(ROOT).parts if path.is_relative_to(ROOT) else ()
+        # research/problems/__init__.py and base.py hold the tables of every name: not uses
+        lazy_tables = rel in (("research", "problems", "__init__.py"),
+                              ("research", "problems", "base.py"))
+        strings = not lazy_tables and (not rel or rel[0] != "research"
+                                       or rel[:2] == ("research", "problems"))
+        names = named_problems(path, strings)
+        out |= {module for name, module in lazy.items() if name in names}
     return out
 
 
@@ -109,16 +140,29 @@ def closure(module: str, extra: tuple[Path, ...] = ()) -> list[Path]:
                 continue
             seen[sub] = path
             todo.extend(_imports(path, lazy))
-            if not sub.startswith(PROBLEMS):
-                todo.extend(problem_modules([path, *extra], lazy) - set(seen))
+            todo.extend(problem_modules([path, *extra], lazy) - set(seen))
     return sorted({p.relative_to(ROOT) for p in seen.values()})
 
 
 def config_defaults(conf: Path) -> list[Path]:
     """The configs in the top folder that ``conf``'s defaults list names (``- figure_base``)."""
     text = (ROOT / conf).read_text()
-    names = re.findall(r"^  - ([A-Za-z_]\w*)\s*$", text, re.M)
+    names = re.findall(r"^  - ([A-Za-z_]\w*)\s*(?:#.*)?$", text, re.M)
     return [Path(f"conf/{n}.yaml") for n in names if (ROOT / "conf" / f"{n}.yaml").is_file()]
+
+
+def loaded_families() -> set[str]:
+    """The problem family modules imported in this process so far."""
+    return {m for m in sys.modules if m.startswith(f"{PROBLEMS}.")}
+
+
+def unlisted_families(name: str, loaded: set[str]) -> set[str]:
+    """Of the family modules ``loaded`` while experiment ``name`` ran, those its rule in
+    build/deps.mk does not list: an edit there would leave its record stale."""
+    conf = Path(f"conf/{name}.yaml")
+    listed = {".".join(p.with_suffix("").parts)
+              for p in closure(f"experiments.{name}", (ROOT / conf,))}
+    return loaded - listed
 
 
 def rules() -> str:
@@ -138,4 +182,9 @@ def rules() -> str:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(rules())
+    try:
+        text = rules()
+    except (ValueError, SyntaxError) as err:  # a declaration make cannot read: one sentence
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    sys.stdout.write(text)

@@ -230,12 +230,10 @@ def test_resnet_train_size_keeps_a_prefix_of_the_training_images(res):
 
 
 def test_registered_resnet_factory_has_the_builders_signature():
-    """The registered factory (imported without equinox) and the builder it calls take the
-    same arguments with the same defaults, so a config field means the same in both."""
+    """The registered factory and the builder it calls take the same arguments with the same
+    defaults, so a config field means the same in both."""
     import inspect
 
-    from research.problems import networks
-
-    reg = inspect.signature(inspect.unwrap(networks.resnet_digits)).parameters
+    reg = inspect.signature(inspect.unwrap(resnet.resnet_digits)).parameters
     built = inspect.signature(resnet.build).parameters
     assert [(k, v.default) for k, v in reg.items()] == [(k, v.default) for k, v in built.items()]

@@ -23,7 +23,7 @@ LAZY = {
     "adding": "networks", "adding_data": "networks", "classifier_apply": "networks",
     "digits": "networks", "digits_data": "networks", "lstm_apply": "networks",
     "lstm_init": "networks", "mlp_apply": "networks", "mlp_init": "networks",
-    "mlp_regression": "networks", "regression_data": "networks", "resnet_digits": "networks",
+    "mlp_regression": "networks", "regression_data": "networks", "resnet_digits": "resnet",
     "rnn_apply": "networks", "rnn_init": "networks", "sigmoid_chain_loss": "networks",
     "cliff": "recurrent", "cliff_loss": "recurrent",
     "logistic": "regression",

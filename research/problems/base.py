@@ -97,7 +97,7 @@ FAMILY_OF = {
     "quartic": "closed_form", "sextic": "closed_form", "power": "closed_form",
     "cosh": "closed_form", "quadratic": "closed_form", "hard": "closed_form",
     "mlp_regression": "networks", "digits": "networks", "adding": "networks",
-    "resnet_digits": "networks", "cliff": "recurrent", "logistic": "regression",
+    "resnet_digits": "resnet", "cliff": "recurrent", "logistic": "regression",
     "noisy": "stochastic", "char_lm": "text",
 }
 """Registered name -> the family module that registers it, imported when the name is first

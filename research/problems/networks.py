@@ -320,21 +320,3 @@ def adding(cell: str = "rnn", hidden: int = 32, length: int = 50, n: int = 256, 
         description=f"{cell.upper()} ({hidden} units) on the adding problem, length {length}",
         extra={"X_test": X_te, "y_test": y_te, "validation_loss": validation_loss},
     )
-
-
-@register("resnet_digits")
-@functools.cache
-def resnet_digits(channels: int = 8, blocks: int = 2, activation: str = "gelu", seed: int = 0,
-                  batch_size: int | None = None, train_size: int | None = None) -> Problem:
-    """Softmax cross-entropy of a small ResNet with batch normalisation (equinox) on
-    scikit-learn's ``load_digits``: ResNet20 on CIFAR-10 in miniature. The model, its batch
-    normalisation and its parameters are described in ``research.problems.resnet.build``,
-    which this registered factory calls.
-
-    Registered here and imported only when built, so that starting the command line (which
-    reads every factory's signature) does not import equinox.
-    """
-    from research.problems import resnet
-
-    return resnet.build(channels=channels, blocks=blocks, activation=activation, seed=seed,
-                        batch_size=batch_size, train_size=train_size)

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from research import validate
-from research.problems.base import Problem
+from research.problems.base import Problem, register
 from research.problems.networks import digits_data, minibatch
 
 ACTIVATIONS = {"gelu": jax.nn.gelu, "relu": jax.nn.relu}
@@ -246,3 +246,18 @@ def build(channels: int = 8, blocks: int = 2, activation: str = "gelu", seed: in
         extra={"validation_loss": validation_loss, "accuracy": accuracy, "X_test": X_te,
                "y_test": y_te, "static": static, "state": state},
     )
+
+
+@register("resnet_digits")
+@functools.cache
+def resnet_digits(channels: int = 8, blocks: int = 2, activation: str = "gelu", seed: int = 0,
+                  batch_size: int | None = None, train_size: int | None = None) -> Problem:
+    """Softmax cross-entropy of a small ResNet with batch normalisation (equinox) on
+    scikit-learn's ``load_digits``: ResNet20 on CIFAR-10 in miniature. The model, its batch
+    normalisation and its parameters are described in ``build``.
+
+    Registered in this family, which ``research.problems`` imports only when the name is
+    first used, so that nothing else imports equinox.
+    """
+    return build(channels=channels, blocks=blocks, activation=activation, seed=seed,
+                 batch_size=batch_size, train_size=train_size)
