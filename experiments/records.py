@@ -162,13 +162,23 @@ class MedianInterval(TypedDict):
 class Thresholds(TypedDict):
     multiples: list[Num]
     divergence_rate: list[Num]
-    # records before the intervals lack them
-    final_train_mse_interval: NotRequired[list[MedianInterval | None]]
-    final_test_mse_interval: NotRequired[list[MedianInterval | None]]
+    median_final_train_mse: list[Num | None]
+    median_final_test_mse: list[Num | None]
+    final_train_mse_interval: list[MedianInterval | None]
+    final_test_mse_interval: list[MedianInterval | None]
+
+
+class Variant(TypedDict):
+    divergence_rate: Num
+    diverged_epoch: list[int]
+    median_final_train_mse: Num | None
+    median_final_test_mse: Num | None
+    final_train_mse_interval: MedianInterval | None
+    final_test_mse_interval: MedianInterval | None
 
 
 class ClippingMLP(TypedDict):
-    variants: dict[str, dict[str, Any]]
+    variants: dict[str, Variant]
     norm_type: dict[str, list[NormRow]]
     thresholds: Thresholds
 

@@ -23,10 +23,10 @@ def _seed000(rec):
     v = rec["clipping_mlp"]["metrics"]["variants"]
     parts = [f"{k}: {100 * number(m['divergence_rate']):.0f}% diverged"
              + (f", median final train/test MSE "
-                f"{median_text(m['median_final_train_mse'], m.get('final_train_mse_interval'))}"
-                f" / {median_text(m['median_final_test_mse'], m.get('final_test_mse_interval'))}"
+                f"{median_text(m['median_final_train_mse'], m['final_train_mse_interval'])}"
+                f" / {median_text(m['median_final_test_mse'], m['final_test_mse_interval'])}"
                 if m["median_final_train_mse"] is not None else "") for k, m in v.items()]
-    if any(isinstance(m.get("final_train_mse_interval"), dict) for m in v.values()):
+    if any(m["final_train_mse_interval"] is not None for m in v.values()):
         parts[0] = f"{_MEDIANS}: {parts[0]}"
     ok = (number(v["none"]["divergence_rate"]) == 1.0
           and all(number(v[k]["divergence_rate"]) == 0.0 for k in v if k != "none"))
@@ -134,12 +134,10 @@ def _pascanu(rec):
                       ("clipping_rnn", "median_final_test_mse")):
         t = rec[name]["metrics"]["thresholds"]
         which = key.split("_")[2]
-        ivs = t.get(f"final_{which}_mse_interval") or [None] * len(t[key])
+        ivs = t[f"final_{which}_mse_interval"]
         parts.append(f"{name}: " + ", ".join(
             f"{number(m):g}x: {100 * number(d):.0f}% div, {which} {median_text(f, iv)}"
             for m, d, f, iv in zip(t["multiples"], t["divergence_rate"], t[key], ivs,
                                    strict=True)))
-    intervals = any(rec[n]["metrics"]["thresholds"].get("final_train_mse_interval")
-                    for n in ("clipping_mlp", "clipping_rnn"))
-    return Outcome((f"{_MEDIANS}; " if intervals else "") + "; ".join(parts),
+    return Outcome(f"{_MEDIANS}; " + "; ".join(parts),
                    "no guarantee; a rule of thumb", None)
