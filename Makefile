@@ -102,5 +102,5 @@ lint: setup  ## ruff on everything, mypy on the verification layer (pyproject.to
 	$(PY) -m ruff check research experiments paper_figures benchmarks tests hydra_plugins
 	$(PY) -m mypy
 
-clean:  ## remove results and caches (keeps .venv and the committed figures)
-	rm -rf results build .pytest_cache .ruff_cache .hypothesis
+clean:  ## remove build/ and the caches (keeps .venv, the committed records and figures)
+	rm -rf build .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -59,11 +59,12 @@ def main(argv=None) -> int:
         print(f"error: --jobs must be a positive integer; got {args.jobs}.", file=sys.stderr)
         return 2
     names = list(args.names or FIGURES)
-    if args.jobs == 1 or len(names) == 1:
-        for name in names:
-            importlib.import_module(f"paper_figures.{name}").main(
-                ["--results", args.results, "--out", args.out])
-        return 0
+    if args.jobs == 1 or len(names) == 1:  # in this process; a failure is one line too
+        errors = [f"figure {e}" for e in (draw_one((n, args.results, args.out)) for n in names)
+                  if e]
+        for e in errors:
+            print(f"error: {e}", file=sys.stderr)
+        return 1 if errors else 0
     names.sort(key=lambda n: SLOWEST_FIRST.index(n) if n in SLOWEST_FIRST else len(FIGURES))
     jobs = [(n, args.results, args.out) for n in names]
     # fork when JAX is not loaded here (make's case: the figure modules import it in the

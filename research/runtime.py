@@ -18,6 +18,7 @@ import sys
 
 __all__ = ["configure", "require_x64", "x64_enabled"]
 
+
 def configure(*, x64: bool = True, cpu_devices: int | None = None) -> None:
     """Set float64 mode and the number of CPU devices for this process and its children.
 
