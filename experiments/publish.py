@@ -207,6 +207,10 @@ def main(argv=None) -> int:
                     help="write nothing; exit 1 if a document differs from its re-rendering "
                          "from the records, or a figure names other records")
     args = ap.parse_args(argv)
+    if not args.results.is_dir():
+        print(f"error: --results {args.results} is not a directory; nothing written.",
+              file=sys.stderr)
+        return 2
     if args.check:
         bad = differences(args.results)
         for p, why in bad.items():

@@ -5,6 +5,7 @@ trip them, are tests/test_mutants.py; the whole quick pipeline is a slow test be
 
 import copy
 import json
+from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -13,6 +14,8 @@ import pytest
 from experiments import claims, quick, verify
 from paper_figures import FIGURES
 from research import complexity
+
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 
 
 def test_gating_follows_the_status_tag():
@@ -175,6 +178,38 @@ def test_missing_records_are_reported(tmp_path):
     assert verify.main(["--results", str(tmp_path), "--out", str(tmp_path / "C.md")]) == 3
 
 
+def test_verify_refuses_a_missing_results_directory_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "C.md"
+    assert verify.main(["--results", str(tmp_path / "typo"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "typo is not a directory" in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_verify_refuses_records_of_other_sizes_for_gating(tmp_path, capsys):
+    import shutil
+
+    res = tmp_path / "results"
+    shutil.copytree(RESULTS_DIR / "hard_instance", res / "hard_instance")
+    path = res / "hard_instance" / "record.json"
+    rec = json.loads(path.read_text())
+    rec["config"]["cap"] = 7
+    path.write_text(json.dumps(rec))
+    out = tmp_path / "C.md"
+    assert verify.main(["--results", str(res), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "hard_instance (cap: committed" in err and "record 7" in err and "\n" not in err
+    assert not out.exists()
+    diff = verify.size_differences(res)
+    assert list(diff) == ["hard_instance"] and len(diff["hard_instance"]) == 1
+    assert verify.main(["--results", str(res), "--out", str(out), "--any-size"]) == 3
+    assert out.exists()
+
+
+def test_the_committed_records_have_the_committed_sizes():
+    assert verify.size_differences(RESULTS_DIR) == {}
+
+
 def test_claims_table_has_a_tolerance_column():
     done, missing = claims.evaluate_records(_records())
     text = claims.to_markdown(done, missing)
@@ -223,14 +258,16 @@ def test_quick_pipeline_writes_every_file_and_verify_passes(tmp_path):
     assert all(f"![{name}]({name}.png)" in index for name in FIGURES)
     assert all(f"`{c.id}`" in index for c in claims.REGISTRY)
     res = tmp_path / "results"
-    assert verify.main(["--results", str(res), "--out", str(tmp_path / "C.md")]) == 0
+    assert verify.main(["--results", str(res), "--out", str(tmp_path / "C.md"),
+                        "--any-size"]) == 0
     # tamper with the audit record: one violation must fail the gating claim and verify
     path = res / "descent_audit" / "record.json"
     rec = json.loads(path.read_text())
     first = next(iter(rec["metrics"]["problems"].values()))
     next(iter(first["methods"].values()))["phi"]["violations"] = 1
     path.write_text(json.dumps(rec))
-    assert verify.main(["--results", str(res), "--out", str(tmp_path / "C.md")]) == 1
+    assert verify.main(["--results", str(res), "--out", str(tmp_path / "C.md"),
+                        "--any-size"]) == 1
 
 
 BOOTSTRAP = {"level": 0.95, "method": "block bootstrap", "n_boot": 100}
