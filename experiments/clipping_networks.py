@@ -286,6 +286,10 @@ EXPERIMENT = Experiment(
                     "record_every": 10, "target": 0.15, "lrs": [0.1, 1.0],
                     "thresholds": [1.0]}}},
     seconds=(150.0, 20.0),
+    bigger=("seeds=[0,1,2,3,4,5,6,7,8,9] models.char_lm.steps=1000 "
+                 "models.resnet_digits.record_every=10 models.resnet_digits.lrs=[0.1,0.3,1.0,3.0] "
+                 "models.resnet_digits.thresholds=[0.1,0.25,1.0,4.0]",
+            "ten seeds, a finer ResNet grid recorded every 10 steps, a longer LM run"),
 )
 
 main = hydra_entry("clipping_networks", run)

@@ -79,6 +79,8 @@ EXPERIMENT = Experiment(
     seconds=(60.0, 3.0),
     mutation={"seeds": 1, "epochs": 1, "train_size": 64, "test_size": 32,
               "length": 10, "threshold_multiples": [1.0]},
+    bigger=("train_size=2000",
+            "the seed's full training set"),
 )
 
 main = hydra_entry("clipping_rnn", run)

@@ -7,7 +7,7 @@ import argparse
 import importlib
 from pathlib import Path
 
-from experiments import claims
+from experiments import claims, registry
 from paper_figures import FIGURES
 from research import results
 
@@ -49,35 +49,17 @@ def main(argv=None) -> int:
     return 0
 
 
-BIGGER_MACHINE = (
-    ("clipping_networks", "seeds=[0,1,2,3,4,5,6,7,8,9] models.char_lm.steps=1000 "
-     "models.resnet_digits.record_every=10 models.resnet_digits.lrs=[0.1,0.3,1.0,3.0] "
-     "models.resnet_digits.thresholds=[0.1,0.25,1.0,4.0]",
-     "ten seeds, a finer ResNet grid recorded every 10 steps, a longer LM run"),
-    ("smoothness", "seeds=[0,1,2,3,4,5,6,7,8,9] hvp_iters=20 log_every=5 "
-     "models.lstm.steps=1000 models.lstm.log_every=5 models.char_lm.steps=1000 "
-     "models.char_lm.log_every=5 models.resnet_digits.steps=1000 "
-     "models.resnet_digits.log_every=5 models.resnet_digits.args.train_size=null "
-     "models.resnet_digits.regimes=[large_lr_clip,small_lr,small_lr_clip]",
-     "ten seeds, 200 logged points per run over 1000 steps on every model, the ResNet on all "
-     "1,500 training images and in the fourth regime too, converged Hessian norms"),
-    ("hard_instance", "M=[10,100,1000,10000,100000] cap=2000000",
-     "one decade of M more (best fixed GD needs about 1.1e6 iterations at M = 1e5)"),
-    ("clipping_rnn", "train_size=2000", "the seed's full training set"),
-)
-"""Overrides that `make figures` leaves out to stay within 10 minutes on 2 CPU cores: what a
-bigger machine (or a GPU: the models run there unchanged) would run instead, per experiment,
-with why."""
-
-
 def bigger_machine_text() -> str:
     """The index's section on the presets of a bigger machine."""
     lines = ["## On a bigger machine", "",
              "`make figures` is sized to finish within 10 minutes on 2 CPU cores. With more "
              "time or a GPU (JAX picks the device; nothing in the models assumes a CPU), run "
              "these instead, then `make figures` draws from the new records:", ""]
-    for name, overrides, why in BIGGER_MACHINE:
-        lines.append(f"- `python -m experiments.{name} {overrides}`: {why}.")
+    for name in registry.names():
+        bigger = registry.get(name).bigger
+        if bigger is not None:
+            overrides, why = bigger
+            lines.append(f"- `python -m experiments.{name} {overrides}`: {why}.")
     return "\n".join(lines + [""])
 
 

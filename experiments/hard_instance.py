@@ -89,6 +89,8 @@ EXPERIMENT = Experiment(
     quick={"M": [30.0, 300.0, 3000.0], "sweep_steps": 24, "cap": 400_000},
     seconds=(25.0, 6.0),
     mutation={"M": [30.0, 300.0, 3000.0], "sweep_steps": 12, "cap": 100_000},
+    bigger=("M=[10,100,1000,10000,100000] cap=2000000",
+            "one decade of M more (best fixed GD needs about 1.1e6 iterations at M = 1e5)"),
 )
 
 main = hydra_entry("hard_instance", run)

@@ -327,6 +327,14 @@ EXPERIMENT = Experiment(
                       "rnn": {"args": {"hidden": 8, "length": 10, "n": 32},
                               "log_every": 10}}},
     seconds=(255.0, 10.0),
+    bigger=("seeds=[0,1,2,3,4,5,6,7,8,9] hvp_iters=20 log_every=5 "
+                 "models.lstm.steps=1000 models.lstm.log_every=5 models.char_lm.steps=1000 "
+                 "models.char_lm.log_every=5 models.resnet_digits.steps=1000 "
+                 "models.resnet_digits.log_every=5 models.resnet_digits.args.train_size=null "
+                 "models.resnet_digits.regimes=[large_lr_clip,small_lr,small_lr_clip]",
+            "ten seeds, 200 logged points per run over 1000 steps on every model, the "
+                 "ResNet on all 1,500 training images and in the fourth regime too, converged "
+                 "Hessian norms"),
 )
 
 main = hydra_entry("smoothness", run)

@@ -154,10 +154,13 @@ def test_bigger_machine_presets_are_valid_overrides():
     reader's machine)."""
     from omegaconf import OmegaConf
 
+    from experiments import registry
     from experiments.common import CONF_DIR, check_types
-    from experiments.figure_index import BIGGER_MACHINE
 
-    for name, overrides, _ in BIGGER_MACHINE:
+    presets = [(n, registry.get(n).bigger) for n in registry.names()]
+    presets = [(n, b[0]) for n, b in presets if b is not None]
+    assert len(presets) >= 4
+    for name, overrides in presets:
         defaults = OmegaConf.load(CONF_DIR / f"{name}.yaml")
         cfg = OmegaConf.load(CONF_DIR / f"{name}.yaml")
         OmegaConf.set_struct(cfg, True)
