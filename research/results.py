@@ -97,22 +97,36 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def _git(cwd: Path, *args: str) -> bytes:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=True,
+                          timeout=30).stdout
+
+
 @functools.cache
 def _git_commit(cwd: Path) -> str | None:
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                                text=True, check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=cwd, capture_output=True, text=True, check=True,
-                               timeout=10).stdout.strip()
+        commit = _git(cwd, "rev-parse", "HEAD").decode().strip()
+        diff = _git(cwd, "diff", "HEAD", "--binary")
+        top = Path(_git(cwd, "rev-parse", "--show-toplevel").decode().strip())
+        new = sorted(n for n in _git(cwd, "ls-files", "--others", "--exclude-standard",
+                                     "-z").split(b"\0")
+                     if n.endswith((b".py", b".yaml")) and (top / n.decode()).is_file())
+        if not diff and not new:
+            return commit
+        # the source the run really used: every change against HEAD and every new source
+        # file, so that two different uncommitted edits never share an identity (rerun_stale)
+        h = hashlib.sha256(diff)
+        for name in new:
+            h.update(name + b"\0" + (top / name.decode()).read_bytes())
     except (OSError, subprocess.SubprocessError):
         return None
-    return commit + ("-dirty" if dirty else "")
+    return f"{commit}-dirty-{h.hexdigest()[:12]}"
 
 
 def git_commit(path: str | os.PathLike | None = None) -> str | None:
-    """The current commit of the repository holding ``path`` (with "-dirty" when the work
-    tree has changes), or None outside a repository. Asked once per process and path: a
+    """The current commit of the repository holding ``path`` (with "-dirty-<hash>" when the
+    work tree has changes: the sha256 of the diff against it and of the new .py and .yaml
+    files), or None outside a repository. Asked once per process and path: a
     sweep's jobs share it."""
     return _git_commit(Path(path or Path(__file__).parent).resolve())
 

@@ -328,3 +328,33 @@ def test_lock_is_exclusive_reentrant_and_dies_with_its_holder(tmp_path):
         holder.wait()
     with results.lock(d, blocking=False) as held:
         assert held  # the OS released the dead holder's lock
+
+
+def test_two_uncommitted_edits_never_share_a_code_identity(tmp_path):
+    """A record made from uncommitted code names a hash of that code, so rerun_stale sees
+    an edit that a bare "-dirty" hid."""
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       cwd=tmp_path, check=True, capture_output=True)
+
+    def ident():
+        return results._git_commit.__wrapped__(tmp_path)
+
+    git("init", "-q")
+    (tmp_path / "m.py").write_text("x = 1\n")
+    git("add", "m.py")
+    git("commit", "-qm", "base")
+    clean = ident()
+    assert clean is not None and "dirty" not in clean
+    (tmp_path / "m.py").write_text("x = 2\n")
+    first = ident()
+    (tmp_path / "m.py").write_text("x = 3\n")
+    second = ident()
+    assert first.startswith(clean + "-dirty-") and second.startswith(clean + "-dirty-")
+    assert first != second
+    (tmp_path / "m.py").write_text("x = 1\n")
+    assert ident() == clean
+    (tmp_path / "new.py").write_text("y = 1\n")
+    assert ident().startswith(clean + "-dirty-")
