@@ -518,6 +518,8 @@ def _table(record: dict, arrays: dict | None, rel: str):
             else:
                 table[f"trace.{name}"] = [arr] * n
     table.insert(0, "trajectory", np.arange(len(table)))
+    # the code identity of each row, so that a resumed sweep's mixed versions show
+    table.insert(1, "git_commit", record.get("git_commit"))
     table.insert(0, "record", rel)
     return table
 
@@ -551,7 +553,8 @@ def load(paths, traces: bool = False):
 
     Returns:
       A DataFrame with the columns "record" (the record's path relative to the directory it
-      was found in), "trajectory" (its index within the record), every config field
+      was found in), "trajectory" (its index within the record), "git_commit" (the code
+      that made it: ``git_commit()`` when the record was written), every config field
       flattened with dots ("problem.name", "optimizer.eta", ...; a batched sweep axis
       replaces the field it sweeps), and the metrics. Records without per-trajectory rows
       give one row, with their scalar metrics flattened. Rows are in job order. Numbers

@@ -358,3 +358,17 @@ def test_two_uncommitted_edits_never_share_a_code_identity(tmp_path):
     assert ident() == clean
     (tmp_path / "new.py").write_text("y = 1\n")
     assert ident().startswith(clean + "-dirty-")
+
+
+def test_load_names_the_code_of_every_row(tmp_path):
+    import json
+
+    for i, name in enumerate(("a", "b")):
+        results.write_record(tmp_path / name, config={"x": i}, metrics={"v": i})
+    path = tmp_path / "b" / results.RECORD_FILE
+    rec = json.loads(path.read_text())
+    rec["git_commit"] = "0123abc-dirty-feedbeef0000"
+    path.write_text(json.dumps(rec))
+    table = results.load(tmp_path).set_index("record")
+    assert table.loc["a", "git_commit"] == results.git_commit()
+    assert table.loc["b", "git_commit"] == "0123abc-dirty-feedbeef0000"
