@@ -94,7 +94,48 @@ def _audit(skipped, f_t, f_next, bound) -> Audit:
     )
 
 
-def descent_audit(f, grad_norm, step_size, L0: float, L1: float) -> Audit:
+def _every_step(what: str, iterations) -> None:
+    """Refuse thinned traces in one sentence: a pair of recorded iterates k steps apart is not
+    one step, and auditing it as one would count k steps as one."""
+    if iterations is None:
+        return
+    it = np.asarray(iterations)
+    if it.ndim != 1 or (it.size > 1 and not np.all(np.diff(it) == 1)):
+        gaps = sorted(set(np.diff(it).tolist())) if it.ndim == 1 else it.shape
+        raise ValueError(f"{what} needs a trace of every step (record_every=1); got iterates "
+                         f"{gaps} steps apart.")
+
+
+def audit_run(result, L0: float, L1: float) -> Audit:
+    """``descent_audit`` of an ``engine.RunResult``, refusing one recorded every k > 1 steps."""
+    return descent_audit(result.trace["f"], result.trace["grad_norm"], result.trace["step_size"],
+                         L0, L1, iterations=result.iterations)
+
+
+def audit_records(path, L0: float, L1: float):
+    """``descent_audit`` of every trajectory of the run records under ``path`` (a record or a
+    sweep directory): a ``pandas.DataFrame`` of ``results.load``'s identifying columns with
+    "steps_audited", "violations" and "underflow_skipped" per row. Records written with
+    ``engine.record_every`` other than 1 are refused in one sentence naming them."""
+    from research import results
+
+    table = results.load(path, traces=True)
+    every = table.get("engine.record_every")
+    if every is not None and (thinned := sorted(set(table["record"][every != 1]))):
+        raise ValueError(f"audit_records needs traces of every step (engine.record_every=1); "
+                         f"{', '.join(thinned)} recorded every {sorted(set(every[every != 1]))}"
+                         " steps.")
+    audits = [descent_audit(f, g, h, L0, L1) for f, g, h in zip(
+        table["trace.f"], table["trace.grad_norm"], table["trace.step_size"], strict=True)]
+    out = table[["record", "trajectory"]].copy()
+    out["steps_audited"] = [a.n_steps for a in audits]
+    out["violations"] = [a.violations for a in audits]
+    out["underflow_skipped"] = [a.underflow_skipped for a in audits]
+    return out
+
+
+def descent_audit(f, grad_norm, step_size, L0: float, L1: float, *,
+                  iterations=None) -> Audit:
     """Hold every step x_{t+1} = x_t - h_t grad f(x_t) against the phi-inequality.
 
     Args:
@@ -102,6 +143,9 @@ def descent_audit(f, grad_norm, step_size, L0: float, L1: float) -> Audit:
         as ``engine.run`` returns them; the step must be along -grad f (GD-type methods on
         deterministic problems: use ``problem.deterministic``).
       L0, L1: the problem's constants.
+      iterations: the iterate indices of the traces (``RunResult.iterations``); when given,
+        traces recorded every k > 1 steps are refused (``ValueError``) instead of audited as
+        if each recorded pair were one step.
 
     Returns:
       An ``Audit``. ``violations`` should be 0 whenever (L0, L1) are right.
@@ -110,6 +154,7 @@ def descent_audit(f, grad_norm, step_size, L0: float, L1: float) -> Audit:
     checked]
     """
     runtime.require_x64("descent_audit")
+    _every_step("descent_audit", iterations)
     validate.nonnegative("L0", L0)
     validate.nonnegative("L1", L1)
     skipped, f_t, f_next, g, h = _pairs(f, grad_norm, step_size)
@@ -117,13 +162,16 @@ def descent_audit(f, grad_norm, step_size, L0: float, L1: float) -> Audit:
     return _audit(skipped, f_t, f_next, bound)
 
 
-def progress_audit(f, grad_norm, L0: float, L1: float, rule: str) -> Audit:
+def progress_audit(f, grad_norm, L0: float, L1: float, rule: str, *,
+                   iterations=None) -> Audit:
     """Hold every step of a run with Vankov's rule ``rule`` against its per-step progress
-    f(x_t) - f(x_{t+1}) >= a ||g_t||^2 / (2 L0 + 3 L1 ||g_t||).
+    f(x_t) - f(x_{t+1}) >= a ||g_t||^2 / (2 L0 + 3 L1 ||g_t||). ``iterations``: as for
+    ``descent_audit``.
 
     References: Vankov et al. 2024 (arXiv:2410.10800). [secondary; checked]
     """
     runtime.require_x64("progress_audit")
+    _every_step("progress_audit", iterations)
     skipped, f_t, f_next, g = _pairs(f, grad_norm)
     bound = f_t - np.asarray(theory.vankov_progress(g, L0, L1, rule))
     return _audit(skipped, f_t, f_next, bound)

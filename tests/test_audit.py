@@ -105,3 +105,39 @@ def test_max_step_on_pytrees_matches_flat():
     h_flat, g_flat = audit.max_step(
         lambda v: jnp.sum(v[:2] ** 4) + jnp.sum(jnp.cosh(v[2:])), flat)
     assert np.allclose(h_tree, h_flat, rtol=1e-12) and np.allclose(g_tree, g_flat, rtol=1e-14)
+
+
+def _clipped_quartic(record_every):
+    from research import engine, optimizers, problems
+
+    p = problems.quartic()
+    return p, engine.run(p, optimizers.clipped_gd(0.1, 1.0), jnp.asarray([[1.0], [3.0]]),
+                         steps=50, record_every=record_every)
+
+
+def test_thinned_traces_are_refused_not_audited_as_single_steps():
+    p, thin = _clipped_quartic(10)
+    with pytest.raises(ValueError, match=r"record_every=1\); got iterates \[10\] steps apart"):
+        audit.audit_run(thin, p.L0, p.L1)
+    with pytest.raises(ValueError, match="progress_audit needs a trace of every step"):
+        audit.progress_audit(thin.trace["f"], thin.trace["grad_norm"], p.L0, p.L1, "si",
+                             iterations=thin.iterations)
+    p, full = _clipped_quartic(1)
+    a = audit.audit_run(full, p.L0, p.L1)
+    assert a.n_steps + a.underflow_skipped == 2 * 50 and a.violations == 0
+
+
+def test_a_sweeps_records_are_audited_row_by_row_and_thinned_ones_refused(tmp_path):
+    from research import results, sweep
+
+    p = problems.quartic()
+    for name, every in (("fine", 1), ("thin", 10)):
+        rows, traces = sweep.run_grid(p, "clipped_gd", {"eta": 0.1, "gamma": 1.0},
+                                      spec={"x0": [1.0, 3.0]}, steps=50, record_every=every)
+        results.write_record(tmp_path / name, config={"engine": {"record_every": every}},
+                             metrics={results.ROWS: rows}, traces=traces)
+    table = audit.audit_records(tmp_path / "fine", p.L0, p.L1)
+    assert list(table["violations"]) == [0, 0]
+    assert list(table["steps_audited"] + table["underflow_skipped"]) == [50, 50]
+    with pytest.raises(ValueError, match=r"thin recorded every \[10\] steps"):
+        audit.audit_records(tmp_path, p.L0, p.L1)
