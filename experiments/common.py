@@ -85,9 +85,15 @@ def cli(hydra_main: Callable[[], None], interrupted: Callable[[], str] | None = 
 
 def explain(err: BaseException) -> str | None:
     """One sentence for a config error raised by Hydra or OmegaConf, else None."""
-    from hydra.errors import ConfigCompositionException, MissingConfigException
+    from hydra.errors import (
+        ConfigCompositionException,
+        InstantiationException,
+        MissingConfigException,
+    )
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+    if isinstance(err, InstantiationException) and isinstance(err.__cause__, ValueError):
+        return str(err.__cause__)  # a plugin's own check of its settings, already a sentence
     if isinstance(err, MissingConfigException) and err.missing_cfg_file:
         group, _, name = str(err.missing_cfg_file).rpartition("/")
         if group and err.options:

@@ -176,3 +176,14 @@ def test_presets_say_what_they_run(tmp_path, run_cli):
     table = results.load(tmp_path / "preset")
     assert sorted(set(table["optimizer.name"])) == ["clipped_gd", "gd", "normalized_gd"]
     assert len(table) == 12
+
+
+@pytest.mark.parametrize("max_batch", ["0", "-1"])
+def test_a_max_batch_out_of_range_is_one_line_exit_2_and_writes_nothing(tmp_path, max_batch):
+    out = tmp_path / "sweep"
+    r = _cli("-m", f"hydra.sweeper.max_batch={max_batch}", "optimizer.eta=0.1,0.2",
+             "engine.steps=10", f"hydra.sweep.dir={out}")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == ("error: hydra.sweeper.max_batch must be a whole number >= 1 "
+                                f"or null; got {max_batch}.")
+    assert not out.exists()

@@ -88,6 +88,10 @@ class Job:
 
 def plan(overrides: Sequence[Override], max_batch: int | None) -> tuple[list[Job], int]:
     """The jobs of a multirun: (jobs, number of combinations)."""
+    if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int)
+                                  or max_batch < 1):
+        raise ValueError(f"hydra.sweeper.max_batch must be a whole number >= 1 or null; "
+                         f"got {max_batch!r}.")
     fixed: list[list[str]] = []
     axes: dict[str, list[str]] = {}
     compact: dict[str, str | None] = {}
