@@ -232,6 +232,17 @@ def _refuse_preset_without_multirun() -> None:
                          f"run them with -m: python -m experiments.run -m {given}")
 
 
+def _warn_seeds_of_a_deterministic_problem(cfg: DictConfig, problem) -> None:
+    """One line when a job's batch sweeps seeds of a problem without noise: its rows repeat."""
+    from research import rows, sweep
+
+    spec = OmegaConf.to_container(cfg.sweep, resolve=True)
+    if sweep.SEED_AXIS in rows.flatten(spec) and problem.stochastic_fn is None:
+        print(f"[run] warning: sweep.{sweep.SEED_AXIS} gives {problem.name} several seeds, but "
+              "it is deterministic: every seed gives the same rows.", file=sys.stderr,
+              flush=True)
+
+
 def run(cfg: DictConfig) -> str:
     """Run one job: build, skip it if its record is complete (resume) or another process is
     running it, else run it and write the record.
@@ -244,6 +255,7 @@ def run(cfg: DictConfig) -> str:
     _enter_job()
     _refuse_preset_without_multirun()
     problem, opt_name, batch, engine = build(cfg)
+    _warn_seeds_of_a_deterministic_problem(cfg, problem)
     config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     ident = identity(config)
     out = Path(cfg.out)

@@ -187,3 +187,20 @@ def test_a_max_batch_out_of_range_is_one_line_exit_2_and_writes_nothing(tmp_path
     assert r.stderr.strip() == ("error: hydra.sweeper.max_batch must be a whole number >= 1 "
                                 f"or null; got {max_batch}.")
     assert not out.exists()
+
+
+def test_seeds_swept_on_a_deterministic_problem_give_one_warning_line(tmp_path, capsys):
+    r = _cli("-m", "optimizer.eta=0.1,0.2", "engine.steps=10", "engine.seed=1,2",
+             f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if "warning" in line]
+    assert warnings == ["[run] warning: sweep.engine.seed gives quartic several seeds, but it "
+                        "is deterministic: every seed gives the same rows."]
+    from omegaconf import OmegaConf
+
+    from experiments import run
+    from research import problems
+
+    cfg = OmegaConf.create({"sweep": {"engine": {"seed": [1, 2]}}})
+    run._warn_seeds_of_a_deterministic_problem(cfg, problems.get("noisy"))
+    assert capsys.readouterr().err == ""
