@@ -106,6 +106,9 @@ def explain(err: BaseException) -> str | None:
         isinstance(cause, ConfigAttributeError) and " not in " in str(cause).split("\n")[0])
     if unknown:
         key = getattr(cause, "full_key", None) or getattr(cause, "key", "?")
+        allowed = _fields(getattr(cause, "object_type", None))
+        if allowed:
+            return f"{key} is not a field of this config; allowed: {', '.join(allowed)}."
         return f"{key} is not a field of this config: {str(cause).splitlines()[0]}."
     if isinstance(cause, OmegaConfBaseException):
         key = getattr(cause, "full_key", None)
@@ -114,6 +117,15 @@ def explain(err: BaseException) -> str | None:
     if isinstance(err, ConfigCompositionException):
         return " ".join(str(err).split())
     return None
+
+
+def _fields(object_type) -> list[str]:
+    """The field names of a structured config's dataclass ([] for anything else)."""
+    import dataclasses
+
+    if isinstance(object_type, type) and dataclasses.is_dataclass(object_type):
+        return [f.name for f in dataclasses.fields(object_type)]
+    return []
 
 
 def _is_number(value) -> bool:

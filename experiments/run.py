@@ -28,6 +28,7 @@ turns the config into its arguments, writes the record, and reports errors.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import signal
@@ -90,6 +91,11 @@ def build(cfg: DictConfig):
     """
     from research import problems, sweep, validate
 
+    allowed = [f.name for f in dataclasses.fields(schema.RunConfig)]
+    unknown = [k for k in cfg if k not in allowed and k != "hydra"]
+    if unknown:  # a +key=value override adds a key the schema does not have
+        raise ValueError(f"{unknown[0]} is not a field of this config; allowed: "
+                         f"{', '.join(allowed)}.")
     pnode = OmegaConf.to_container(cfg.problem, resolve=True)
     onode = OmegaConf.to_container(cfg.optimizer, resolve=True)
     factories = schema.problem_factories()

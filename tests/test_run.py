@@ -444,6 +444,8 @@ def test_a_job_another_process_is_running_is_skipped(tmp_path, capsys):
     ("engine.steps=100000000000", "engine.steps"),
     ("engine.steps=2000000000", "engine.max_memory_gb"),
     ("+sweep.optimizer.eta={start:0.1,stop:1.0,num:1e8}", "sweep.optimizer.eta"),
+    ("+foo=1", "foo"),
+    ("optimizer.etaa=0.1", "optimizer.etaa"),
 ])
 def test_config_errors_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, override, field):
     code, out, err = _main(monkeypatch, capsys, override, f"hydra.run.dir={tmp_path / 'r'}")
@@ -451,6 +453,9 @@ def test_config_errors_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, ov
     assert field in err and "Traceback" not in err
     if override.startswith(("stepz", "enigne")):
         assert f"{field} is not a field of this config" in err, err
+    if override.startswith(("+foo", "optimizer.etaa")):  # the user's key and the allowed ones
+        assert f"{field} is not a field of this config; allowed: " in err, err
+        assert ("eta, gamma" if "etaa" in override else "engine, x0, sweep") in err, err
     assert not (tmp_path / "r" / "record.json").exists()
 
 
