@@ -146,12 +146,33 @@ def _chunk(chunk: Any, total: int) -> tuple[int, int]:
     return int(chunk[0]), int(chunk[1])
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def _seeds(spec: Any) -> np.ndarray:
-    values = axis_values(SEED_AXIS, spec)
-    if not np.all((values == np.round(values)) & (values >= 0) & (values < 2.0**63)):
-        raise ValueError(f"sweep.{SEED_AXIS} must hold whole numbers in [0, 2^63); got "
-                         f"{values.tolist()[:5]}.")
-    return values.astype(np.int64)
+    """The seeds of a seed axis as int64. Integers (a list, or a range of integers) stay
+    integers end to end: through float64, seeds of 2^53 and above would collapse into one."""
+    field = f"sweep.{SEED_AXIS}"
+    if isinstance(spec, list | tuple) and spec and all(map(_is_int, spec)):
+        values: Any = list(spec)
+    elif (isinstance(spec, Mapping) and set(spec) == {"start", "stop", "step"}
+          and all(_is_int(spec[k]) for k in spec)):
+        if not spec["step"] > 0 or not spec["stop"] > spec["start"]:
+            raise ValueError(f"{field} needs step > 0 and stop > start; got {dict(spec)}.")
+        if (spec["stop"] - spec["start"]) // spec["step"] > MAX_POINTS:
+            raise ValueError(f"{field} would have more than {MAX_POINTS:,} points; got "
+                             f"{dict(spec)}.")
+        values = list(range(spec["start"], spec["stop"], spec["step"]))
+    else:
+        floats = axis_values(SEED_AXIS, spec)
+        if not np.all(floats == np.round(floats)):
+            raise ValueError(f"{field} must hold whole numbers in [0, 2^63); got "
+                             f"{floats.tolist()[:5]}.")
+        values = [int(v) for v in floats]
+    if not all(0 <= v < 2**63 for v in values):
+        raise ValueError(f"{field} must hold whole numbers in [0, 2^63); got {values[:5]}.")
+    return np.asarray(values, dtype=np.int64)
 
 
 def _keys(seeds) -> np.ndarray:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -204,3 +205,22 @@ def test_seeds_swept_on_a_deterministic_problem_give_one_warning_line(tmp_path, 
     cfg = OmegaConf.create({"sweep": {"engine": {"seed": [1, 2]}}})
     run._warn_seeds_of_a_deterministic_problem(cfg, problems.get("noisy"))
     assert capsys.readouterr().err == ""
+
+
+def test_seeds_stay_integers_up_to_2_to_the_63():
+    """Through float64, seeds of 2^53 and above collapsed into one another."""
+    from research import problems
+
+    def seeds(axis):
+        batch = sweep.prepare(problems.get("noisy"), "clipped_gd", {"eta": 0.1, "gamma": 1.0},
+                              None, {"engine": {"seed": axis}})
+        return batch.columns["engine.seed"], batch.keys
+
+    big = [2**53 + 1, 2**53, 2**63 - 1]
+    column, keys = seeds(big)
+    assert column.dtype == np.int64 and column.tolist() == big
+    assert not np.array_equal(keys[0], keys[1])
+    column, _ = seeds({"start": 2**60, "stop": 2**60 + 3, "step": 1})
+    assert column.tolist() == [2**60, 2**60 + 1, 2**60 + 2]
+    with pytest.raises(ValueError, match=r"whole numbers in \[0, 2\^63\)"):
+        seeds([2**63])
