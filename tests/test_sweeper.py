@@ -224,3 +224,23 @@ def test_seeds_stay_integers_up_to_2_to_the_63():
     assert column.tolist() == [2**60, 2**60 + 1, 2**60 + 2]
     with pytest.raises(ValueError, match=r"whole numbers in \[0, 2\^63\)"):
         seeds([2**63])
+
+
+def test_a_key_given_by_hand_and_by_the_sweeper_is_refused_not_dropped():
+    with pytest.raises(ValueError, match=r"optimizer.eta is swept twice: by "
+                                         r"\+sweep.optimizer.eta=\[0.3,0.4\]"):
+        _plan("optimizer.eta=0.1,0.2", "+sweep.optimizer.eta=[0.3,0.4]")
+
+
+def test_chunks_of_a_grid_larger_than_planned_are_refused_not_run_in_part(tmp_path):
+    """max_batch slices the sweeper's axes; a hand axis beside them made each chunk slice a
+    larger grid, and half of it never ran while the sweep reported every point done."""
+    out = tmp_path / "sweep"
+    r = _cli("-m", "optimizer.eta=0.1,0.2", "+sweep.optimizer.gamma=[1.0,2.0]",
+             "hydra.sweeper.max_batch=1", "engine.steps=10", f"hydra.sweep.dir={out}")
+    assert r.returncode == 2, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and "Traceback" not in r.stderr
+    assert errors[0].startswith("error: hydra.sweeper.max_batch chunks only the axes")
+    assert "sweep.optimizer.gamma" in errors[0]
+    assert not out.exists()

@@ -112,6 +112,11 @@ def plan(overrides: Sequence[Override], max_batch: int | None) -> tuple[list[Job
                 fixed.append([f"{key}={v}" for v in values])
         else:
             fixed.append([f"{key}={o.get_value_element_as_str()}"])
+    for o in overrides:  # a hand sweep block naming a swept key: one value would be dropped
+        key = o.get_key_element().lstrip("+")
+        if key.startswith("sweep.") and key[len("sweep."):] in axes:
+            raise ValueError(f"{key[len('sweep.'):]} is swept twice: by {o.input_line} and by "
+                             f"{key[len('sweep.'):]}=...; give its values once.")
     points = math.prod(len(v) for v in axes.values())
     batch = [f"++sweep.{k}={compact[k] or '[' + ','.join(v) + ']'}" for k, v in axes.items()]
     size = points if max_batch is None else max_batch
@@ -155,6 +160,22 @@ def _axes_label(axes: dict[str, list[str]], start: int, stop: int, points: int) 
                        for k, v in axes.items())
     part = "" if (start, stop) == (0, points) else f" points {start}..{stop - 1} of {points}"
     return f"{ranges}{part}"
+
+
+def _refuse_chunks_of_a_larger_grid(cfg: DictConfig, combo: tuple[str, ...]) -> None:
+    """Chunks are slices of the sweeper's own axes. A sweep block with further axes (a
+    preset's, or ``+sweep.X=...`` by hand) makes each job's grid larger than planned, and its
+    chunk would slice a part of it: refuse, naming the axes, instead of dropping points."""
+    from research.rows import CHUNK, flatten
+
+    block = OmegaConf.to_container(cfg.get("sweep") or {}, resolve=True)
+    mine = {o.split("=", 1)[0][len("++sweep."):] for o in combo if o.startswith("++sweep.")}
+    extra = sorted(k for k in flatten(block) if k != CHUNK and k not in mine)
+    if extra:
+        raise ValueError(
+            f"hydra.sweeper.max_batch chunks only the axes swept on the command line, but the "
+            f"sweep block also has {', '.join('sweep.' + k for k in extra)} (from a preset or "
+            f"+sweep.*=...); sweep those on the command line too, or drop max_batch.")
 
 
 class BatchingSweeper(Sweeper):
@@ -203,6 +224,8 @@ class BatchingSweeper(Sweeper):
         done: set[int] = set()
         for combo, members in combos.items():
             cfg = loader.load_sweep_config(self.config, list(combo))
+            if any(jobs[i].chunk is not None for i in members):
+                _refuse_chunks_of_a_larger_grid(cfg, combo)
             params = OmegaConf.select(cfg, "hydra.sweeper.params", default=None) or {}
             theirs = {str(k): str(v) for k, v in params.items()}
             if theirs != own:
