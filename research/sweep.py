@@ -73,7 +73,10 @@ def axis_values(name: str, spec: Any) -> np.ndarray:
     elif isinstance(spec, list | tuple):
         if not spec:
             raise ValueError(f"{field} must list at least one value; got [].")
-        values = np.array([_number(field, v) for v in spec], dtype=float)
+        # a hyperparameter may be +inf as in a single run (gamma = inf: no clipping); the
+        # optimizer's own checks then decide, value by value
+        hyper = name.startswith(OPTIMIZER_PREFIX)
+        values = np.array([_number(field, v, allow_inf=hyper) for v in spec], dtype=float)
     else:
         raise ValueError(f"{field} must be a list of numbers or a range mapping; got {spec!r}.")
     return np.asarray(values, dtype=float)
@@ -104,11 +107,12 @@ def _count(field: str, value) -> int:
     return validate.positive_int(field, value)
 
 
-def _number(field: str, value) -> float:
+def _number(field: str, value, allow_inf: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{field} must be a number; got {value!r}.")
-    if not math.isfinite(value):
-        raise ValueError(f"{field} must be finite; got {value!r}.")
+    if not math.isfinite(value) and not (allow_inf and value == math.inf):
+        raise ValueError(f"{field} must be finite{' or inf' if allow_inf else ''}; got "
+                         f"{value!r}.")
     return float(value)
 
 

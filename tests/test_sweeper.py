@@ -244,3 +244,33 @@ def test_chunks_of_a_grid_larger_than_planned_are_refused_not_run_in_part(tmp_pa
     assert errors[0].startswith("error: hydra.sweeper.max_batch chunks only the axes")
     assert "sweep.optimizer.gamma" in errors[0]
     assert not out.exists()
+
+
+def test_an_infinite_hyperparameter_batches_as_it_runs_alone():
+    """gamma = inf (no clipping) is a valid single run; a batched axis refused it."""
+    from research import problems
+
+    batch = sweep.prepare(problems.quartic(), "clipped_gd", {"eta": 0.1, "gamma": 1.0}, None,
+                          {"optimizer": {"gamma": [1.0, float("inf")]}})
+    assert batch.columns["optimizer.gamma"].tolist() == [1.0, float("inf")]
+    with pytest.raises(ValueError, match="sweep.x0 must be finite; got inf"):
+        sweep.prepare(problems.quartic(), "clipped_gd", {"eta": 0.1, "gamma": 1.0}, None,
+                      {"x0": [1.0, float("inf")]})
+
+
+@pytest.mark.slow
+def test_the_readme_preset_gives_one_table_under_both_sweepers(tmp_path):
+    import pandas as pd
+
+    tables = []
+    for extra in ([], ["hydra/sweeper=basic"]):
+        out = tmp_path / ("basic" if extra else "batching")
+        r = _cli("-m", "experiment=mlp_clipping", "engine.steps=10", *extra,
+                 f"hydra.sweep.dir={out}")
+        assert r.returncode == 0, r.stderr
+        t = results.load(out)
+        cols = sorted(c for c in t.columns if c not in ("record", "trajectory", "out"))
+        tables.append(t[cols].sort_values(["optimizer.gamma", "optimizer.eta"])
+                      .reset_index(drop=True))
+    assert len(tables[0]) == 6 and np.isinf(tables[0]["optimizer.gamma"]).sum() == 3
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_dtype=False)
