@@ -89,9 +89,15 @@ def explain(err: BaseException) -> str | None:
         ConfigCompositionException,
         InstantiationException,
         MissingConfigException,
+        OverrideParseException,
     )
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+    if isinstance(err, OverrideParseException):
+        first = str(err).strip().splitlines()[0].rstrip(".")
+        bad = _unparsable([a for a in sys.argv[1:] if not a.startswith("-")])
+        return (f"{bad!r} is not a valid override ({first}); write key=value, a sweep "
+                "key=a,b or key=range(start,stop,step)." if bad else f"{first}.")
     if isinstance(err, InstantiationException) and isinstance(err.__cause__, ValueError):
         return str(err.__cause__)  # a plugin's own check of its settings, already a sentence
     if isinstance(err, MissingConfigException) and err.missing_cfg_file:
@@ -116,6 +122,19 @@ def explain(err: BaseException) -> str | None:
         return f"{key}: {msg}." if key else f"{msg}."
     if isinstance(err, ConfigCompositionException):
         return " ".join(str(err).split())
+    return None
+
+
+def _unparsable(args: list[str]) -> str | None:
+    """The first of ``args`` that Hydra's override grammar cannot parse, or None."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for arg in args:
+        try:
+            parser.parse_overrides([arg])
+        except Exception:  # noqa: BLE001 (any parse failure names this argument)
+            return arg
     return None
 
 

@@ -446,6 +446,9 @@ def test_a_job_another_process_is_running_is_skipped(tmp_path, capsys):
     ("+sweep.optimizer.eta={start:0.1,stop:1.0,num:1e8}", "sweep.optimizer.eta"),
     ("+foo=1", "foo"),
     ("optimizer.etaa=0.1", "optimizer.etaa"),
+    ("engine.steps=1,", "engine.steps=1,"),
+    ("optimizer.eta=ünïcode", "optimizer.eta=ünïcode"),
+    ("engine.steps=10 =", "engine.steps=10 ="),
 ])
 def test_config_errors_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, override, field):
     code, out, err = _main(monkeypatch, capsys, override, f"hydra.run.dir={tmp_path / 'r'}")
