@@ -39,8 +39,8 @@ from research.toolkit import REAL, Toolkit
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent
 
-SIZES = {name: dict(registry.get(name).mutation) for name in registry.names()
-         if registry.get(name).mutation is not None}
+SIZES = {e.name: dict(e.mutation) for e in map(registry.get, registry.names())
+         if e.mutation is not None}
 """Sizes of the mutation runs (on top of the quick sizes), from each experiment's declaration
 (``Experiment(mutation=...)``): enough for every gating claim to hold on the real code, small
 enough for the whole suite to run inside ``make test``."""

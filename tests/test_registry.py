@@ -140,3 +140,22 @@ def test_a_run_that_loads_a_family_its_graph_misses_is_refused(family, refused):
     assert out.startswith("REFUSED" if refused else "OK"), out
     if refused:
         assert "research.problems.text" in out and "\n" not in out
+
+
+def test_the_lazy_tables_of_research_problems_match_the_families():
+    """LAZY (public name -> family) and FAMILY_OF (registered name -> family) are literals the
+    Makefile reads; each entry must be where it says, and every registered name listed."""
+    import importlib
+    import inspect
+
+    from research import problems
+    from research.problems import base
+
+    families = sorted(set(problems.LAZY.values()) | set(base.FAMILY_OF.values()))
+    for family in families:
+        importlib.import_module(f"research.problems.{family}")
+    registered = {n: inspect.unwrap(base.factory(n)).__module__ for n in base.names()}
+    assert registered == {n: f"research.problems.{f}" for n, f in base.FAMILY_OF.items()}
+    for name, family in problems.LAZY.items():
+        assert inspect.unwrap(getattr(problems, name)).__module__ == \
+            f"research.problems.{family}", name

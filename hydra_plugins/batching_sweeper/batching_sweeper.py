@@ -86,12 +86,16 @@ class Job:
     chunk: tuple[int, int] | None = None
 
 
-def plan(overrides: Sequence[Override], max_batch: int | None) -> tuple[list[Job], int]:
-    """The jobs of a multirun: (jobs, number of combinations)."""
+def _check_max_batch(max_batch) -> None:
     if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int)
                                   or max_batch < 1):
         raise ValueError(f"hydra.sweeper.max_batch must be a whole number >= 1 or null; "
                          f"got {max_batch!r}.")
+
+
+def plan(overrides: Sequence[Override], max_batch: int | None) -> tuple[list[Job], int]:
+    """The jobs of a multirun: (jobs, number of combinations)."""
+    _check_max_batch(max_batch)
     fixed: list[list[str]] = []
     axes: dict[str, list[str]] = {}
     compact: dict[str, str | None] = {}
@@ -182,10 +186,7 @@ class BatchingSweeper(Sweeper):
     def __init__(self, max_batch: int | None = None, validate: str | None = None,
                  finished: str | None = None, params: dict[str, str] | None = None) -> None:
         super().__init__()
-        if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(
-                max_batch, int) or max_batch < 1):
-            raise ValueError(f"hydra.sweeper.max_batch must be a whole number >= 1 or null; "
-                             f"got {max_batch!r}.")
+        _check_max_batch(max_batch)
         self.max_batch = max_batch
         self.validate = validate
         self.finished = finished
