@@ -3,21 +3,25 @@
 The documents that carry measured numbers are functions of the run records:
 
 - ``paper_figures/CLAIMS.md`` and ``paper_figures/SMOOTHNESS.md`` (``experiments.verify``);
+- ``paper_figures/claims.json``, the ledger: every named number those documents rest on, with
+  its rule and its rerun allowance (``claims.ledger``);
 - ``paper_figures/README.md``, the figure index (``experiments.figure_index``);
 - the blocks of README.md between ``<!-- BEGIN generated:NAME -->`` and
   ``<!-- END generated:NAME -->`` (``BLOCKS`` below).
 
 ``python -m experiments.publish`` rewrites all of them from ``results/``;
-``python -m experiments.publish --check`` rewrites nothing and exits 1 when a committed
-document differs from its re-rendering from the committed records, byte for byte, naming the
-first line that differs, or when a committed figure names records other than the committed
-ones (the test suite runs it, so a stale number or figure fails CI). Rendering only formats
-the records' numbers, so the same records give the same text on every machine: nothing is
-tolerated here.
+``python -m experiments.publish --check [--results DIR]`` rewrites nothing and exits 1 when
+a number the records give moved from the committed ledger beyond that number's own rerun
+allowance (naming it), when a committed document differs from its re-rendering from the
+records, byte for byte (naming the first line that differs), or when a committed figure names
+records other than the committed ones. The test suite runs it on the committed records, where
+every number must read the same. Rendering only formats the records' numbers, so the same
+records give the same text on every machine: no document is compared with a tolerance, and no
+number is read back out of a document.
 
-What a rerun on another machine may move is a different question, about two records of the
-same experiment: each claim's ``Rerun`` allowance says how far, and ``make rerun-spread``
-(``experiments.rerun_spread``, which uses ``moves`` below) measures it.
+What a rerun on another machine may move is a question about numbers: each number's
+``Rerun`` allowance says how far, ``--check --results <rerun's records>`` judges a rerun by
+it, and ``make rerun-spread`` (``experiments.rerun_spread``) measures it.
 
 The records are committed as ``results/<experiment>/record.json`` with the traces the
 figures draw (``traces.npz``).
@@ -26,7 +30,6 @@ figures draw (``traces.npz``).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 import sys
 from collections.abc import Callable
@@ -81,6 +84,7 @@ def documents(results_dir: Path, root: Path = ROOT) -> dict[Path, str]:
     """Every generated document's text, from the records under ``results_dir``."""
     done, missing = claims.evaluate(results_dir)
     docs = {root / "paper_figures" / "CLAIMS.md": claims.to_markdown(done, missing),
+            root / LEDGER: claims.to_json(ledger(results_dir, done)),
             root / "paper_figures" / "README.md": figure_index.index_text(done)}
     smooth = results_dir / "smoothness"
     if (smooth / results.RECORD_FILE).exists():
@@ -92,75 +96,29 @@ def documents(results_dir: Path, root: Path = ROOT) -> dict[Path, str]:
     return docs
 
 
-_NUM = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-"""A number as the documents print it; digits inside a name (seed001, x4, L0) are words."""
+LEDGER = Path("paper_figures") / "claims.json"
+"""The published numbers, one per key (``claims.ledger``), relative to the root."""
 
 
-def _ulp(token: str) -> float:
-    """One unit of the last printed digit of a rounded number ("0.172": 0.001, "2.04e+04":
-    100); 0 for an integer, which is a count and exact."""
-    mant, _, exp = token.lower().partition("e")
-    if "." not in mant and not exp:
-        return 0.0
-    decimals = len(mant.split(".")[1]) if "." in mant else 0
-    return 10.0 ** (int(exp or 0) - decimals)
+def ledger(results_dir: Path, done: list | None = None) -> dict[str, claims.Entry]:
+    """Every published number the records under ``results_dir`` give, with its allowance."""
+    if done is None:
+        done = claims.evaluate(results_dir)[0]
+    entries = claims.claim_entries(done)
+    smooth = results_dir / "smoothness"
+    if (smooth / results.RECORD_FILE).exists():
+        entries.update(claims.smoothness_entries(results.read_record(smooth, traces=False)[0]))
+    return entries
 
 
-def line_key(line: str) -> str | None:
-    """What a document line is about: the claim id or the model its row or bullet starts
-    with (``| id | ...``, ``| `id` | ...``, ``- `id` (...``), else None."""
-    m = re.match(r"\s*(?:\|\s*|-\s+)`?([A-Za-z0-9_/]+)`?", line)
-    return m.group(1) if m else None
-
-
-def allowance(key: str | None) -> claims.Rerun:
-    """How far a rerun may move the line about ``key`` (a claim id or a smoothness model)."""
-    c = claims.by_id().get(key) if key else None
-    if c is not None:
-        return c.rerun
-    return claims.SMOOTHNESS_RERUN.get(key, claims.EXACT) if key else claims.EXACT
-
-
-@dataclasses.dataclass(frozen=True)
-class LineMove:
-    """One line that reads differently: its number (from 1), key, whether its words changed,
-    the (printed before, printed now, last-digit unit) of each number, and whether its
-    allowance covers the change."""
-
-    line: int
-    key: str | None
-    words_changed: bool
-    numbers: tuple[tuple[float, float, float], ...]
-    allowed: bool
-
-    def describe(self) -> str:
-        what = f"line {self.line} ({self.key or 'text'})"
-        if self.words_changed:
-            return f"{what}: its words changed"
-        worst = [f"{a:g} -> {b:g}" for a, b, _ in self.numbers if a != b]
-        return f"{what}: {', '.join(worst[:4])}{' ...' if len(worst) > 4 else ''}"
-
-
-def moves(committed: str, fresh: str) -> list[LineMove]:
-    """Every line of ``committed`` that ``fresh`` prints differently, judged by its
-    allowance. Documents of different lengths give one move at line 0 (never allowed)."""
-    a, b = committed.splitlines(), fresh.splitlines()
-    if len(a) != len(b):
-        return [LineMove(0, None, True, (), False)]
-    out = []
-    for i, (old, new) in enumerate(zip(a, b, strict=True), 1):
-        if old == new:
-            continue
-        key = line_key(old)
-        rule = allowance(key)
-        if _NUM.sub("#", old) != _NUM.sub("#", new):
-            out.append(LineMove(i, key, True, (), rule.allows_words(old, new)))
-            continue
-        nums = tuple((float(x), float(y), max(_ulp(x), _ulp(y)))
-                     for x, y in zip(_NUM.findall(old), _NUM.findall(new), strict=True))
-        out.append(LineMove(i, key, False, nums,
-                            all(rule.allows(x, y, u) for x, y, u in nums)))
-    return out
+def number_moves(results_dir: Path, root: Path = ROOT) -> list[claims.Move]:
+    """Every committed number (``paper_figures/claims.json``) that the records under
+    ``results_dir`` give differently, each judged by its own allowance; a missing ledger is
+    one move that is never allowed."""
+    path = root / LEDGER
+    if not path.exists():
+        return [claims.Move(str(LEDGER), None, None, claims.EXACT, False)]
+    return claims.compare(claims.read_json(path.read_text()), ledger(results_dir))
 
 
 def differences(results_dir: Path, root: Path = ROOT) -> dict[Path, str]:
@@ -212,6 +170,10 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     if args.check:
+        beyond = [m for m in number_moves(args.results) if not m.allowed]
+        for m in beyond:
+            print(f"[publish] moved beyond its allowance ({m.allowance.describe()}): "
+                  f"{m.describe()}", file=sys.stderr)
         bad = differences(args.results)
         for p, why in bad.items():
             print(f"[publish] stale: {p.relative_to(ROOT)} differs from its re-rendering from "
@@ -220,7 +182,7 @@ def main(argv=None) -> int:
         figs = stale_figures(args.results)
         for line in figs:
             print(f"[publish] stale figure: {line}; run `make figures`", file=sys.stderr)
-        return 1 if bad or figs else 0
+        return 1 if beyond or bad or figs else 0
     for path, text in documents(args.results).items():
         results.write_text(path, text)
         print(f"[publish] wrote {path.relative_to(ROOT)}")

@@ -8,12 +8,13 @@ another trajectory.
 
 ``python -m experiments.rerun_spread`` emulates other machines on this one: it re-runs every
 experiment with XLA's code generation capped at other instruction sets
-(``XLA_FLAGS=--xla_cpu_max_isa=ISA``), one results directory per cap, writes the documents
-those records give, and compares them line by line with the committed documents
-(``experiments.publish.moves``). ``--dirs`` adds results directories made elsewhere, such as a
-fresh clone's ``make figures`` on another machine. It writes paper_figures/RERUN.md, one row
-per line that moved, with the allowance the line declares (``claims.Rerun``), and exits 1 when
-a move exceeds its allowance: then the allowance, or the published statistic, is wrong.
+(``XLA_FLAGS=--xla_cpu_max_isa=ISA``), one results directory per cap, and compares every
+named number those records give with the committed ledger
+(``experiments.publish.number_moves``). ``--dirs`` adds results directories made elsewhere,
+such as a fresh clone's ``make figures`` on another machine. It writes
+paper_figures/RERUN.md, one row per number that moved, with the number's own allowance
+(``claims.Rerun``), and exits 1 when a move exceeds its allowance: then the allowance, or the
+published statistic, is wrong.
 
 Sizes: the full experiments, about 5 minutes per cap on 2 cores (``--jobs`` experiments at a
 time). ``--reuse`` keeps records already in ``--out``.
@@ -68,34 +69,18 @@ def _cpu() -> str:
 
 
 def spread_rows(label: str, results_dir: Path) -> list[dict]:
-    """One row per published line that the records in ``results_dir`` print differently
-    from the committed documents, gathered over the documents that print it (a claim's line
-    is in CLAIMS.md, README.md and the figure index): the largest absolute move of the
-    numbers its allowance bounds by ``atol``, the largest factor of those it bounds by
-    ``factor``, and whether the allowance covers them in every document."""
-    rows: dict[str, dict] = {}
-    for path, text in publish.documents(results_dir).items():
-        committed = path.read_text() if path.exists() else ""
-        for m in publish.moves(committed, text):
-            rule = publish.allowance(m.key)
-            diffs = [(a, b) for a, b, _ in m.numbers if a != b]
-            by_factor = [(a, b) for a, b in diffs if rule.factor > 1 and a * b > 0
-                         and max(abs(a), abs(b)) >= rule.factor_above]
-            key = m.key or f"{path.name} line {m.line}"
-            r = rows.setdefault(key, {
-                "run": label, "key": key, "documents": [], "words": False, "absolute": 0.0,
-                "factor": 1.0, "sign": False, "within": True, "allowance": rule.describe()})
-            doc = str(path.relative_to(ROOT))
-            if doc not in r["documents"]:
-                r["documents"].append(doc)
-            r["words"] |= m.words_changed
-            r["absolute"] = max([r["absolute"]] + [abs(b - a) for a, b in diffs
-                                                   if (a, b) not in by_factor])
-            r["factor"] = max([r["factor"]] + [max(abs(a), abs(b)) / min(abs(a), abs(b))
-                                               for a, b in by_factor])
-            r["sign"] |= any(a * b <= 0 for a, b in diffs)
-            r["within"] &= m.allowed
-    return list(rows.values())
+    """One row per published number (``paper_figures/claims.json``) that the records in
+    ``results_dir`` give differently: the committed value, the rerun's, the number's own
+    allowance, and whether the allowance covers the move."""
+    return [{"run": label, "key": m.key, "old": m.old, "new": m.new,
+             "allowance": m.allowance.describe(), "within": m.allowed}
+            for m in publish.number_moves(results_dir)]
+
+
+def _show(v) -> str:
+    if v is None:
+        return "(absent)"
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
 def to_markdown(rows: list[dict], runs: dict[str, str]) -> str:
@@ -106,28 +91,22 @@ def to_markdown(rows: list[dict], runs: dict[str, str]) -> str:
         "re-made every record at its published size, either on this machine with XLA's code "
         "generation capped at another instruction set (other vector widths, no fused "
         "multiply-add: another order of rounding, as on another CPU) or on another machine; "
-        "the documents those records give are compared line by line with the committed ones. "
-        "A row is a published line that reads differently; *within* says whether the allowance the "
-        "line declares (CLAIMS.md's and SMOOTHNESS.md's last column) covers it. Lines not "
-        "listed read the same in every run.",
+        "every named number those records give is compared with the committed one "
+        "([claims.json](claims.json)). A row is a number that moved; *within* says whether "
+        "the number's own allowance (CLAIMS.md's and SMOOTHNESS.md's last column) covers it. "
+        "Numbers not listed read the same in every run.",
         "",
         "Runs: " + "; ".join(f"`{k}` ({v})" for k, v in runs.items()) + ".",
         "",
-        "| run | line about | printed in | words changed | largest absolute move (numbers "
-        "the allowance bounds by ±) | largest factor (numbers it bounds by a factor) | "
-        "a sign changed | allowance | within |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| run | number | committed | rerun | allowance | within |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        cells = [r["run"], r["key"], ", ".join(r["documents"]),
-                 "yes" if r["words"] else "no",
-                 "-" if r["words"] else f"{r['absolute']:.3g}",
-                 "-" if r["words"] or r["factor"] == 1.0 else f"{r['factor']:.4g}",
-                 "yes" if r["sign"] else "no", r["allowance"],
+        cells = [r["run"], r["key"], _show(r["old"]), _show(r["new"]), r["allowance"],
                  "yes" if r["within"] else "**no**"]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     if not rows:
-        lines.append("| (every line reads the same in every run) | | | | | | | | |")
+        lines.append("| (every number reads the same in every run) | | | | | |")
     return "\n".join(lines) + "\n"
 
 
@@ -179,11 +158,11 @@ def main(argv=None) -> int:
     rows = [r for label, d in dirs.items() for r in spread_rows(label, d)]
     results.write_text(args.write, to_markdown(rows, runs))
     bad = [r for r in rows if not r["within"]]
-    print(f"[rerun_spread] wrote {args.write}: {len(rows)} lines moved, {len(bad)} beyond "
+    print(f"[rerun_spread] wrote {args.write}: {len(rows)} numbers moved, {len(bad)} beyond "
           "their allowance", flush=True)
     for r in bad:
-        print(f"[rerun_spread] beyond its allowance: {r['run']}: {r['key']} "
-              f"({', '.join(r['documents'])})", file=sys.stderr)
+        print(f"[rerun_spread] beyond its allowance: {r['run']}: {r['key']}: "
+              f"{_show(r['old'])} -> {_show(r['new'])}", file=sys.stderr)
     return 1 if bad else 0
 
 

@@ -33,6 +33,42 @@ def test_gating_follows_the_status_tag():
                      status="[paper]")(lambda rec: None)
 
 
+def test_a_verdict_is_computed_from_the_checked_numbers():
+    n = claims.Number
+    holds = claims.Outcome("m", "t", [n("violations", 0, "==", 0), n("ratio", 1.7, "<=", 1.75),
+                                      n("steps", 400)])
+    assert holds.holds is True
+    assert claims.Outcome("m", "t", [n("ratio", 1.8, "<=", 1.75)]).holds is False
+    assert claims.Outcome("m", "t", [n("ratio", 1.8, "<=", 1.75, tolerance=0.1)]).holds is True
+    assert claims.Outcome("m", "t", [n("ratio", float("nan"), "<=", 1.75)]).holds is False
+    assert claims.Outcome("m", "t", [n("count", float("inf"), "<", 10)]).holds is False
+    assert claims.Outcome("m", "t", [n("share", 3, ">", 3)]).holds is False
+    assert claims.Outcome("m", "t", [n("best", "lr 1", "==", "lr 1")]).holds is True
+    assert claims.Outcome("m", "t", [n("steps", 400)], decides=False).holds is None
+    assert claims.Outcome("m", "t", [n("steps", 400)]).holds is None  # nothing checked
+    for bad, why in ((lambda: n("x", 1, "~", 1), "relation"), (lambda: n("x", 1, "<="), "theory"),
+                     (lambda: n("x", True, "<=", True), "only"),
+                     (lambda: claims.Outcome("m", "t", [n("x", 1), n("x", 2)]), "distinct"),
+                     (lambda: claims.Outcome("m", "t", [n("x", 1, "==", 1)], decides=False),
+                      "reports")):
+        with pytest.raises(ValueError, match=why):
+            bad()
+
+
+def test_every_claim_on_the_committed_records_returns_its_numbers():
+    """A deciding claim checks at least one number, so its verdict rests on named numbers; a
+    claim that only reports publishes some."""
+    done, missing = claims.evaluate(RESULTS_DIR)
+    assert not missing and done
+    for c in done:
+        assert c.numbers, c.id
+        checked = [x for x in c.numbers if x.relation]
+        if c.holds is not None:
+            assert checked and c.holds == all(x.passes() for x in checked), c.id
+        if c.gating:
+            assert checked, c.id
+
+
 def test_censor_counts_failures_as_the_budget():
     np.testing.assert_array_equal(complexity.censor([10, -1, "nan", None, 5], 100),
                                   [10, 100, 100, 100, 5])
@@ -300,7 +336,7 @@ def test_smoothness_claim_and_table_use_the_interval_verdicts():
     assert [r.split("|")[9].strip() for r in rows] == ["positive", "negative", "positive",
                                                         "not training"]
     assert "+0.50 [+0.20, +0.80]" in rows[0] and "| **no** |" in rows[-1]
-    assert all(r.endswith("| its last printed digit |") for r in rows)  # no declared allowance
+    assert all(r.endswith("| rounding only |") for r in rows)  # no declared allowance
     # a run whose subsample estimator was skipped: its columns say so
     assert all(r.split("|")[12].strip() == "not computed" for r in rows)
     assert all(r.split("|")[10].strip() == "-" for r in rows)

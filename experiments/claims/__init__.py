@@ -1,7 +1,9 @@
 """The claims registry: each claim reads run records, measures, compares with the theory, and
 returns a ``ClaimRecord`` with a verdict.
 
-Like PEPit's examples, every claim yields (measured, theoretical) and a verdict. Everything
+Every claim returns named numbers (``Number``): what it measured, and for those its verdict
+rests on, the rule each must meet (``measured <= theory`` within a tolerance). The verdict is
+computed from them: a claim holds when every checked number passes. Everything
 about a claim that is not measured (id, statement, source, status, tolerance, the records it
 reads) is declared once, in its ``@claim(...)`` line.
 
@@ -19,12 +21,14 @@ The registry lives beside ``experiments/verify.py`` rather than in the library: 
 which experiment wrote which record and how, which is the verification layer's knowledge, not
 ``research``'s. References: docs/theory.md.
 
-The package, one concern per module: ``registry`` (``Claim``, ``@claim``, ``by_id``, gating,
-the word for a verdict), ``rerun`` (how far a rerun may move a line), ``values`` (record values
+The package, one concern per module: ``registry`` (``Claim``, ``@claim``, ``Number``,
+``Outcome``, ``by_id``, gating, the word for a verdict), ``rerun`` (how far a rerun may move a
+number), ``values`` (record values
 as numbers, censored counts, their printed forms), ``run`` (reading records, evaluating the
 claims), one module per subject (``quartic``, ``audit``, ``max_step``, ``complexity``,
-``hard_instance``, ``stochastic``, ``practice``, ``networks``, ``smoothness``), and ``render``
-(CLAIMS.md and SMOOTHNESS.md). A new claim goes in its subject's module; a new subject is a new
+``hard_instance``, ``stochastic``, ``practice``, ``networks``, ``smoothness``), ``render``
+(CLAIMS.md and SMOOTHNESS.md) and ``ledger`` (every published number, paper_figures/claims.json,
+and how two ledgers compare). A new claim goes in its subject's module; a new subject is a new
 module, imported below at its place in CLAIMS.md.
 """
 
@@ -39,9 +43,11 @@ from experiments.claims.registry import (
     REPORT_ONLY_TAGS,
     Claim,
     ClaimRecord,
+    Number,
     Outcome,
     by_id,
     claim,
+    failed,
     is_gating,
     tags,
     verdict_word,
@@ -58,17 +64,28 @@ from experiments.claims import stochastic, practice  # noqa: F401
 from experiments.claims.networks import NETWORKS, network_row
 from experiments.claims.smoothness import SMOOTHNESS_RERUN, interval_verdict
 # isort: on
+from experiments.claims.ledger import (
+    Entry,
+    Move,
+    claim_entries,
+    compare,
+    read_json,
+    smoothness_entries,
+    to_json,
+)
 from experiments.claims.render import markdown_cell, run_lengths_text, smoothness_table, to_markdown
 
 # A new subject needs no line here: every other module of the package registers its claims
 # after these, in alphabetical order (docs/extending.md).
-_INFRASTRUCTURE = {"registry", "rerun", "run", "values", "render"}
+_INFRASTRUCTURE = {"registry", "rerun", "run", "values", "render", "ledger"}
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if _module not in _INFRASTRUCTURE:
         importlib.import_module(f"experiments.claims.{_module}")
 
-__all__ = ["GATING_TAGS", "REGISTRY", "REPORT_ONLY_TAGS", "Claim", "ClaimRecord", "Outcome",
-           "by_id", "claim", "is_gating", "tags", "verdict_word", "EXACT", "Rerun", "evaluate",
+__all__ = ["GATING_TAGS", "REGISTRY", "REPORT_ONLY_TAGS", "Claim", "ClaimRecord", "Number",
+           "Outcome", "by_id", "claim", "failed", "is_gating", "tags", "verdict_word", "EXACT",
+           "Rerun", "evaluate",
            "evaluate_records", "load_records", "censor", "median_text", "number", "numbers",
            "reached", "NETWORKS", "network_row", "SMOOTHNESS_RERUN", "interval_verdict",
-           "markdown_cell", "run_lengths_text", "smoothness_table", "to_markdown"]
+           "markdown_cell", "run_lengths_text", "smoothness_table", "to_markdown", "Entry", "Move",
+           "claim_entries", "compare", "read_json", "smoothness_entries", "to_json"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.claims.registry import Outcome, claim
+from experiments.claims.registry import Number, Outcome, claim
 from experiments.claims.rerun import Rerun
 from experiments.claims.values import fmt, numbers
 
@@ -36,10 +36,16 @@ def _phi(rec):
     steps = sum(int(e["steps"]) for *_, e in entries)
     bad = [f"{p}/{n}: {int(e['violations'])}" for p, n, e in entries if int(e["violations"])]
     skipped = sum(int(e["underflow_skipped"]) for *_, e in entries)
+    violations = sum(int(e["violations"]) for *_, e in entries)
     return Outcome(
-        f"{sum(int(e['violations']) for *_, e in entries)} violations in {steps} steps "
+        f"{violations} violations in {steps} steps "
         f"({', '.join(bad) or 'none'}; {skipped} steps in float64 underflow not audited)",
-        "0 violations", steps > 0 and not bad)
+        "0 violations",
+        [Number("violations", violations, "==", 0),
+         # a total could hide one run's count behind another's
+         Number("runs_with_violations", len(bad), "==", 0),
+         Number("steps", steps, ">", 0),
+         Number("underflow_skipped", skipped)])
 
 
 VANKOV_TIGHT = {"star": 1.75, "si": 1.75, "cl": 2.5}
@@ -67,10 +73,13 @@ def _vankov(rec):
         q = numbers(e["slack_quantiles"])
         low = float(q[0]) if q.size else float("nan")
         by_rule[name] = min(by_rule.get(name, np.inf), low) if np.isfinite(low) else np.nan
-    loose = [k for k, v in by_rule.items()
-             if not (np.isfinite(v) and v <= VANKOV_TIGHT[k.removeprefix("l0l1_")])]
+    short = {k: k.removeprefix("l0l1_") for k in by_rule}
     return Outcome(
         f"{bad} violations in {steps} steps; smallest measured/guaranteed decrease: "
-        + ", ".join(f"{k.removeprefix('l0l1_')} {fmt(v, '.4g')}" for k, v in by_rule.items()),
+        + ", ".join(f"{short[k]} {fmt(v, '.4g')}" for k, v in by_rule.items()),
         "0 violations; smallest ratio in [1, 1.75] (eta*, eta_si), [1, 2.5] (eta_cl)",
-        steps > 0 and bad == 0 and bool(by_rule) and not loose)
+        [Number("violations", bad, "==", 0),
+         Number("steps", steps, ">", 0),
+         Number("rules_audited", len(by_rule), ">", 0)]
+        + [Number(f"smallest_ratio/{short[k]}", float(v), "<=", VANKOV_TIGHT[short[k]])
+           for k, v in by_rule.items()])

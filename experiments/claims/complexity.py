@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.claims.registry import Outcome, claim
+from experiments.claims.registry import Number, Outcome, claim
 from experiments.claims.values import censor, fmt, numbers, reached
 from research import complexity
 
@@ -35,25 +35,27 @@ CONVERGENT = ("gd_thm6", "clipped_thm3", "normalized", "vankov_si")
        "x^4 and cosh)")
 def _fixed_grows(rec):
     m, cap, sweep_cap = _complexity(rec)
-    parts, ok = [], True
+    parts, nums = [], [Number("problems", len(m["problems"]), ">", 0)]
     for p, info in m["problems"].items():
         M = numbers(info["M"])
         methods = info["methods"]
-        failed = [k for k in CONVERGENT if not reached(methods[k]["iterations"]).all()]
+        missed = {k: int((~reached(methods[k]["iterations"])).sum()) for k in CONVERGENT}
+        failed = [k for k, n in missed.items() if n]
         s = {k: complexity.loglog_slope(
             M, censor(methods[k]["iterations"], sweep_cap if k == "gd_best_fixed" else cap))
             for k in (*CONVERGENT, "gd_best_fixed")}
         fixed = min(s["gd_thm6"], s["gd_best_fixed"])
         adaptive = max(s["clipped_thm3"], s["normalized"])
-        gap_ok = bool(np.isfinite(fixed) and np.isfinite(adaptive)
-                      and fixed - adaptive >= SLOPE_GAP)
-        ok &= gap_ok and not failed
+        nums += [Number(f"not_reached/{p}/{k}", n, "==", 0) for k, n in missed.items()]
+        # a non-finite slope makes the gap non-finite, which fails
+        nums.append(Number(f"slope_gap/{p}", float(fixed - adaptive), ">=", SLOPE_GAP))
+        nums += [Number(f"slope/{p}/{k}", v) for k, v in s.items()]
         parts.append(f"{p}: slopes GD Thm 6 {fmt(s['gd_thm6'], '.2f')}, best fixed "
                      f"{fmt(s['gd_best_fixed'], '.2f')}, clipped {fmt(s['clipped_thm3'], '.2f')}"
                      f", normalized {fmt(s['normalized'], '.2f')}"
                      + (f"; did not reach eps: {', '.join(failed)}" if failed else ""))
     return Outcome("; ".join(parts), "fixed step: O(M) growth; clipped: no M factor in the "
-                   "eps-term", bool(m["problems"]) and ok)
+                   "eps-term", nums)
 
 
 def _worst_ratio(rec, method: str, bound: str) -> float:
@@ -89,13 +91,14 @@ def _si_bound(rec):
     m, _, _ = _complexity(rec)
     ratios = np.concatenate([numbers(info["methods"]["vankov_si"]["summed_progress_ratio"])
                              for info in m["problems"].values()])
-    tight = bool(ratios.size and np.all(np.isfinite(ratios)) and np.all(ratios >= 1.0)
-                 and np.all(ratios <= SI_SUM_TIGHT))
+    # NaN when there is none or one is NaN (np.min and np.max propagate it): it fails
+    lo, hi = (float(np.min(ratios)), float(np.max(ratios))) if ratios.size else (np.nan, np.nan)
     return Outcome(f"largest measured / bound = {fmt(worst)}; actual decrease / summed "
-                   f"guarantee {fmt(float(np.min(ratios)) if ratios.size else np.nan)} to "
-                   f"{fmt(float(np.max(ratios)) if ratios.size else np.nan)}",
+                   f"guarantee {fmt(lo)} to {fmt(hi)}",
                    f"count <= bound; summed-guarantee ratio in [1, {SI_SUM_TIGHT}]",
-                   bool(np.isfinite(worst) and worst <= 1.0 and tight))
+                   [Number("largest_count_over_bound", worst, "<=", 1.0),
+                    Number("smallest_decrease_over_guarantee", lo, ">=", 1.0),
+                    Number("largest_decrease_over_guarantee", hi, "<=", SI_SUM_TIGHT)])
 
 
 @claim("clipped_within_thm3", needs=("iteration_complexity",),
@@ -103,13 +106,17 @@ def _si_bound(rec):
        "20 max(1, L1^2) F0/L0 iterations (x^4, cosh).",
        source="Zhang et al. 2020, Theorem 3", status="[recalled constants]")
 def _thm3(rec):
-    return Outcome(f"largest measured / bound = {fmt(_worst_ratio(rec, 'clipped_thm3', 'thm3_recalled'))}",  # noqa: E501
-                   "<= 1 (if the recalled constants are right)", None)
+    worst = _worst_ratio(rec, "clipped_thm3", "thm3_recalled")
+    return Outcome(f"largest measured / bound = {fmt(worst)}",
+                   "<= 1 (if the recalled constants are right)",
+                   [Number("largest_count_over_bound", worst)], decides=False)
 
 
 @claim("gd_within_thm6", needs=("iteration_complexity",),
        statement="GD with h = 1/(2(M L1 + L0)) needs at most 4 (M L1 + L0) F0/eps^2 iterations.",
        source="Zhang et al. 2020, Theorem 6", status="[recalled constant]")
 def _thm6(rec):
-    return Outcome(f"largest measured / bound = {fmt(_worst_ratio(rec, 'gd_thm6', 'thm6_recalled'))}",  # noqa: E501
-                   "<= 1 (if the recalled constant is right)", None)
+    worst = _worst_ratio(rec, "gd_thm6", "thm6_recalled")
+    return Outcome(f"largest measured / bound = {fmt(worst)}",
+                   "<= 1 (if the recalled constant is right)",
+                   [Number("largest_count_over_bound", worst)], decides=False)

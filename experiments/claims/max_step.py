@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.claims.registry import Outcome, claim
+from experiments.claims.registry import Number, Outcome, claim
 from experiments.claims.values import fmt, number
 
 
@@ -28,17 +28,22 @@ def _safe(rec):
     probs = _stated(rec)
     unsafe: list[str] = []
     worst: dict[str, float] = {}
+    checked: list[Number] = []
     for p, info in probs.items():
         for r, v in info["ratio_h_desc_over_rule"].items():
             lo = number(v["min"])
             worst[r] = min(worst.get(r, np.inf), lo)
-            if not (v["rule_descends_everywhere"] is True and np.isfinite(lo) and lo >= 1.0):
+            pair = [Number(f"ratio/{p}/{r}", lo, ">=", 1.0),
+                    Number(f"descends/{p}/{r}", v["rule_descends_everywhere"] is True, "==", True)]
+            if not all(n.passes() for n in pair):
                 unsafe.append(f"{p}:{r}")
+            checked += pair
     return Outcome(
         "smallest largest-descending-step / rule: "
         + ", ".join(f"{r} {fmt(v)}" for r, v in worst.items())
         + f"; unsafe: {', '.join(unsafe) or 'none'}", "ratio >= 1 everywhere",
-        bool(probs) and bool(worst) and not unsafe)
+        [Number("rules_checked", len(worst), ">", 0)] + checked
+        + [Number(f"smallest_ratio/{r}", v) for r, v in worst.items()])
 
 
 @claim("rules_with_fitted_constants", needs=("max_step",),
@@ -50,23 +55,29 @@ def _fitted(rec):
     probs = {k: v for k, v in rec["max_step"]["metrics"]["problems"].items()
              if v["constants"] != "stated"}
     if not probs:
-        return Outcome("not run", "-", None)
-    parts = []
+        return Outcome("not run", "-", decides=False)
+    parts, reported = [], []
     for p, info in probs.items():
         worst = min(number(v["min"]) for v in info["ratio_h_desc_over_rule"].values())
         c = info.get("correlation", {})
-        parts.append(f"{p}: fitted (L0, L1) = ({fmt(number(info['L0']), '.4g')}, "
-                     f"{fmt(number(info['L1']))}); smallest largest-descending-step / rule "
-                     f"{fmt(worst)}; Spearman(log ||H||, log ||g||) = "
-                     f"{fmt(number(c.get('spearman')), '.2f')}")
-    return Outcome("; ".join(parts), "no guarantee: the constants are local estimates", None)
+        L0, L1, rho = number(info["L0"]), number(info["L1"]), number(c.get("spearman"))
+        parts.append(f"{p}: fitted (L0, L1) = ({fmt(L0, '.4g')}, {fmt(L1)}); smallest "
+                     f"largest-descending-step / rule {fmt(worst)}; Spearman(log ||H||, "
+                     f"log ||g||) = {fmt(rho, '.2f')}")
+        reported += [Number(f"l0/{p}", L0), Number(f"l1/{p}", L1),
+                     Number(f"smallest_ratio/{p}", worst), Number(f"spearman/{p}", rho)]
+    return Outcome("; ".join(parts), "no guarantee: the constants are local estimates",
+                   reported, decides=False)
 
 
 @claim("rules_grow_conservative", needs=("max_step",),
        statement="At large gradients the (L0,L1) step rules are far below the largest "
        "descending step.", source="this project's measurement", status="[observation]")
 def _conservative(rec):
-    parts = [f"{p}: x{fmt(number(info['ratio_h_desc_over_rule']['si']['at_largest_g']))} "
-             f"(eta_si at |g| = {fmt(number(info['M']), '.2g')})"
-             for p, info in _stated(rec).items()]
-    return Outcome("; ".join(parts), "no prediction (worst-case rules)", None)
+    parts, reported = [], []
+    for p, info in _stated(rec).items():
+        ratio, g = number(info["ratio_h_desc_over_rule"]["si"]["at_largest_g"]), number(info["M"])
+        parts.append(f"{p}: x{fmt(ratio)} (eta_si at |g| = {fmt(g, '.2g')})")
+        reported += [Number(f"si_ratio_at_largest_g/{p}", ratio), Number(f"largest_g/{p}", g)]
+    return Outcome("; ".join(parts), "no prediction (worst-case rules)", reported,
+                   decides=False)

@@ -6,11 +6,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.claims.registry import Outcome, claim
+from experiments.claims.registry import Number, Outcome, claim
 from experiments.claims.rerun import MEASURED, Rerun
-from experiments.claims.values import fmt, median_text, number, numbers, reached
+from experiments.claims.values import fmt, median_text, number, numbers
 
 _MEDIANS = "[95% intervals of the medians over seeds, from order statistics]"
+
+
+def _median_numbers(stem: str, at: str, value, interval) -> list[Number]:
+    """The numbers ``median_text`` prints: the median and, when recorded, its interval's
+    ends (``<stem>/<at>``, ``<stem>_lo/<at>``, ``<stem>_hi/<at>``)."""
+    if value is None:
+        return []
+    out = [Number(f"{stem}/{at}", number(value))]
+    if isinstance(interval, dict):
+        out += [Number(f"{stem}_lo/{at}", number(interval["lo"])),
+                Number(f"{stem}_hi/{at}", number(interval["hi"]))]
+    return out
 
 
 @claim("seed000_mlp_clipping", needs=("clipping_mlp",),
@@ -28,9 +40,20 @@ def _seed000(rec):
                 if m["median_final_train_mse"] is not None else "") for k, m in v.items()]
     if any(m["final_train_mse_interval"] is not None for m in v.values()):
         parts[0] = f"{_MEDIANS}: {parts[0]}"
-    ok = (number(v["none"]["divergence_rate"]) == 1.0
-          and all(number(v[k]["divergence_rate"]) == 0.0 for k in v if k != "none"))
-    return Outcome("; ".join(parts), "NaN without clipping; converges with clipping", ok)
+    found = [Number("divergence_rate/none", number(v["none"]["divergence_rate"]), "==", 1.0)]
+    found += [Number(f"divergence_rate/{k}", number(m["divergence_rate"]), "==", 0.0)
+              for k, m in v.items() if k != "none"]
+    for k, m in v.items():
+        if m["median_final_train_mse"] is not None:
+            found += _median_numbers("median_train_mse", k, m["median_final_train_mse"],
+                                     m["final_train_mse_interval"])
+            found += _median_numbers("median_test_mse", k, m["median_final_test_mse"],
+                                     m["final_test_mse_interval"])
+    return Outcome("; ".join(parts), "NaN without clipping; converges with clipping", found)
+
+
+SEED001_FIRST = (10.0, -390.0)
+"""GD's first iterates on x^4 from 10 with lr 0.1, in exact arithmetic: 10, 10 - 0.1 * 4000."""
 
 
 @claim("seed001_x4_explosion", needs=("clipping_seeds",),
@@ -42,15 +65,22 @@ def _seed000(rec):
 def _seed001(rec):
     x4 = rec["clipping_seeds"]["metrics"]["x4"]
     first = numbers(x4["gd"]["first_iterates"])
-    converge = all(not x4[k]["diverged"] and reached([x4[k]["iterations_to_eps"]]).all()
-                   for k in ("clipped_gd", "normalized_gd"))
-    ok = first.size >= 2 and first[0] == 10.0 and first[1] == -390.0 and x4["gd"]["diverged"]
+    want = dict(enumerate(SEED001_FIRST))
+    found = [Number("gd_iterates_recorded", int(first.size), ">=", len(SEED001_FIRST))]
+    found += [Number(f"gd_iterate/{i}", float(x), "==" if i in want else "", want.get(i))
+              for i, x in enumerate(first)]
+    found += [Number("diverged/gd", bool(x4["gd"]["diverged"]), "==", True),
+              Number("diverged_at/gd", number(x4["gd"]["diverged_at"]))]
+    for k in ("clipped_gd", "normalized_gd"):
+        # a count of at least 0 reached |f'| <= 1e-3 (one that never did is recorded as -1)
+        found += [Number(f"diverged/{k}", bool(x4[k]["diverged"]), "==", False),
+                  Number(f"iterations_to_eps/{k}", number(x4[k]["iterations_to_eps"]), ">=", 0)]
     return Outcome(
         f"GD: {', '.join(f'{x:.4g}' for x in first)} ... overflow after t = "
         f"{x4['gd']['diverged_at']}; clipped GD reaches |f'| <= 1e-3 at t = "
         f"{x4['clipped_gd']['iterations_to_eps']}, normalized at "
         f"{x4['normalized_gd']['iterations_to_eps']}",
-        "10 - 0.1 * 4000 = -390, then overflow", bool(ok and converge))
+        "10 - 0.1 * 4000 = -390, then overflow", found)
 
 
 SEED002_GRADS = [-3.9593e-05, -1.6243e-03, -1.4529e-02, -1.1988e-01]
@@ -69,14 +99,24 @@ def _seed002(rec):
     ch = rec["clipping_seeds"]["metrics"]["chain"]
     grads, weights = numbers(ch["gradients"]), numbers(ch["weights_after_step"])
     total, coef = number(ch["total_norm"]), number(ch["clip_coef"])
-    ok = (grads.shape == (4,) and weights.shape == (4,)
-          and np.allclose(grads, SEED002_GRADS, rtol=1e-4, atol=0)
-          and abs(total - 0.1208) < 5e-5 and abs(coef - 0.1) < 2e-4
-          and np.allclose(weights, SEED002_WEIGHTS, rtol=0, atol=1e-7))
+    # a record of another length fails on its count; zip pairs what there is
+    found = [Number("gradients_recorded", int(grads.size), "==", len(SEED002_GRADS)),
+             Number("weights_recorded", int(weights.size), "==", len(SEED002_WEIGHTS))]
+    found += [Number(f"gradient/{i}", float(g), "==", want, tolerance=1e-4 * abs(want))
+              for i, (g, want) in enumerate(zip(grads, SEED002_GRADS, strict=False))]
+    found += [_strictly_within("total_norm", total, 0.1208, 5e-5),
+              _strictly_within("clip_coef", coef, 0.1, 2e-4)]
+    found += [Number(f"weight/{i}", float(w), "==", want, tolerance=1e-7)
+              for i, (w, want) in enumerate(zip(weights, SEED002_WEIGHTS, strict=False))]
     return Outcome(
         f"gradients {', '.join(f'{g:.5g}' for g in grads)}; total norm {fmt(total, '.5g')}; "
         f"coefficient {fmt(coef, '.5g')}; weights {', '.join(f'{w:.7f}' for w in weights)}",
-        "the seed's printed values", bool(ok))
+        "the seed's printed values", found)
+
+
+def _strictly_within(name: str, value: float, want: float, tol: float) -> Number:
+    """``|value - want| < tol``: the float just below ``tol`` bounds the distance."""
+    return Number(name, value, "==", want, tolerance=float(np.nextafter(tol, 0.0)))
 
 
 @claim("seed002_norm_type_order", needs=("clipping_mlp",),
@@ -88,18 +128,27 @@ def _seed002(rec):
        "strict decrease (the vectors have no repeated magnitudes and several nonzero entries)")
 def _norm_type(rec):
     nt = rec["clipping_mlp"]["metrics"]["norm_type"]
-    parts, ok = [], bool(nt)
+    parts, found = [], [Number("vectors_measured", len(nt), ">=", 1)]
     for key, rows in nt.items():
         totals = numbers([r["total_norm"] for r in rows])
         types = numbers([r["norm_type"] for r in rows])
-        ok &= bool(np.all(np.isfinite(totals)) and np.all(np.diff(totals) < 0))
-        if key == "seed_vector":
-            want = np.asarray([SEED002_TOTALS.get(t, np.nan) for t in types])
-            ok &= bool(np.all(np.abs(totals - want) <= 1e-6 * want + 5e-5))
+        found += [Number(f"non_finite/{key}", int((~np.isfinite(totals)).sum()), "==", 0),
+                  Number(f"not_decreasing/{key}", int((~(np.diff(totals) < 0)).sum()), "==", 0)]
+        found += [_total_norm(key, t, v) for t, v in zip(types, totals, strict=True)]
         parts.append(f"{key}: " + ", ".join(f"p={t:g} {fmt(v, '.7g')}"
                                              for t, v in zip(types, totals, strict=True)))
     return Outcome("; ".join(parts), "||g||_p strictly decreasing in p; the seed's values",
-                   bool(ok))
+                   found)
+
+
+def _total_norm(key: str, p: float, total: float) -> Number:
+    """``total_norm/<key>/p<p>``: on the seed vector, the seed's printed value (relative 1e-6
+    of it, plus half its last printed digit); on other vectors, reported."""
+    name = f"total_norm/{key}/p{p:g}"
+    if key != "seed_vector":
+        return Number(name, float(total))
+    want = SEED002_TOTALS.get(p, np.nan)
+    return Number(name, float(total), "==", want, tolerance=1e-6 * want + 5e-5)
 
 
 @claim("value_clipping_turns_the_update", needs=("clipping_rnn",),
@@ -111,14 +160,19 @@ def _norm_type(rec):
 def _cosine(rec):
     v = rec["clipping_rnn"]["metrics"]["variants"]
     norm_c, value_c = number(v["norm"]["min_cosine"]), number(v["value"]["min_cosine"])
-    ok = norm_c > 1 - 1e-9 and value_c < 1 - 1e-3
+    median = number(v["value"]["median_cosine"])
+    rate, blowup = number(v["none"]["divergence_rate"]), number(v["none"]["max_grad_norm"])
     return Outcome(
         f"RNN: cosine(update, -grad) min {fmt(norm_c, '.6f')} with norm clipping, "
-        f"min {fmt(value_c, '.3f')} (median {fmt(number(v['value']['median_cosine']), '.3f')})"
+        f"min {fmt(value_c, '.3f')} (median {fmt(median, '.3f')})"
         f" with value clipping; without clipping "
-        f"{100 * number(v['none']['divergence_rate']):.0f}% of seeds diverged (max pre-clip norm "
-        f"{fmt(number(v['none']['max_grad_norm']))})",
-        "cosine = 1 for norm clipping", bool(ok))
+        f"{100 * rate:.0f}% of seeds diverged (max pre-clip norm {fmt(blowup)})",
+        "cosine = 1 for norm clipping",
+        [Number("min_cosine/norm", norm_c, ">", 1.0, tolerance=1e-9),  # float rounding
+         Number("min_cosine/value", value_c, "<", 1 - 1e-3),
+         Number("median_cosine/value", median),
+         Number("divergence_rate/none", rate),
+         Number("max_grad_norm/none", blowup)])
 
 
 @claim("pascanu_threshold_heuristic", needs=("clipping_mlp", "clipping_rnn"),
@@ -129,15 +183,19 @@ def _cosine(rec):
                    why="at 10x and 20x some RNN seeds blow up and some do not, so the ends of "
                        "those intervals jump by orders of magnitude; " + MEASURED))
 def _pascanu(rec):
-    parts = []
+    parts, found = [], []
     for name, key in (("clipping_mlp", "median_final_train_mse"),
                       ("clipping_rnn", "median_final_test_mse")):
         t = rec[name]["metrics"]["thresholds"]
         which = key.split("_")[2]
-        ivs = t[f"final_{which}_mse_interval"]
+        rows = list(zip(t["multiples"], t["divergence_rate"], t[key],
+                        t[f"final_{which}_mse_interval"], strict=True))
         parts.append(f"{name}: " + ", ".join(
             f"{number(m):g}x: {100 * number(d):.0f}% div, {which} {median_text(f, iv)}"
-            for m, d, f, iv in zip(t["multiples"], t["divergence_rate"], t[key], ivs,
-                                   strict=True)))
+            for m, d, f, iv in rows))
+        for m, d, f, iv in rows:
+            at = f"{name}/{number(m):g}x"
+            found += [Number(f"divergence_rate/{at}", number(d)),
+                      *_median_numbers(f"median_{which}_mse", at, f, iv)]
     return Outcome(f"{_MEDIANS}; " + "; ".join(parts),
-                   "no guarantee; a rule of thumb", None)
+                   "no guarantee; a rule of thumb", found, decides=False)

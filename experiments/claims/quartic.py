@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.claims.registry import Outcome, claim
+from experiments.claims.registry import Number, Outcome, claim
 from experiments.claims.values import censor, counts_text, fmt, numbers, reached
 
 CRAWL = 2.0
@@ -37,9 +37,18 @@ def _x4(rec):
              + (f" (diverged from x0 = {', '.join(f'{x:g}' for x, d in zip(x0, m[name]['diverged'], strict=True) if d)})"  # noqa: E501
                 if any(m[name]["diverged"]) else "")
              for name in ("clipped_gd", "normalized_gd", "gd_theorem6", "gd_common")]
+    ratio = thm6[big] / clipped_big
     return Outcome(
         f"x0 = {', '.join(f'{x:g}' for x in x0)}, T = {T}; " + "; ".join(parts)
-        + f". Clipped converges: {converges}; Theorem 6 crawls ({fmt(thm6[big] / clipped_big)}x"
+        + f". Clipped converges: {converges}; Theorem 6 crawls ({fmt(ratio)}x"
         f" clipped at x0 = {x0[big]:g}): {crawls}; common step diverges: {common_diverges}",
         "clipped GD converges from every start; fixed steps crawl or diverge",
-        converges and crawls and common_diverges)
+        [Number("clipped_starts_reaching_eps", int(reached(clipped["iterations_to_eps"]).sum()),
+                "==", len(x0)),
+         Number("clipped_starts_diverged", int(sum(map(bool, clipped["diverged"]))), "==", 0),
+         Number("clipped_iterations_at_largest_start", float(clipped_big)),
+         Number("theorem6_iterations_at_largest_start", float(thm6[big])),
+         Number("theorem6_over_clipped_at_largest_start", float(ratio), ">=", CRAWL),
+         Number("theorem6_diverged_at_largest_start",
+                bool(m["gd_theorem6"]["diverged"][big]), "==", False),
+         Number("common_step_diverged_at_largest_start", common_diverges, "==", True)])

@@ -5,8 +5,11 @@ word for a verdict."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+import numpy as np
 
 from experiments.claims.rerun import EXACT, Rerun
 
@@ -26,14 +29,98 @@ def is_gating(status: str) -> bool:
     return bool(t & GATING_TAGS) and not t & REPORT_ONLY_TAGS
 
 
+Value = float | int | bool | str
+"""A measured value: a number, a count, a yes/no, or a categorical result (a best cell, a
+verdict word)."""
+
+RELATIONS = ("<=", ">=", "==", "<", ">")
+"""How a checked number must compare with its theory value for the claim to hold."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Number:
+    """One named number of a claim: what it measured, and, when the verdict rests on it, the
+    rule it must meet (``measured relation theory``, within ``tolerance`` in the number's own
+    units), and how far a rerun on another machine may move it (``rerun``; None: the
+    claim's allowance).
+
+    A number with no ``relation`` is reported: it is published and compared between reruns,
+    but no verdict rests on it. Yes/no and text values are checked with ``==`` only; a
+    non-finite measured value meets no rule."""
+
+    name: str
+    measured: Value
+    relation: str = ""
+    theory: Value | None = None
+    tolerance: float = 0.0
+    rerun: Rerun | None = None
+
+    def __post_init__(self):
+        if self.relation and self.relation not in RELATIONS:
+            raise ValueError(f"number {self.name}: relation must be one of {RELATIONS}; "
+                             f"got {self.relation!r}.")
+        if self.relation and self.theory is None:
+            raise ValueError(f"number {self.name}: a checked number needs its theory value.")
+        if self.relation and self.relation != "==" and _categorical(self.measured):
+            raise ValueError(f"number {self.name}: a yes/no or text value is checked with "
+                             f"'==' only.")
+
+    def passes(self) -> bool | None:
+        """Whether the measured value meets the rule (None: reported only)."""
+        if not self.relation:
+            return None
+        m, t = self.measured, self.theory
+        if _categorical(m) or _categorical(t):
+            return m == t
+        m, t, tol = float(m), float(t), float(self.tolerance)  # type: ignore[arg-type]
+        if not math.isfinite(m):
+            return m == t  # an infinite count meets only an infinite target
+        return {"<=": m <= t + tol, ">=": m >= t - tol, "==": abs(m - t) <= tol,
+                "<": m < t + tol, ">": m > t - tol}[self.relation]
+
+    def rule(self) -> str:
+        """The rule as text: "violations == 0", "ratio <= 1.75 (+-0.01)"."""
+        if not self.relation:
+            return f"{self.name}: reported"
+        slack = f" (±{self.tolerance:g})" if self.tolerance else ""
+        return f"{self.name} {self.relation} {self.theory}{slack}"
+
+
+def _categorical(value) -> bool:
+    return isinstance(value, bool | str | np.bool_)
+
+
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """What a claim's function measures: text with numbers, the theory's side, the verdict
-    (None: reported only)."""
+    """What a claim's function measures: text with numbers, the theory's side as text, and
+    the named ``numbers``. The verdict is computed from the numbers: the claim holds when
+    every checked number passes its rule. ``decides=False``: the claim only reports (its
+    numbers are published, none is checked)."""
 
     measured: str
     theoretical: str
-    holds: bool | None
+    numbers: Sequence[Number] = ()
+    decides: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "numbers", tuple(self.numbers))
+        names = [n.name for n in self.numbers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a claim's numbers must have distinct names; got {names}.")
+        if not self.decides and any(n.relation for n in self.numbers):
+            raise ValueError("a claim that only reports checks no number.")
+
+    @property
+    def holds(self) -> bool | None:
+        checks = [n.passes() for n in self.numbers if n.relation]
+        if not self.decides or not checks:
+            return None
+        return all(checks)
+
+
+def failed(measured: str) -> Outcome:
+    """The outcome of a claim that could not be evaluated: it fails, with the reason."""
+    return Outcome(measured, "-", (Number("evaluated", False, "==", True),))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +133,9 @@ class ClaimRecord:
       theoretical: what the theory says, as text.
       holds: True / False, or None when the claim only reports.
       gating: whether a failure fails ``make verify`` (``is_gating(status)``).
-      rerun: how far a rerun on another machine may move the line (``Rerun``).
+      numbers: the named numbers the verdict was computed from (``Number``).
+      rerun: how far a rerun on another machine may move a number that names no allowance
+        of its own (``Rerun``).
     """
 
     id: str
@@ -58,7 +147,12 @@ class ClaimRecord:
     theoretical: str
     holds: bool | None
     gating: bool
+    numbers: tuple[Number, ...] = ()
     rerun: Rerun = EXACT
+
+    def allowance(self, number: Number) -> Rerun:
+        """How far a rerun may move ``number``: its own allowance, else the claim's."""
+        return number.rerun or self.rerun
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +178,7 @@ class Claim:
             holds = False  # a gating claim must decide
         return ClaimRecord(self.id, self.statement, self.source, self.status, self.tolerance,
                            outcome.measured, outcome.theoretical, holds, self.gating,
-                           self.rerun)
+                           tuple(outcome.numbers), self.rerun)
 
     def evaluate(self, records: dict) -> ClaimRecord:
         """Run the claim; a bad record (missing key, wrong type, non-finite value where a
@@ -92,9 +186,8 @@ class Claim:
         try:
             return self.record(self.fn(records))
         except Exception as err:  # noqa: BLE001 - a claim on bad data fails, it never crashes
-            return self.record(Outcome(
-                f"could not be evaluated on its records: {type(err).__name__}: {err}",
-                "-", False))
+            return self.record(failed(
+                f"could not be evaluated on its records: {type(err).__name__}: {err}"))
 
 
 REGISTRY: list[Claim] = []
@@ -103,7 +196,8 @@ REGISTRY: list[Claim] = []
 def claim(id: str, *, needs: tuple[str, ...], statement: str, source: str, status: str,
           tolerance: str = "", rerun: Rerun = EXACT):
     """Register ``fn(records) -> Outcome`` as a claim. A gating claim must state its
-    tolerance; ``rerun``: how far a rerun on another machine may move its line."""
+    tolerance; ``rerun``: how far a rerun on another machine may move those of its numbers
+    that name no allowance of their own."""
 
     def deco(fn):
         if is_gating(status) and not tolerance:

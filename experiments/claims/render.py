@@ -29,9 +29,11 @@ def to_markdown(claims: list[ClaimRecord], missing: list[str]) -> str:
         "Every gating claim states its tolerance, and the mutation suite "
         "([MUTANTS.md](MUTANTS.md)) shows a wrong variant of the code that makes it fail. "
         "Runs that diverge or never reach eps count as the budget T, never as absent. "
-        "The last column says how far a rerun on another machine may move a row "
-        "([RERUN.md](RERUN.md) measures it): `python -m experiments.publish --check` "
-        "compares the documents with the records within that allowance.",
+        "Each verdict is computed from named numbers, each with its rule; "
+        "[claims.json](claims.json) lists them all. The last column says how far a rerun on "
+        "another machine may move a claim's numbers ([RERUN.md](RERUN.md) measures it): "
+        "`python -m experiments.publish --check --results <a rerun's records>` compares "
+        "them number by number within that allowance.",
         "",
         "| id | claim | source | status | tolerance | measured | theory | verdict | gating | "
         "a rerun on another machine may move each number by |",
@@ -40,11 +42,22 @@ def to_markdown(claims: list[ClaimRecord], missing: list[str]) -> str:
     for c in claims:
         cells = (c.id, c.statement, c.source, c.status, c.tolerance or "-", c.measured,
                  c.theoretical, verdict_word(c.holds), "yes" if c.gating else "no",
-                 c.rerun.describe())
+                 _allowances(c))
         lines.append("| " + " | ".join(markdown_cell(x) for x in cells) + " |")
     if missing:
         lines += ["", "Not evaluated (their records are missing): " + ", ".join(missing) + "."]
     return "\n".join(lines) + "\n"
+
+
+def _allowances(c: ClaimRecord) -> str:
+    """The claim's allowance, then each number's own where it differs: "rounding only;
+    best_cell/rnn: a yes/no or text value may change"."""
+    own: dict[str, list[str]] = {}
+    for n in c.numbers:
+        if n.rerun is not None and n.rerun != c.rerun:
+            own.setdefault(n.rerun.describe(), []).append(n.name)
+    return "; ".join([c.rerun.describe()] + [f"{', '.join(names)}: {text}"
+                                             for text, names in own.items()])
 
 
 def _interval(c) -> str:

@@ -1,30 +1,32 @@
-"""How far a rerun on another machine may move a published line (``Rerun``), and the default
+"""How far a rerun on another machine may move a claim's number (``Rerun``), and the default
 (``EXACT``). The allowances of particular claims are declared beside them, in their subject's
 module."""
 
 from __future__ import annotations
 
 import dataclasses
-import re
+import math
+
+ROUNDING = 1e-9
+"""The relative move every number may make: deterministic float64 arithmetic, rounded in
+another order, moves a result by far less (counts and yes/no values move not at all)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Rerun:
-    """How far a rerun on another machine may move a published line.
+    """How far a rerun on another machine may move a claim's number.
 
     A CPU with other vector widths, fused multiply-adds or cache sizes rounds in another
-    order. Deterministic float64 arithmetic (the theory experiments) moves far less than a
-    printed digit, but chaotic training (the tanh RNN at a large step) amplifies the
-    difference into another trajectory. Every published number may move by one unit of its
-    last printed digit (``EXACT``). A line given an allowance (a claim's ``rerun=``, a
-    model's entry in ``SMOOTHNESS_RERUN``) may also move each number by ``atol``, or by up to
-    ``factor`` between two numbers of one sign (the larger at least ``factor_above``: a
-    blow-up's size is chaotic, a cosine's is not), and, when ``words``, change its words (a
-    best configuration picked among near-ties, a verdict on an interval's edge). ``words_in``
-    allows less: only the parts of the line (between commas and semicolons) that begin with
-    one of these prefixes may change their words, and every other part must read the same
-    (one model's verdicts in a line that lists every model's). ``why`` names the measurement
-    (``python -m experiments.rerun_spread`` writes paper_figures/RERUN.md).
+    order. Deterministic float64 arithmetic (the theory experiments) moves a result by less
+    than ``ROUNDING``, but chaotic training (the tanh RNN at a large step) amplifies the
+    difference into another trajectory. Every number may move by ``ROUNDING`` relative
+    (``EXACT``). A number given an allowance (its own ``Number(rerun=...)``, its claim's
+    ``rerun=``, a model's entry in ``SMOOTHNESS_RERUN``) may also move by ``atol``, or by up
+    to ``factor`` between two values of one sign (the larger at least ``factor_above``: a
+    blow-up's size is chaotic, a cosine's is not), and, when ``words``, a yes/no or text
+    value may change (a best configuration picked among near-ties, a verdict on an
+    interval's edge). ``why`` names the measurement (``python -m experiments.rerun_spread``
+    writes paper_figures/RERUN.md).
     """
 
     atol: float = 0.0
@@ -32,44 +34,38 @@ class Rerun:
     factor_above: float = 0.0
     words: bool = False
     why: str = ""
-    words_in: tuple[str, ...] = ()
 
     def describe(self) -> str:
         parts = [f"±{self.atol:g}"] if self.atol else []
         if self.factor > 1:
             parts.append(f"a factor {self.factor:g}"
                          + (f" above {self.factor_above:g}" if self.factor_above else ""))
-        text = " or ".join(parts) if parts else "its last printed digit"
+        text = " or ".join(parts) if parts else "rounding only"
         if self.words:
-            text += "; its words may change"
-        elif self.words_in:
-            text += ("; the words of its parts on " + ", ".join(self.words_in)
-                     + " may change")
+            text += "; a yes/no or text value may change"
         return text + (f" ({self.why})" if self.why else "")
 
-    def allows_words(self, old: str, new: str) -> bool:
-        """Whether a line printed as ``old`` may read ``new``, whose words differ."""
-        if self.words:
+    def allows(self, old, new) -> bool:
+        """Whether a value measured as ``old`` may read ``new`` after a rerun."""
+        if old == new:
             return True
-        if not self.words_in:
+        if isinstance(old, bool | str) or isinstance(new, bool | str) or old is None \
+                or new is None:
+            return self.words
+        a, b = float(old), float(new)
+        if math.isnan(a) and math.isnan(b):
+            return True
+        if not (math.isfinite(a) and math.isfinite(b)):
             return False
-        a, b = re.split(r"[,;]", old), re.split(r"[,;]", new)
-        return len(a) == len(b) and all(
-            x == y or (x.strip().startswith(self.words_in) and y.strip().startswith(
-                self.words_in)) for x, y in zip(a, b, strict=True))
-
-    def allows(self, old: float, new: float, ulp: float) -> bool:
-        """Whether a number printed as ``old`` may read ``new`` after a rerun (``ulp``: one
-        unit of the last printed digit of a rounded number, 0 for an integer)."""
-        if abs(new - old) <= ulp + self.atol:
+        if abs(b - a) <= self.atol + ROUNDING * max(abs(a), abs(b)):
             return True
-        lo, hi = sorted((abs(old), abs(new)))
-        return old * new > 0 and hi >= self.factor_above and hi - ulp <= self.factor * lo
+        lo, hi = sorted((abs(a), abs(b)))
+        return a * b > 0 and hi >= self.factor_above and hi <= self.factor * lo
 
 
 EXACT = Rerun()
-"""The default: a rerun moves a number by at most one unit of its last printed digit."""
+"""The default: a rerun moves a number by rounding only (``ROUNDING``)."""
 
 MEASURED = "chaotic training; paper_figures/RERUN.md measures the moves"
-"""The reason an allowance on chaotic training cites: RERUN.md measures how far its lines
+"""The reason an allowance on chaotic training cites: RERUN.md measures how far its numbers
 move."""

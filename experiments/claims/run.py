@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from experiments import records
-from experiments.claims.registry import REGISTRY, ClaimRecord, Outcome
+from experiments.claims.registry import REGISTRY, ClaimRecord, failed
 from research import results
 
 
@@ -50,8 +50,8 @@ def evaluate_records(records: dict, bad: dict | None = None
     for c in REGISTRY:
         broken = [n for n in c.needs if n in bad]
         if broken:
-            done.append(c.record(Outcome(
-                "; ".join(f"record {n} unreadable: {bad[n]}" for n in broken), "-", False)))
+            done.append(c.record(failed(
+                "; ".join(f"record {n} unreadable: {bad[n]}" for n in broken))))
         elif all(n in records for n in c.needs):
             done.append(c.evaluate(records))
         else:

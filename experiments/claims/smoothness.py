@@ -4,7 +4,7 @@ of SMOOTHNESS.md."""
 
 from __future__ import annotations
 
-from experiments.claims.registry import Outcome, claim
+from experiments.claims.registry import Number, Outcome, claim
 from experiments.claims.rerun import MEASURED, Rerun
 
 
@@ -27,9 +27,7 @@ SMOOTHNESS_RERUN: dict[str, Rerun] = {
        "L-hat with log ||grad f|| (partial Spearman given the step; Spearman of log-"
        "differences), bootstrapped over seeds and blocks of time, excludes 0 from below.",
        source="Zhang et al. 2020, Figures 1-3 (on ResNet20/CIFAR-10 and AWD-LSTM/PTB; here "
-       "small stand-ins)", status="[paper; observation]",
-       rerun=Rerun(words_in=("rnn/",), why="the RNN's verdicts at the small learning rate sit "
-                   "on an interval's edge, as its SMOOTHNESS.md rows; " + MEASURED))
+       "small stand-ins)", status="[paper; observation]")
 def _smoothness(rec):
     runs = rec["smoothness"]["metrics"]["runs"]
     big = [r for r in runs.values() if r["regime"] == "large_lr_clip"]
@@ -41,4 +39,7 @@ def _smoothness(rec):
         "large lr + clipping: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in by.items() if v)
         + f" ({len(big)} models); other regimes: {', '.join(others) or 'none'}; table: "
         "paper_figures/SMOOTHNESS.md",
-        "an empirical observation, no bound", len(by["positive"]) > len(big) / 2)
+        "an empirical observation, no bound",
+        [Number("large_lr_clip_positive_models", len(by["positive"]), ">", len(big) / 2)]
+        + [Number(f"verdict/{r['model']}/{r['regime']}", interval_verdict(r["traj"]),
+                  rerun=SMOOTHNESS_RERUN.get(r["model"])) for r in runs.values()])

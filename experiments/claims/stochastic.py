@@ -3,8 +3,8 @@ step rules under bounded noise, and clipped SGD's bias under skewed noise."""
 
 from __future__ import annotations
 
-from experiments.claims.registry import Outcome, claim
-from experiments.claims.values import counts_text, fmt, number, numbers
+from experiments.claims.registry import Number, Outcome, claim
+from experiments.claims.values import censor, counts_text, fmt, number, numbers
 
 
 @claim("stochastic_rules_reach_eps", needs=("stochastic",),
@@ -13,7 +13,7 @@ from experiments.claims.values import counts_text, fmt, number, numbers
        source="Zhang et al. 2020, Theorems 7 and 8", status="[paper step rules; recalled bounds]")
 def _stochastic(rec):
     m = rec["stochastic"]["metrics"]
-    parts = []
+    parts, found = [], []
     for name, info in m["problems"].items():
         counts = {k: v["iterations_to_eps"] for k, v in info["methods"].items()}
         clip = {k: v["clip_fraction"] for k, v in info["methods"].items() if "clip_fraction" in v}
@@ -22,10 +22,17 @@ def _stochastic(rec):
                      + (" (share of steps clipped: " + ", ".join(
                          f"{k} {100 * number(v):.0f}%" for k, v in clip.items()) + ")"
                         if clip else ""))
+        # a count that never reached eps is published as the budget T, as it prints ">=T"
+        found += [Number(f"iterations_to_eps/{name}/{k}", float(censor([v], number(m["T"]))[0]))
+                  for k, v in counts.items()]
+        found += [Number(f"clip_fraction/{name}/{k}", number(v)) for k, v in clip.items()]
     return Outcome(
         f"tau = {number(m['tau']):g}, eps = {number(m['eps']):g}, T = {m['T']}, {m['seeds']} "
         "seeds; iterations to E||grad f|| <= eps: " + "; ".join(parts),
-        "O(eps^-4)-type bounds [recalled]; no count asserted", None)
+        "O(eps^-4)-type bounds [recalled]; no count asserted",
+        [Number("tau", number(m["tau"])), Number("eps", number(m["eps"])),
+         Number("budget", number(m["T"])), Number("seeds", number(m["seeds"]))] + found,
+        decides=False)
 
 
 @claim("clipping_bias_skewed_noise", needs=("stochastic",),
@@ -36,7 +43,16 @@ def _bias(rec):
     b = rec["stochastic"]["metrics"]["bias"]
     skew, uni = numbers(b["plateau"]["skewed"]), numbers(b["plateau"]["uniform"])
     th = numbers(b["thresholds"])
+    ratio = float(skew[0] / uni[0])
     return Outcome(
         f"plateau at c = {th[0]:g}: skewed {fmt(skew[0])} vs uniform {fmt(uni[0])} "
-        f"({fmt(skew[0] / uni[0])}x); at c = {th[-1]:g}: {fmt(skew[-1])} vs {fmt(uni[-1])}",
-        "biased fixed point for c below the noise scale", None)
+        f"({fmt(ratio)}x); at c = {th[-1]:g}: {fmt(skew[-1])} vs {fmt(uni[-1])}",
+        "biased fixed point for c below the noise scale",
+        [Number("threshold/smallest", float(th[0])),
+         Number("plateau_skewed/smallest", float(skew[0])),
+         Number("plateau_uniform/smallest", float(uni[0])),
+         Number("skewed_over_uniform/smallest", ratio),
+         Number("threshold/largest", float(th[-1])),
+         Number("plateau_skewed/largest", float(skew[-1])),
+         Number("plateau_uniform/largest", float(uni[-1]))],
+        decides=False)
