@@ -50,10 +50,6 @@ MAX_STEPS = 2**31 - 1
 """The engine counts iterations in int32."""
 MAX_SEED = 2**63 - 1
 """``jax.random.PRNGKey`` takes a signed 64-bit integer; seeds are >= 0."""
-ENGINE_IDENTITY = ("steps", "eps", "record_every", "stop_at_eps", "seed")
-"""The engine settings that change a job's result (the limits do not)."""
-IDENTITY = ("problem", "optimizer", "x0", "sweep")
-"""The other top-level config fields that change a job's result."""
 GB = 1e9
 
 
@@ -170,15 +166,12 @@ def check_size(cfg: DictConfig, problem, spec: dict, x0, steps: int, record_ever
 
 def identity(config: dict) -> str:
     """The identity of a job: a hash of the part of its resolved config that changes its
-    result (``IDENTITY`` and the engine's ``ENGINE_IDENTITY``), not the output path, resume,
-    progress, limits or launcher settings. Equal for a config and its record's."""
+    result, not the output path, resume, progress, limits or launcher settings. Equal for a
+    config and its record's. It is ``results.job_identity``, so that reading a record
+    recomputes it from the record's config."""
     from research import results
 
-    engine = config.get("engine") or {}
-    core = {key: config.get(key) for key in IDENTITY}
-    core["sweep"] = core["sweep"] or {}
-    core["engine"] = {key: engine.get(key) for key in ENGINE_IDENTITY}
-    return results.fingerprint(core)
+    return results.job_identity(config)
 
 
 def rerun_reason(out: Path, ident: str, stale: bool = False) -> str | None:
@@ -209,10 +202,13 @@ def finished(cfg: DictConfig, job_dir: Path) -> str | None:
     the same identity; see ``rerun_reason``), or None when the job must run. Checked before
     any job is launched, so a finished sweep re-run costs one config composition per
     combination, not one job each."""
+    from research import results
+
     if not cfg.resume:
         return None
     config = {key: OmegaConf.to_container(cfg[key], resolve=True, enum_to_str=True)
-              if OmegaConf.is_config(cfg[key]) else cfg[key] for key in (*IDENTITY, "engine")}
+              if OmegaConf.is_config(cfg[key]) else cfg[key]
+              for key in (*results.IDENTITY_FIELDS, "engine")}
     if rerun_reason(Path(job_dir), identity(config), bool(cfg.rerun_stale)) is not None:
         return None
     return (f"[run] {cfg.problem.name} x {cfg.optimizer.name}: complete record at {job_dir}, "

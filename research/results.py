@@ -3,14 +3,15 @@
 A record directory holds:
 
 - ``record.json``: the resolved config, the seed, package versions, the git commit (when
-  known), the float precision, the job's identity hash (when the writer gives one), and the
-  summary metrics (plain floats, ints, bools, lists);
+  known), the float precision, the job's identity hash (``job_identity`` of the config, when
+  the writer gives one), and the summary metrics (plain floats, ints, bools, lists);
 - ``traces.npz``: named arrays (the traces), compressed.
 
 A record may hold one row per trajectory: ``metrics["rows"]`` maps column names to lists of
 equal length (``research.sweep.run_batch`` writes them), and the traces then have the
-trajectories on their first axis. ``load`` gathers records, a sweep directory or several,
-into one ``pandas.DataFrame`` with one row per trajectory and the config fields as columns.
+trajectories on their first axis ("iterations", the recorded iterates, is shared). ``load``
+gathers records, a sweep directory or several, into one ``pandas.DataFrame`` with one row per
+trajectory and the config fields as columns.
 
 Non-finite floats are written as the strings "nan", "inf" and "-inf" (the JSON stays
 standard) and read back as floats, everywhere in the record. So a string value that is
@@ -19,7 +20,9 @@ those words as text (``inf`` in a config is the number, e.g. ``optimizer.gamma=i
 
 Complete records. ``check_record(directory)`` is the one test of a whole record, used by
 ``read_record``, ``load``, resuming sweeps (``experiments.run``) and the claims: it returns
-None for a complete record, else one sentence naming the file and what is wrong with it.
+None for a complete record, else one sentence naming the file and what is wrong with it. A
+record must also be what it says: its identity is recomputed from its config, and every
+column and trace has its type and shape.
 
 Writing. The directory is first written under a unique temporary name beside its
 destination and renamed into place, so a killed job never leaves a half-written record:
@@ -64,9 +67,19 @@ OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "seed": (int, type(None)), "precision": str, "git_commit": (str, type(None)),
     "identity": str}
 """Top-level keys a record may have, with their types."""
-MISSING_IF_NEGATIVE = ("iterations_to_eps", "diverged_at")
+COLUMN_TYPES: dict[str, str] = {
+    "final_f": "number", "final_grad_norm": "number", "min_grad_norm": "number",
+    "iterations_to_eps": "count", "diverged": "boolean", "diverged_at": "count"}
+"""The type of each per-trajectory metric in the rows of an engine record (one whose config
+has an ``engine`` block): "count" is a whole number >= -1, -1 meaning never."""
+MISSING_IF_NEGATIVE = tuple(k for k, kind in COLUMN_TYPES.items() if kind == "count")
 """Integer columns in which -1 means "never" (never reached eps, never diverged): ``load``
-shows them as pandas' nullable integers with ``pd.NA`` there."""
+shows them as pandas' nullable integers with ``pd.NA`` there, so in every record, a column
+or scalar metric of that name (its dotted name's last part) must be a count."""
+IDENTITY_FIELDS = ("problem", "optimizer", "x0", "sweep")
+"""The top-level config fields that change a job's result (``job_identity``)."""
+ENGINE_IDENTITY = ("steps", "eps", "record_every", "stop_at_eps", "seed")
+"""The engine settings that change a job's result (the limits do not)."""
 NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
@@ -172,6 +185,20 @@ def fingerprint(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def job_identity(config: dict) -> str:
+    """The identity of a job of ``experiments.run``: a hash of the part of its resolved config
+    that changes its result (``IDENTITY_FIELDS`` and the engine's ``ENGINE_IDENTITY``), not
+    the output path, resume, progress, limits or launcher settings. Equal for a config and
+    its record's; ``check_record`` recomputes it from a record's config, so a record edited
+    after its run is not taken for the job it was."""
+    engine = config.get("engine")
+    engine = engine if isinstance(engine, dict) else {}
+    core = {key: config.get(key) for key in IDENTITY_FIELDS}
+    core["sweep"] = core["sweep"] or {}
+    core["engine"] = {key: engine.get(key) for key in ENGINE_IDENTITY}
+    return fingerprint(core)
+
+
 # --------------------------------------------------------------------------- locks
 
 _HELD: dict[str, list] = {}
@@ -270,13 +297,17 @@ def write_record(directory: str | os.PathLike, *, config: dict, metrics: dict,
     """Write one run record atomically to ``directory`` (replacing an older one).
 
     Safe to call from several processes at once for the same directory: the writes are
-    serialized by ``lock(directory)`` and the last one wins. ``identity``: a hash of what
-    determines the result (``experiments.run`` stores it to recognise a finished job).
+    serialized by ``lock(directory)`` and the last one wins. ``identity``:
+    ``job_identity(config)`` (``experiments.run`` stores it to recognise a finished job);
+    another value is refused (``ValueError``), since the record would not be what it says.
 
     Returns:
       The record directory.
     """
     directory = Path(directory)
+    if identity is not None and identity != job_identity(config):
+        raise ValueError(f"{directory}: the identity given ({identity}) is not the one its "
+                         f"config gives ({job_identity(config)}).")
     directory.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "config": to_plain(config),
@@ -346,10 +377,59 @@ def required_columns(config: dict) -> list[str]:
     return row_columns(spec) if isinstance(spec, dict) else list(ROW_METRICS)
 
 
+_SCALARS: tuple[set[type], ...] = ({int, float}, {bool}, {str})
+"""The kinds of value a column without a ``COLUMN_TYPES`` type may hold, one per column."""
+_TYPED: dict[str, tuple[set[type], str]] = {
+    "number": ({int, float}, "numbers"), "boolean": ({bool}, "booleans"),
+    "count": ({int}, "iteration counts (whole numbers, -1 for never)")}
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool | int | float):
+        return repr(value)
+    return f"the text {value[:20]!r}" if isinstance(value, str) else _kind(value)
+
+
+def _column_problem(values: list, kind: str | None, where: str) -> str | None:
+    """What is wrong with the values of a column (``where`` names it): ``kind`` is its
+    ``COLUMN_TYPES`` type, "number" for a sweep axis, or None: one kind of scalar (numbers,
+    booleans or text), nulls allowed."""
+    types = {type(v) for v in values}
+    if kind is None:
+        if any(types - {type(None)} <= allowed for allowed in _SCALARS):
+            return None
+        odd = next((v for v in values if isinstance(v, dict | list)), None)
+        if odd is not None:
+            return f"{RECORD_FILE} has {_kind(odd)} in {where}, which holds plain values"
+        kinds = sorted({_kind(v) for v in values if v is not None})
+        return f"{RECORD_FILE} mixes {' and '.join(kinds)} in {where}"
+    allowed, holds = _TYPED[kind]
+    if not types <= allowed:
+        bad = next(v for v in values if type(v) not in allowed)
+    elif kind == "count" and values and min(values) < -1:
+        bad = min(values)
+    else:
+        return None
+    return f"{RECORD_FILE} has {_shown(bad)} in {where}, which holds {holds}"
+
+
+def _check_metrics(record: dict) -> str | None:
+    """The scalar metrics of a record without rows that ``load`` reads as counts: each
+    experiment gives its other metrics its own meaning (some count "diverged" runs)."""
+    flat: dict = {}
+    _flat("", record["metrics"], flat)
+    for name, value in flat.items():
+        if name.rsplit(".", 1)[-1] in MISSING_IF_NEGATIVE and not isinstance(value, list):
+            problem = _column_problem([value], "count", f"the metric {name!r}")
+            if problem:
+                return problem
+    return None
+
+
 def _check_rows(record: dict) -> str | None:
     metrics = record["metrics"]
     if ROWS not in metrics:
-        return None
+        return _check_metrics(record)
     rows = metrics[ROWS]
     if not isinstance(rows, dict):
         return f"{RECORD_FILE} has metrics.rows that is {_kind(rows)}, not an object of columns"
@@ -368,18 +448,58 @@ def _check_rows(record: dict) -> str | None:
     if isinstance(n, int) and not isinstance(n, bool) and lengths and n != lengths[0]:
         return (f"{RECORD_FILE} says metrics.trajectories = {n} but metrics.rows has "
                 f"{lengths[0]} rows")
+    engine = isinstance(record["config"].get("engine"), dict)
+    axes = set(required_columns(record["config"])) - set(COLUMN_TYPES)
+    for name, column in rows.items():
+        if engine:
+            kind = COLUMN_TYPES.get(name) or ("number" if name in axes else None)
+        else:
+            kind = "count" if name in MISSING_IF_NEGATIVE else None
+        problem = _column_problem(column, kind, f"the column {name!r} of metrics.rows")
+        if problem:
+            return problem
     return None
 
 
-def _inspect(directory: Path) -> tuple[dict | None, dict | None, str | None]:
-    """(record, traces, None) for a complete record, else (…, …, the problem)."""
+def _check_identity(record: dict) -> str | None:
+    stored = record.get("identity")
+    if stored is None or stored == job_identity(record["config"]):
+        return None
+    return (f"{RECORD_FILE} has a config that does not give its identity {stored} (edited "
+            f"after the run, or written for another job)")
+
+
+def _check_traces(arrays: dict, rows: int | None) -> str | None:
+    """Every trace holds numbers; in a record of ``rows`` rows, "iterations" (when present)
+    is one axis and every other trace has the rows on its first axis and, with
+    "iterations", the recorded iterates on its second: each row gets its own trace."""
+    for name, arr in arrays.items():
+        if arr.dtype.kind not in "biufc":
+            return f"{TRACES_FILE} holds {name!r} of type {arr.dtype}, not numbers"
+    if rows is None:
+        return None
+    its = arrays.get("iterations")
+    if its is not None and its.ndim != 1:
+        return f"{TRACES_FILE} has 'iterations' of shape {its.shape}, not one axis"
+    want = (rows,) if its is None else (rows, len(its))
+    for name, arr in arrays.items():
+        if name != "iterations" and arr.shape[:len(want)] != want:
+            what = "rows" if its is None else "rows x recorded iterates"
+            return (f"{TRACES_FILE} has {name!r} of shape {arr.shape}, where the record's "
+                    f"{what} need {want}")
+    return None
+
+
+def _parse(directory: Path) -> tuple[dict | None, str | None]:
+    """(record, None) when ``record.json`` is a JSON object with the keys of their types,
+    else (None, the problem)."""
     path = directory / RECORD_FILE
     try:
         text = path.read_text()
     except FileNotFoundError:
-        return None, None, f"{RECORD_FILE} is missing"
+        return None, f"{RECORD_FILE} is missing"
     except (OSError, UnicodeDecodeError) as err:
-        return None, None, f"{RECORD_FILE} cannot be read ({err})"
+        return None, f"{RECORD_FILE} cannot be read ({err})"
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as err:
@@ -389,22 +509,29 @@ def _inspect(directory: Path) -> tuple[dict | None, dict | None, str | None]:
             what = "is truncated"  # the text ends before the JSON value does
         else:
             what = "is not valid JSON"
-        return None, None, (f"{RECORD_FILE} {what} ({err.msg}: line {err.lineno}, column "
-                            f"{err.colno})")
+        return None, (f"{RECORD_FILE} {what} ({err.msg}: line {err.lineno}, column "
+                      f"{err.colno})")
     if not isinstance(raw, dict):
-        return None, None, f"{RECORD_FILE} holds {_kind(raw)}, not a record (a JSON object)"
+        return None, f"{RECORD_FILE} holds {_kind(raw)}, not a record (a JSON object)"
     for key, kind in REQUIRED.items():
         if key not in raw:
-            return None, None, f"{RECORD_FILE} has no {key!r} field"
+            return None, f"{RECORD_FILE} has no {key!r} field"
         if not isinstance(raw[key], kind):
-            return None, None, (f"{RECORD_FILE} has a {key!r} field that is {_kind(raw[key])}"
-                                f", not {_kind(kind())}")
+            return None, (f"{RECORD_FILE} has a {key!r} field that is {_kind(raw[key])}, "
+                          f"not {_kind(kind())}")
     for key, kinds in OPTIONAL.items():
         value = raw.get(key)
         if key in raw and (not isinstance(value, kinds) or isinstance(value, bool)):
-            return None, None, f"{RECORD_FILE} has a {key!r} field that is {_kind(value)}"
-    record = from_plain(raw)
-    problem = _check_rows(record)
+            return None, f"{RECORD_FILE} has a {key!r} field that is {_kind(value)}"
+    return from_plain(raw), None
+
+
+def _inspect(directory: Path) -> tuple[dict | None, dict | None, str | None]:
+    """(record, traces, None) for a complete record, else (…, …, the problem)."""
+    record, problem = _parse(directory)
+    if record is None:
+        return None, None, problem
+    problem = _check_identity(record) or _check_rows(record)
     if problem:
         return record, None, problem
     tpath = directory / TRACES_FILE
@@ -418,7 +545,10 @@ def _inspect(directory: Path) -> tuple[dict | None, dict | None, str | None]:
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
         return record, None, (f"{TRACES_FILE} is truncated or corrupt ("
                               f"{type(err).__name__}: {err})")
-    return record, arrays, None
+    rows = record["metrics"].get(ROWS)
+    problem = _check_traces(arrays, None if rows is None else
+                            len(next(iter(rows.values()), [])))
+    return record, (None if problem else arrays), problem
 
 
 def check_record(directory: str | os.PathLike) -> str | None:
@@ -426,12 +556,18 @@ def check_record(directory: str | os.PathLike) -> str | None:
     starts with the file it concerns (e.g. "record.json is truncated (...)").
 
     Complete means: ``record.json`` parses to a JSON object with the ``REQUIRED`` keys of
-    the right types (and ``OPTIONAL`` ones, when present, of theirs); when it has
-    ``metrics["rows"]``, they are columns (lists) of equal length, including every column of
-    ``required_columns(config)`` and as many rows as ``metrics["trajectories"]`` says; and
-    ``traces.npz``, when present, is an npz archive whose arrays all load. This is the one
-    notion of a whole record: ``read_record`` and ``load`` refuse or skip what it refuses,
-    and resuming a sweep re-runs it.
+    the right types (and ``OPTIONAL`` ones, when present, of theirs); its ``identity``, when
+    present, is ``job_identity`` of its config (a config edited after the run is not the
+    job's); when it has ``metrics["rows"]``, they are columns (lists) of equal length,
+    including every column of ``required_columns(config)`` and as many rows as
+    ``metrics["trajectories"]`` says, and every column has its type (in an engine record
+    ``COLUMN_TYPES`` and numbers for a sweep axis; elsewhere one kind of scalar, nulls
+    allowed); a column or scalar metric named in ``MISSING_IF_NEGATIVE`` holds counts
+    (whole numbers >= -1); and ``traces.npz``, when present, is an npz archive whose arrays
+    all load and hold numbers and, with rows, give each row its own trace: the rows on the
+    first axis and the recorded iterates (the one axis of "iterations", which is shared) on
+    the second. This is the one notion of a whole record: ``read_record`` and ``load``
+    refuse or skip what it refuses, and resuming a sweep re-runs it.
     """
     return _inspect(Path(directory))[2]
 
@@ -513,10 +649,11 @@ def _table(record: dict, arrays: dict | None, rel: str):
         n = len(table)
         for name, arr in arrays.items():
             arr = np.asarray(arr)
-            if arr.ndim >= 1 and arr.shape[0] == n and name != "iterations":
-                table[f"trace.{name}"] = list(arr)
+            if ROWS in metrics:  # check_record: every trace but "iterations" has the rows first
+                split = name != "iterations"
             else:
-                table[f"trace.{name}"] = [arr] * n
+                split = arr.ndim >= 1 and arr.shape[0] == n and name != "iterations"
+            table[f"trace.{name}"] = list(arr) if split else [arr] * n
     table.insert(0, "trajectory", np.arange(len(table)))
     # the code identity of each row, so that a resumed sweep's mixed versions show
     table.insert(1, "git_commit", record.get("git_commit"))
@@ -562,9 +699,10 @@ def load(paths, traces: bool = False):
       "diverged_at" are nullable integers, ``pd.NA`` where the engine says -1 (never
       reached eps, never diverged).
 
-    Incomplete records (see ``check_record``) found in a sweep directory are skipped with a
-    ``RecordWarning`` naming each; a record directory named in ``paths`` that is incomplete
-    raises ``RecordError``.
+    Incomplete records (see ``check_record``: damaged files, a config edited after its run,
+    a value or trace of the wrong type or shape) found in a sweep directory are not loaded:
+    each is named in a ``RecordWarning``; a record directory named in ``paths`` that is
+    incomplete raises ``RecordError``.
     """
     import pandas as pd
 

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from experiments import run as run_mod
 from research import results, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def test_round_trip(tmp_path):
         tmp_path / "rec", config=config,
         metrics={"n": np.int64(3), "x": np.float32(0.5), "bad": nan, "big": np.float64(inf),
                  "flags": np.array([True, False]), "rows": {"v": np.array([1.0, nan, -inf])}},
-        traces={"f": np.arange(6.0).reshape(2, 3)}, seed=7)
+        traces={"f": np.arange(6.0).reshape(3, 2)}, seed=7)
     record, traces = results.read_record(out)
     assert _same(record["config"], config)
     assert _same(record["metrics"], {"n": 3, "x": 0.5, "bad": nan, "big": inf,
@@ -55,7 +56,7 @@ def test_round_trip(tmp_path):
     assert record["seed"] == 7 and record["precision"] == "float64"
     assert record["versions"]["jax"] != "not installed"
     assert "git_commit" in record
-    assert np.array_equal(traces["f"], np.arange(6.0).reshape(2, 3))
+    assert np.array_equal(traces["f"], np.arange(6.0).reshape(3, 2))
     on_disk = _strict_json(out / "record.json")  # standard JSON (no NaN literals)
     assert on_disk["config"]["gamma"] == "inf" and on_disk["metrics"]["bad"] == "nan"
 
@@ -120,19 +121,30 @@ def test_missing_record_says_what_to_do(tmp_path):
 # --------------------------------------------------------------------------- completeness
 
 
-def _engine_record(directory: Path, etas=(0.1, 0.2, 0.5), iterations=None, diverged_at=None):
-    """A record shaped like experiments.run's: an engine block, a sweep axis, rows."""
+def _engine_config(directory: Path, etas=(0.1, 0.2, 0.5), **sweep_extra) -> dict:
+    return {"problem": {"name": "quartic"}, "engine": {"steps": 10},
+            "sweep": {"optimizer": {"eta": list(etas)}, **sweep_extra}, "out": str(directory)}
+
+
+def _engine_metrics(etas, iterations=None, diverged_at=None) -> dict:
     n = len(etas)
     rows = {"optimizer.eta": list(etas), "final_f": [1.0] * n, "final_grad_norm": [0.5] * n,
             "min_grad_norm": [0.1] * n,
             "iterations_to_eps": list(iterations or [-1] * n), "diverged": [False] * n,
             "diverged_at": list(diverged_at or [-1] * n)}
     assert set(rows) == {"optimizer.eta", *sweep.ROW_METRICS}
+    return {results.ROWS: rows, "trajectories": n}
+
+
+def _engine_record(directory: Path, etas=(0.1, 0.2, 0.5), iterations=None, diverged_at=None,
+                   **sweep_extra):
+    """A record shaped like experiments.run's: an engine block, a sweep axis, rows, and the
+    job's identity."""
+    config = _engine_config(directory, etas, **sweep_extra)
     return results.write_record(
-        directory, config={"problem": {"name": "quartic"}, "engine": {"steps": 10},
-                           "sweep": {"optimizer": {"eta": list(etas)}}, "out": str(directory)},
-        metrics={results.ROWS: rows, "trajectories": n},
-        traces={"f": np.ones((n, 3)), "iterations": np.arange(3)})
+        directory, config=config, metrics=_engine_metrics(etas, iterations, diverged_at),
+        traces={"f": np.ones((len(etas), 3)), "iterations": np.arange(3)},
+        identity=run_mod.identity(config))
 
 
 def _edit_json(path: Path, fn):
@@ -147,6 +159,17 @@ def _truncate(path: Path, n: int = 100):
 
 def _drop_column(column):
     return lambda d: d["metrics"]["rows"].pop(column)
+
+
+def _cell(column, value, row=0):
+    """Set one cell of metrics.rows in a record directory."""
+    return lambda d: _edit_json(d / "record.json",
+                                lambda r: r["metrics"]["rows"][column].__setitem__(row, value))
+
+
+def _traces(**arrays):
+    """Replace a record directory's traces.npz (whole, readable) by ``arrays``."""
+    return lambda d: np.savez_compressed(d / "traces.npz", **arrays)
 
 
 CORRUPTIONS = {
@@ -180,6 +203,30 @@ CORRUPTIONS = {
     "empty traces": (lambda d: (d / "traces.npz").write_bytes(b""), "traces.npz", "corrupt"),
     "garbage traces": (lambda d: (d / "traces.npz").write_bytes(b"not a zip at all" * 20),
                        "traces.npz", ""),
+    # whole files that are not what they say: they would load with wrong labels or values
+    "config edited after the run": (
+        lambda d: _edit_json(d / "record.json",
+                             lambda r: r["config"]["problem"].update(name="cosh")),
+        "record.json", "identity"),
+    "text in a metric column": (_cell("final_f", "low"), "record.json", "'final_f'"),
+    "a boolean in a number column": (_cell("final_grad_norm", True), "record.json",
+                                     "'final_grad_norm'"),
+    "an object in a metric column": (_cell("min_grad_norm", {"v": 1.0}, row=1), "record.json",
+                                     "'min_grad_norm'"),
+    "text in an axis column": (_cell("optimizer.eta", "0.1"), "record.json", "'optimizer.eta'"),
+    "a number in the boolean column": (_cell("diverged", 1, row=2), "record.json",
+                                       "'diverged'"),
+    "a count below -1": (_cell("iterations_to_eps", -5), "record.json", "'iterations_to_eps'"),
+    "a fractional count": (_cell("diverged_at", 2.5), "record.json", "'diverged_at'"),
+    "a trace of other rows": (_traces(f=np.ones((2, 3)), iterations=np.arange(3)),
+                              "traces.npz", "'f'"),
+    "a trace of other iterations": (_traces(f=np.ones((3, 4)), iterations=np.arange(3)),
+                                    "traces.npz", "'f'"),
+    "iterations of two dimensions": (_traces(f=np.ones((3, 3)),
+                                             iterations=np.arange(6).reshape(2, 3)),
+                                     "traces.npz", "'iterations'"),
+    "a trace of text": (_traces(f=np.full((3, 3), "x"), iterations=np.arange(3)),
+                        "traces.npz", "'f'"),
 }
 
 
@@ -187,8 +234,7 @@ def test_a_whole_record_is_complete(tmp_path):
     d = _engine_record(tmp_path / "ok")
     assert results.check_record(d) is None and results.is_complete(d)
     # a chunk of a sweep is not a column of its rows
-    chunk = _engine_record(tmp_path / "chunk")
-    _edit_json(chunk / "record.json", lambda r: r["config"]["sweep"].update(chunk=[0, 3]))
+    chunk = _engine_record(tmp_path / "chunk", chunk=[0, 3])
     assert results.check_record(chunk) is None
     d2 = results.write_record(tmp_path / "plain", config={"k": 1},
                               metrics={results.ROWS: {"v": [1.0, 2.0]}})
@@ -214,6 +260,8 @@ def test_every_corruption_is_incomplete_and_named(tmp_path, name):
     assert type(info.value.__cause__).__name__ not in ("JSONDecodeError", "BadZipFile")
     with pytest.raises(results.RecordError, match=file):
         results.load(d)  # a record named explicitly raises
+    # resuming re-runs it, saying the same
+    assert run_mod.rerun_reason(d, run_mod.identity(_engine_config(d))) == problem
 
 
 def test_load_skips_incomplete_records_of_a_sweep_with_a_warning(tmp_path):
@@ -240,6 +288,31 @@ def test_load_skips_incomplete_records_of_a_sweep_with_a_warning(tmp_path):
     with pytest.warns(results.RecordWarning), pytest.raises(results.RecordError,
                                                             match="no complete run records"):
         results.load(only_bad)
+
+
+UNTRUE = ("config edited after the run", "text in a metric column",
+          "a boolean in a number column", "an object in a metric column",
+          "text in an axis column", "a number in the boolean column", "a count below -1",
+          "a fractional count", "a trace of other rows", "a trace of other iterations",
+          "iterations of two dimensions", "a trace of text")
+"""Damage that leaves whole, readable files: records that are not what they say."""
+
+
+def test_load_names_and_skips_each_record_that_is_not_what_it_says(tmp_path):
+    sweep_dir = tmp_path / "s"
+    _engine_record(sweep_dir / "0", (0.1, 0.2))
+    for job, name in enumerate(UNTRUE, start=1):
+        CORRUPTIONS[name][0](_engine_record(sweep_dir / str(job)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = results.load(sweep_dir, traces=True)
+    named = [str(w.message) for w in caught if issubclass(w.category, results.RecordWarning)]
+    assert len(named) == len(UNTRUE), named
+    for job, (name, message) in enumerate(zip(UNTRUE, named, strict=True), start=1):
+        assert f"{sweep_dir / str(job)}: " in message and CORRUPTIONS[name][2] in message, (
+            name, message)
+    assert list(table["record"]) == ["0", "0"]
+    assert list(table["optimizer.eta"]) == [0.1, 0.2]
 
 
 def test_load_types_the_columns(tmp_path):
@@ -372,3 +445,4 @@ def test_load_names_the_code_of_every_row(tmp_path):
     table = results.load(tmp_path).set_index("record")
     assert table.loc["a", "git_commit"] == results.git_commit()
     assert table.loc["b", "git_commit"] == "0123abc-dirty-feedbeef0000"
+
