@@ -609,21 +609,34 @@ def _flat(prefix: str, value, out: dict) -> None:
         out[prefix] = value
 
 
+def _natural_name(name: str):
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
 def _natural(path: Path):
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.parts]
+    return [_natural_name(p) for p in path.parts]
 
 
 def record_dirs(path: str | os.PathLike) -> list[Path]:
-    """The record directories at ``path``: itself when it holds ``record.json``, else every
-    directory below it that does (hidden ones excluded), in natural order (2 before 10).
-    Complete or not: see ``check_record``."""
+    """The record directories at or below ``path``, in natural order (``path`` first, 2
+    before 10): every directory that holds ``record.json``, ``path`` included, hidden ones
+    excluded. Links to directories are followed, as resuming a sweep follows a linked job
+    directory; a directory reached twice (a link to another job of the sweep, a loop) is
+    listed once, under its first path. Complete or not: see ``check_record``."""
     path = Path(path)
-    if (path / RECORD_FILE).is_file():
-        return [path]
     if not path.is_dir():
         raise FileNotFoundError(f"no run record or sweep directory at {path}.")
-    found = [p.parent for p in path.rglob(RECORD_FILE) if not any(
-        part.startswith(".") for part in p.relative_to(path).parts)]
+    found, seen = [], set()
+    for top, dirs, files in os.walk(path, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:
+            dirs[:] = []  # walked already: a link back into the sweep
+            continue
+        seen.add(real)
+        if RECORD_FILE in {*dirs, *files}:
+            found.append(Path(top))
+        # sorted, so that of two paths to one directory the first in natural order is kept
+        dirs[:] = sorted((d for d in dirs if not d.startswith(".")), key=_natural_name)
     if not found:
         raise FileNotFoundError(f"no run records under {path}: run the sweep first.")
     return sorted(found, key=lambda p: _natural(p.relative_to(path)))
@@ -699,10 +712,12 @@ def load(paths, traces: bool = False):
       "diverged_at" are nullable integers, ``pd.NA`` where the engine says -1 (never
       reached eps, never diverged).
 
+    A sweep directory gives every record at or below it (``record_dirs``): one at its top
+    too (its rows' "record" is "."), and linked job directories, as resuming follows them.
     Incomplete records (see ``check_record``: damaged files, a config edited after its run,
     a value or trace of the wrong type or shape) found in a sweep directory are not loaded:
-    each is named in a ``RecordWarning``; a record directory named in ``paths`` that is
-    incomplete raises ``RecordError``.
+    each is named in a ``RecordWarning``; a record directory named in ``paths`` (one with no
+    record below it) that is incomplete raises ``RecordError``.
     """
     import pandas as pd
 
@@ -710,8 +725,9 @@ def load(paths, traces: bool = False):
         paths = [paths]
     frames, skipped = [], []
     for root in map(Path, paths):
-        explicit = (root / RECORD_FILE).is_file()
-        for directory in record_dirs(root):
+        found = record_dirs(root)
+        explicit = found == [root]
+        for directory in found:
             try:
                 record, arrays = read_record(directory, traces=traces)
             except (RecordError, FileNotFoundError) as err:

@@ -315,6 +315,37 @@ def test_load_names_and_skips_each_record_that_is_not_what_it_says(tmp_path):
     assert list(table["optimizer.eta"]) == [0.1, 0.2]
 
 
+def test_load_reads_a_record_at_the_top_of_a_sweep_and_every_job_below(tmp_path):
+    sweep_dir = tmp_path / "s"
+    _engine_record(sweep_dir, (0.7,))
+    _engine_record(sweep_dir / "0", (0.1, 0.2))
+    _engine_record(sweep_dir / "10" / "inner", (0.3,))
+    _engine_record(sweep_dir / "2", (0.4,))
+    table = results.load(sweep_dir)
+    assert list(table["record"]) == [".", "0", "0", "2", "10/inner"]
+    assert list(table["optimizer.eta"]) == [0.7, 0.1, 0.2, 0.4, 0.3]
+    # damaged at the top, it is one skipped record of the sweep, not an error hiding the rest
+    CORRUPTIONS["null"][0](sweep_dir)
+    with pytest.warns(results.RecordWarning, match=f"{sweep_dir}: record.json"):
+        assert list(results.load(sweep_dir)["record"]) == ["0", "0", "2", "10/inner"]
+
+
+def test_a_symlinked_job_is_loaded_as_resume_counts_it(tmp_path):
+    sweep_dir, elsewhere = tmp_path / "s", tmp_path / "elsewhere"
+    _engine_record(sweep_dir / "0", (0.1,))
+    _engine_record(elsewhere / "1", (0.2,))
+    (sweep_dir / "1").symlink_to(elsewhere / "1", target_is_directory=True)
+    (sweep_dir / "again").symlink_to(sweep_dir / "0")  # one record by two paths: read once
+    (sweep_dir / "0" / "up").symlink_to(sweep_dir)  # a loop ends
+    ident = run_mod.identity(_engine_config(sweep_dir / "1", (0.2,)))
+    assert run_mod.rerun_reason(sweep_dir / "1", ident) is None  # resume: complete, skipped
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", results.RecordWarning)
+        table = results.load(sweep_dir)
+    assert list(table["record"]) == ["0", "1"] and list(table["optimizer.eta"]) == [0.1, 0.2]
+    assert [p.name for p in results.record_dirs(sweep_dir)] == ["0", "1"]
+
+
 def test_load_types_the_columns(tmp_path):
     _engine_record(tmp_path / "s" / "0", (0.1, 0.2), iterations=[5, -1], diverged_at=[-1, 3])
     results.write_record(tmp_path / "s" / "1", config={"optimizer": {"gamma": float("inf")}},
