@@ -180,6 +180,7 @@ def rerun_reason(out: Path, ident: str, stale: bool = False) -> str | None:
     record, another configuration's record, or, with ``stale``, another commit's)."""
     from research import results
 
+    results.recover(out)  # a writer killed here may have left the record beside ``out``
     if not any((out / name).exists() for name in (results.RECORD_FILE, results.TRACES_FILE)):
         return ""
     try:

@@ -25,10 +25,13 @@ record must also be what it says: its identity is recomputed from its config, an
 column and trace has its type and shape.
 
 Writing. The directory is first written under a unique temporary name beside its
-destination and renamed into place, so a killed job never leaves a half-written record:
-either the whole record exists or none of it does. Writers of one directory are serialized
-by a lock file beside it (``.<name>.lock``, ``fcntl.flock``; removed when released), so
-any number of processes may write the same record at once.
+destination (``.<name>.tmp-<token>``) and renamed into place, so a killed job never leaves a
+half-written record. A rewrite renames the old record aside (``.<name>.old-<token>``) first;
+killed between those two renames, it leaves the complete new record beside the missing
+directory, which readers use and ``recover`` (or the next write) moves into place: at every
+moment the old record or the new one is readable. Writers of one directory are serialized by
+a lock file beside it (``.<name>.lock``, ``fcntl.flock``; removed when released), so any
+number of processes may write the same record at once.
 """
 
 from __future__ import annotations
@@ -48,7 +51,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import uuid
 import warnings
 import zipfile
 import zlib
@@ -297,7 +299,8 @@ def write_record(directory: str | os.PathLike, *, config: dict, metrics: dict,
     """Write one run record atomically to ``directory`` (replacing an older one).
 
     Safe to call from several processes at once for the same directory: the writes are
-    serialized by ``lock(directory)`` and the last one wins. ``identity``:
+    serialized by ``lock(directory)`` and the last one wins. Killed at any moment, it leaves
+    the old record or the new one readable (see the module docstring). ``identity``:
     ``job_identity(config)`` (``experiments.run`` stores it to recognise a finished job);
     another value is refused (``ValueError``), since the record would not be what it says.
 
@@ -322,33 +325,87 @@ def write_record(directory: str | os.PathLike, *, config: dict, metrics: dict,
         record["identity"] = identity
     text = json.dumps(record, indent=1, sort_keys=True, allow_nan=False)
     with lock(directory):
-        _remove_debris(directory)
+        _settle(directory)  # a killed rewrite's record back in place: restored if this fails
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-        old = None
         try:
             arrays: dict[str, Any] = {k: np.asarray(v) for k, v in (traces or {}).items()}
             np.savez_compressed(tmp / TRACES_FILE, **arrays)
             (tmp / RECORD_FILE).write_text(text)
-            if directory.exists() or directory.is_symlink():
-                old = directory.with_name(f".{directory.name}.old-{uuid.uuid4().hex[:12]}")
-                directory.rename(old)
-            tmp.rename(directory)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if old is not None and not directory.exists():
-                old.rename(directory)
+            _discard(tmp)
             raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _swap(tmp, directory)
     return directory
 
 
-def _remove_debris(directory: Path) -> None:
-    """Remove what a writer killed mid-write left beside ``directory`` (call with its lock
-    held: only the lock holder creates these)."""
+def _swap(tmp: Path, directory: Path) -> None:
+    """Put the complete record ``tmp`` in place of ``directory`` (its lock held). The old
+    record waits beside as ``.<name>.old-<token of tmp>`` between the two renames: killed
+    there, the pair tells ``_located`` to read ``tmp``."""
+    token = tmp.name.rsplit(".tmp-", 1)[1]
+    old = directory.with_name(f".{directory.name}.old-{token}")
+    moved = False
+    try:
+        if directory.exists() or directory.is_symlink():
+            os.rename(directory, old)
+            moved = True
+        os.rename(tmp, directory)
+    except BaseException:
+        if moved and not (directory.exists() or directory.is_symlink()):
+            os.rename(old, directory)
+        _discard(tmp)
+        raise
+    if moved:
+        _discard(old)
+
+
+def _discard(path: Path) -> None:
+    """Remove a directory, or the link that stands for one."""
+    if path.is_symlink():
+        path.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _located(directory: Path) -> Path:
+    """Where the record of ``directory`` is: there, or, when a rewrite was killed between its
+    two renames (``directory`` gone, its ``.old-`` and ``.tmp-`` copies of one token beside
+    it), the new copy if complete, else the old one."""
+    if directory.exists() or directory.is_symlink():
+        return directory
+    prefix = f".{directory.name}.old-"
+    for old in sorted(directory.parent.glob(glob.escape(prefix) + "*")):
+        tmp = directory.with_name(f".{directory.name}.tmp-{old.name[len(prefix):]}")
+        if tmp.is_dir():
+            return tmp if _inspect(tmp)[2] is None else old
+    return directory
+
+
+def _settle(directory: Path) -> None:
+    """Finish what killed writers of ``directory`` left (call with its lock held: only the
+    holder creates these): the record a rewrite left between its renames goes into place,
+    and the rest beside it is removed."""
+    source = _located(directory)
+    if source != directory:
+        os.rename(source, directory)
     for pattern in (".tmp-*", ".old-*"):
         for path in directory.parent.glob(f".{glob.escape(directory.name)}{pattern}"):
-            shutil.rmtree(path, ignore_errors=True)
+            _discard(path)
+
+
+def recover(directory: str | os.PathLike) -> None:
+    """Finish a killed writer's work on record directory ``directory`` unless another
+    process holds its lock (it is writing): the complete record of a rewrite killed between
+    its renames goes into place, and the debris beside it is removed. Resuming a sweep calls
+    it for each job. Costs two ``stat`` calls when the directory is there and no writer was
+    killed there (a killed one leaves its lock file); without write access it changes
+    nothing, and readers still find the record."""
+    directory = Path(directory)
+    if not lock_path(directory).exists() and _located(directory) == directory:
+        return
+    with contextlib.suppress(OSError), lock(directory, blocking=False) as held:
+        if held:
+            _settle(directory)
 
 
 # --------------------------------------------------------------------------- reading
@@ -567,9 +624,10 @@ def check_record(directory: str | os.PathLike) -> str | None:
     all load and hold numbers and, with rows, give each row its own trace: the rows on the
     first axis and the recorded iterates (the one axis of "iterations", which is shared) on
     the second. This is the one notion of a whole record: ``read_record`` and ``load``
-    refuse or skip what it refuses, and resuming a sweep re-runs it.
+    refuse or skip what it refuses, and resuming a sweep re-runs it. A rewrite killed
+    between its renames is read where it left the record (``recover``).
     """
-    return _inspect(Path(directory))[2]
+    return _inspect(_located(Path(directory)))[2]
 
 
 def is_complete(directory: str | os.PathLike) -> bool:
@@ -588,10 +646,11 @@ def read_record(directory: str | os.PathLike,
         directory, the file and the problem.
     """
     directory = Path(directory)
-    if not (directory / RECORD_FILE).exists():
+    source = _located(directory)
+    if not (source / RECORD_FILE).exists():
         raise FileNotFoundError(
             f"no run record at {directory}: run the experiment that writes it first.")
-    record, arrays, problem = _inspect(directory)
+    record, arrays, problem = _inspect(source)
     if problem or record is None:
         raise RecordError(f"incomplete run record at {directory}: {problem}.", directory,
                           str(problem))
@@ -617,14 +676,30 @@ def _natural(path: Path):
     return [_natural_name(p) for p in path.parts]
 
 
+def _interrupted(names: set[str]) -> list[str]:
+    """The jobs among a directory's entry ``names`` whose rewrite was killed between its two
+    renames: ``.<job>.old-<token>`` and ``.<job>.tmp-<token>`` there, ``<job>`` not."""
+    out = []
+    for name in names:
+        job, sep, token = name.rpartition(".old-")
+        if (sep and job.startswith(".") and not job.startswith("..")
+                and f"{job}.tmp-{token}" in names and job[1:] not in names):
+            out.append(job[1:])
+    return out
+
+
 def record_dirs(path: str | os.PathLike) -> list[Path]:
     """The record directories at or below ``path``, in natural order (``path`` first, 2
     before 10): every directory that holds ``record.json``, ``path`` included, hidden ones
     excluded. Links to directories are followed, as resuming a sweep follows a linked job
     directory; a directory reached twice (a link to another job of the sweep, a loop) is
-    listed once, under its first path. Complete or not: see ``check_record``."""
+    listed once, under its first path. A job whose rewrite was killed between its renames is
+    listed under its own name (``read_record`` finds the record). Complete or not: see
+    ``check_record``."""
     path = Path(path)
     if not path.is_dir():
+        if _located(path) != path:
+            return [path]
         raise FileNotFoundError(f"no run record or sweep directory at {path}.")
     found, seen = [], set()
     for top, dirs, files in os.walk(path, followlinks=True):
@@ -633,8 +708,10 @@ def record_dirs(path: str | os.PathLike) -> list[Path]:
             dirs[:] = []  # walked already: a link back into the sweep
             continue
         seen.add(real)
-        if RECORD_FILE in {*dirs, *files}:
+        names = {*dirs, *files}
+        if RECORD_FILE in names:
             found.append(Path(top))
+        found += [Path(top, job) for job in _interrupted(names)]
         # sorted, so that of two paths to one directory the first in natural order is kept
         dirs[:] = sorted((d for d in dirs if not d.startswith(".")), key=_natural_name)
     if not found:

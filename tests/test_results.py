@@ -477,3 +477,92 @@ def test_load_names_the_code_of_every_row(tmp_path):
     assert table.loc["a", "git_commit"] == results.git_commit()
     assert table.loc["b", "git_commit"] == "0123abc-dirty-feedbeef0000"
 
+
+# --------------------------------------------------------------------------- crashes
+
+KILLER = LOAD_RESULTS + """
+import builtins, io, json, os, signal, sys
+from pathlib import Path
+import numpy as np
+base, sig, spec = Path(sys.argv[1]), getattr(signal, sys.argv[2]), json.loads(sys.argv[3])
+CALLS = [(os, n) for n in ("rename", "replace", "unlink", "rmdir", "mkdir", "open")]
+CALLS += [(builtins, "open"), (io, "open")]
+ORIGINAL = [getattr(m, n) for m, n in CALLS]
+
+def write(d, which):
+    n = len(spec[which]["etas"])
+    results.write_record(d, config=spec[which]["config"], metrics=spec[which]["metrics"],
+                         traces={"f": np.full((n, 3), n), "iterations": np.arange(3)},
+                         identity=spec[which]["identity"])
+
+def die_at(call):
+    # every file-system call of the rewrite counts; the process dies before the call-th one
+    count = [0]
+    def wrap(fn):
+        def inner(*args, **kwargs):
+            count[0] += 1
+            if count[0] == call:
+                os.kill(os.getpid(), sig)
+            return fn(*args, **kwargs)
+        return inner
+    for (module, name), fn in zip(CALLS, ORIGINAL):
+        setattr(module, name, wrap(fn))
+    return count
+
+write(base / "dry" / "job", "old")
+count = die_at(0)
+write(base / "dry" / "job", "new")
+total = count[0]
+for (module, name), fn in zip(CALLS, ORIGINAL):
+    setattr(module, name, fn)
+for call in range(1, total + 2):
+    write(base / str(call) / "job", "old")
+    pid = os.fork()
+    if pid == 0:
+        die_at(call)
+        write(base / str(call) / "job", "new")
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) == (call <= total), (call, status)
+print(total)
+"""
+
+
+def _etas(directory: Path):
+    """The sweep axis of the record in ``directory``, or what reading it raised."""
+    try:
+        record, _ = results.read_record(directory)
+    except (FileNotFoundError, results.RecordError) as err:
+        return f"{type(err).__name__}: {err}"
+    return tuple(record["config"]["sweep"]["optimizer"]["eta"])
+
+
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM"])
+def test_a_rewrite_killed_at_any_step_leaves_the_old_or_the_new_record(tmp_path, sig):
+    """A process rewriting a record is killed before each file-system call it makes in turn:
+    the old record or the new one loads, never neither; resuming uses that one, in place,
+    and leaves no debris."""
+    versions = {"old": (0.1, 0.2), "new": (0.3, 0.4, 0.5)}
+    spec = {}
+    for which, etas in versions.items():
+        config = _engine_config(tmp_path / "job", etas)
+        spec[which] = {"etas": etas, "config": config, "metrics": _engine_metrics(etas),
+                       "identity": run_mod.identity(config)}
+    done = subprocess.run([sys.executable, "-c", KILLER, str(tmp_path), sig, json.dumps(spec)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    jobs = [tmp_path / str(call) / "job" for call in range(1, int(done.stdout) + 2)]
+    found = {job: _etas(job) for job in jobs}
+    assert all(etas in versions.values() for etas in found.values()), found
+    seen = ["old" if etas == versions["old"] else "new" for etas in found.values()]
+    assert seen[0] == "old" and seen[-1] == "new" and seen == sorted(seen, reverse=True)
+    for job, etas in found.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", results.RecordWarning)
+            table = results.load(job.parent)
+        assert list(table["record"]) == ["job"] * len(etas)
+        assert tuple(table["optimizer.eta"]) == etas, job
+        which = "old" if etas == versions["old"] else "new"
+        assert run_mod.rerun_reason(job, spec[which]["identity"]) is None, job
+        assert _etas(job) == etas and (job / "record.json").is_file(), job
+        assert sorted(p.name for p in job.parent.iterdir()) == ["job"], job
