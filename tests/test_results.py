@@ -346,6 +346,42 @@ def test_a_symlinked_job_is_loaded_as_resume_counts_it(tmp_path):
     assert [p.name for p in results.record_dirs(sweep_dir)] == ["0", "1"]
 
 
+def test_other_records_are_typed_as_load_reads_them(tmp_path):
+    """Without an engine block a column may hold any one kind of scalar, and a scalar
+    metric any value, but what load reads as a count (-1: never) must be one."""
+    d = results.write_record(tmp_path / "mixed", config={"k": 1},
+                             metrics={results.ROWS: {"v": [1.0, "two"], "n": [1, None]}})
+    problem = results.check_record(d)
+    assert problem is not None and "'v'" in problem and "a string" in problem, problem
+    d = results.write_record(tmp_path / "count", config={"k": 1},
+                             metrics={"a": {"iterations_to_eps": -3, "diverged": 2}})
+    problem = results.check_record(d)
+    assert problem is not None and "'a.iterations_to_eps'" in problem, problem
+    d = results.write_record(tmp_path / "fine", config={"k": 1},
+                             metrics={"a": {"iterations_to_eps": -1, "diverged": 2},
+                                      results.ROWS: {"v": [1.0, None], "s": ["x", "y"]}})
+    assert results.check_record(d) is None
+
+
+def test_a_record_is_never_written_with_an_identity_its_config_does_not_give(tmp_path):
+    config = _engine_config(tmp_path / "job")
+    wrong = run_mod.identity({**config, "problem": {"name": "cosh"}})
+    with pytest.raises(ValueError, match=str(tmp_path / "job")) as info:
+        results.write_record(tmp_path / "job", config=config, metrics={}, identity=wrong)
+    assert str(info.value).count("\n") == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rewriting_a_linked_job_leaves_its_target_and_no_debris(tmp_path):
+    elsewhere = _engine_record(tmp_path / "elsewhere" / "1", (0.2,))
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "1").symlink_to(elsewhere)
+    _engine_record(tmp_path / "s" / "1", (0.3,))
+    assert not (tmp_path / "s" / "1").is_symlink()
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["1"]
+    assert _etas(tmp_path / "s" / "1") == (0.3,) and _etas(elsewhere) == (0.2,)
+
+
 def test_load_types_the_columns(tmp_path):
     _engine_record(tmp_path / "s" / "0", (0.1, 0.2), iterations=[5, -1], diverged_at=[-1, 3])
     results.write_record(tmp_path / "s" / "1", config={"optimizer": {"gamma": float("inf")}},
