@@ -274,3 +274,39 @@ def test_the_readme_preset_gives_one_table_under_both_sweepers(tmp_path):
                       .reset_index(drop=True))
     assert len(tables[0]) == 6 and np.isinf(tables[0]["optimizer.gamma"]).sum() == 3
     pd.testing.assert_frame_equal(tables[0], tables[1], check_dtype=False)
+
+
+@settings(max_examples=60)
+@given(points=st.integers(1, 500), max_batch=st.integers(1, 120))
+def test_chunks_split_the_points_evenly(points, max_batch):
+    """The fewest chunks of at most max_batch points, sizes differing by at most one, that
+    cover the points in order (101 points in chunks of 50 were 50, 50 and 1)."""
+    jobs, _ = _plan(f"optimizer.lr=range(0,{points})", max_batch=max_batch)
+    sizes = [j.points for j in jobs]
+    assert len(jobs) == -(-points // max_batch) and sum(sizes) == points
+    assert max(sizes) <= max_batch and max(sizes) - min(sizes) <= 1
+    bounds = [j.chunk or (0, points) for j in jobs]
+    assert [b[0] for b in bounds] == [0] + [b[1] for b in bounds[:-1]] and bounds[-1][1] == points
+
+
+def test_progress_counts_every_point_of_evenly_split_chunks(tmp_path, run_cli):
+    r = run_cli("-m", "optimizer.eta=range(0.001,0.102,0.001)", "hydra.sweeper.max_batch=50",
+                "engine.steps=10", "progress=off", f"hydra.sweep.dir={tmp_path}")
+    assert r.returncode == 0, r.stderr
+    assert "[sweep] 101 points in 3 jobs" in r.stderr, r.stderr
+    for i, (first, last) in enumerate([(0, 33), (34, 67), (68, 100)], start=1):
+        assert f"job {i}/3: " in r.stderr and f"points {first}..{last} of 101 (" in r.stderr
+    assert "[sweep] 101/101 points" in r.stderr and len(results.load(tmp_path)) == 101
+
+
+@pytest.mark.parametrize(("args", "points"), [
+    (("experiment=quartic_eta_batch",), 1000),  # the preset's own sweep block
+    (("optimizer.eta=0.1,0.2", "+sweep.optimizer.gamma=[1.0,2.0,3.0]"), 6),  # and a hand axis
+])
+def test_progress_counts_the_trajectories_of_a_sweep_block(tmp_path, run_cli, args, points):
+    r = run_cli("-m", *args, "engine.steps=10", "engine.record_every=10", "progress=off",
+                f"hydra.sweep.dir={tmp_path}")
+    assert r.returncode == 0, r.stderr
+    assert len(results.load(tmp_path)) == points
+    assert f"[sweep] {points:,} points in 1 job " in r.stderr, r.stderr
+    assert f"({points:,} points)" in r.stderr and f"{points:,}/{points:,} points" in r.stderr

@@ -10,20 +10,30 @@ swept keys in two:
 - everything else (problem, optimizer family, shapes, steps, ...): one job per combination,
   as the basic sweeper does.
 
-``hydra.sweeper.max_batch=N`` splits the points of each combination into chunks of at most N
-points (``++sweep.chunk=[start,stop]``), each its own job, so that joblib, submitit or SLURM
-spread a large sweep over processes or array tasks while each task still runs a batch.
+``hydra.sweeper.max_batch=N`` splits the points of each combination into the fewest chunks of
+at most N points, of sizes differing by at most one (``++sweep.chunk=[start,stop]``), each its
+own job, so that joblib, submitit or SLURM spread a large sweep over processes or array tasks
+while each task still runs a batch.
 
 Before the first job runs, the config of every combination is composed once and handed to
 ``hydra.sweeper.validate`` (a dotted path to ``f(cfg)``, which raises ``ValueError`` on a bad
 value), so a bad value anywhere stops the sweep before any record is written. A preset
 (``experiment=...``) that brings its own sweep cannot be swept over with another: the sweeper
 refuses in one line rather than drop the preset's jobs.
+
+Before the first job runs, too, every job's directory is resolved as the launcher will: two
+jobs that would share one are refused, and the records of the sweep directory that this sweep
+will not write as they are (chunks laid out otherwise by an earlier run of it, per its
+``multirun.yaml``, or records no job of it writes) are moved into ``.retired/`` (``retire``),
+so a table never holds a point twice. Whether another sweep may use the directory at all is
+the experiment's decision (``experiments.run.Guard``).
 """
 
 # (no "from __future__ import annotations": Hydra's plugin scanner runs this module before
 # it is in sys.modules, where dataclasses cannot resolve string annotations)
 
+import contextlib
+import dataclasses
 import importlib
 import itertools
 import math
@@ -41,9 +51,12 @@ from hydra.core.override_parser.types import Override, RangeSweep
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 BATCH_KEYS = ("x0", "engine.seed")
 BATCH_PREFIX = "optimizer."
+RETIRED = ".retired"
+"""Where ``retire`` moves records out of ``results.load``'s sight (it skips hidden folders)."""
 
 
 @dataclass
@@ -58,7 +71,8 @@ class BatchingSweeperConf:
     """Dotted path of ``f(cfg, job_dir) -> str | None``: a line to print when the job with
     this config has already written its complete result in ``job_dir`` (None otherwise);
     such jobs are not launched, and a combination whose jobs all finished is not validated
-    again."""
+    again. A ``ValueError`` it raises (``job_dir`` holds a result it must not replace) stops
+    the sweep before any job runs."""
     params: dict[str, str] | None = None
 
 
@@ -84,6 +98,9 @@ class Job:
     points: int
     label: str
     chunk: tuple[int, int] | None = None
+    slot: tuple[str, ...] = ()
+    """Its place in the sweep (swept values, batch block, chunk): a job of an earlier run of
+    the same sweep with the same slot and number wrote the same directory and rows."""
 
 
 def _check_max_batch(max_batch) -> None:
@@ -123,18 +140,29 @@ def plan(overrides: Sequence[Override], max_batch: int | None) -> tuple[list[Job
                              f"{key[len('sweep.'):]}=...; give its values once.")
     points = math.prod(len(v) for v in axes.values())
     batch = [f"++sweep.{k}={compact[k] or '[' + ','.join(v) + ']'}" for k, v in axes.items()]
-    size = points if max_batch is None else max_batch
     jobs, combos = [], list(itertools.product(*fixed))
     for combo in combos:
-        shown = " ".join(c for c in combo if "=" in c and _swept(c, overrides))
-        for start in range(0, points, size):
-            stop = min(points, start + size)
-            chunked = max_batch is not None and (start > 0 or stop < points)
+        swept = tuple(c for c in combo if "=" in c and _swept(c, overrides))
+        for start, stop in chunks(points, max_batch):
+            chunked = (start, stop) != (0, points)
             chunk = [f"++sweep.chunk=[{start},{stop}]"] if chunked else []
-            label = ", ".join(filter(None, [shown, _axes_label(axes, start, stop, points)]))
+            label = ", ".join(filter(None, [" ".join(swept),
+                                            _axes_label(axes, start, stop, points)]))
             jobs.append(Job((*combo, *batch, *chunk), stop - start, label or "one job",
-                            (start, stop) if chunked else None))
+                            (start, stop) if chunked else None, (*swept, *batch, *chunk)))
     return jobs, len(combos)
+
+
+def chunks(points: int, max_batch: int | None) -> list[tuple[int, int]]:
+    """The fewest slices ``(start, stop)`` of at most ``max_batch`` points covering
+    ``range(points)`` in order, sizes differing by at most one, the larger first: 101 points
+    in chunks of at most 50 are 34, 34 and 33, not 50, 50 and 1."""
+    n = 1 if max_batch is None else max(1, -(-points // max_batch))
+    size, extra = divmod(points, n)
+    bounds = [0]
+    for k in range(n):
+        bounds.append(bounds[-1] + size + (k < extra))
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def _range_block(override: Override) -> str | None:
@@ -166,20 +194,103 @@ def _axes_label(axes: dict[str, list[str]], start: int, stop: int, points: int) 
     return f"{ranges}{part}"
 
 
-def _refuse_chunks_of_a_larger_grid(cfg: DictConfig, combo: tuple[str, ...]) -> None:
+def _extra_axes(cfg: DictConfig, combo: tuple[str, ...]) -> tuple[dict, list[str]]:
+    """The combination's flattened sweep block, and its axes that the sweeper did not put
+    there (a preset's own, or ``+sweep.X=...`` by hand)."""
+    from research.rows import CHUNK, flatten
+
+    node = cfg.get("sweep")
+    block = flatten(OmegaConf.to_container(node, resolve=True) if node else {})
+    mine = {o.split("=", 1)[0][len("++sweep."):] for o in combo if o.startswith("++sweep.")}
+    return block, sorted(k for k in block if k != CHUNK and k not in mine)
+
+
+def _refuse_chunks_of_a_larger_grid(extra: list[str]) -> None:
     """Chunks are slices of the sweeper's own axes. A sweep block with further axes (a
     preset's, or ``+sweep.X=...`` by hand) makes each job's grid larger than planned, and its
     chunk would slice a part of it: refuse, naming the axes, instead of dropping points."""
-    from research.rows import CHUNK, flatten
-
-    block = OmegaConf.to_container(cfg.get("sweep") or {}, resolve=True)
-    mine = {o.split("=", 1)[0][len("++sweep."):] for o in combo if o.startswith("++sweep.")}
-    extra = sorted(k for k in flatten(block) if k != CHUNK and k not in mine)
     if extra:
         raise ValueError(
             f"hydra.sweeper.max_batch chunks only the axes swept on the command line, but the "
             f"sweep block also has {', '.join('sweep.' + k for k in extra)} (from a preset or "
             f"+sweep.*=...); sweep those on the command line too, or drop max_batch.")
+
+
+def _refuse_a_presets_own_sweep(cfg: DictConfig, combo: tuple[str, ...], own: dict) -> None:
+    params = OmegaConf.select(cfg, "hydra.sweeper.params", default=None) or {}
+    theirs = {str(k): str(v) for k, v in params.items()}
+    if theirs != own:
+        preset = next((o for o in combo if o.split("=")[0].lstrip("+") == "experiment"),
+                      "a preset")
+        raise ValueError(
+            f"{preset} defines its own sweep ({', '.join(f'{k}={v}' for k, v in theirs.items())}"
+            f"), which a sweep over presets would drop; run each preset alone with -m "
+            f"{preset}.")
+
+
+def _combo(job: Job) -> tuple[str, ...]:
+    return tuple(o for o in job.overrides if not o.startswith("++sweep.chunk="))
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _subdir(config: DictConfig) -> str:
+    """``hydra.sweep.subdir`` as given, interpolations unresolved."""
+    return str(OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir"))
+
+
+def arguments(config: DictConfig) -> list[str]:
+    """The sweep of a multirun's config: ``hydra.sweeper.params`` (a preset's), then the
+    command line's task overrides."""
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
+    task = OmegaConf.select(config, "hydra.overrides.task", default=None) or []
+    return [f"{k}={v}" for k, v in params.items()] + [str(o) for o in task]
+
+
+def previous(sweep_dir: Path) -> DictConfig | None:
+    """The config the last multirun into ``sweep_dir`` saved there (``multirun.yaml``), or
+    None."""
+    try:
+        return OmegaConf.load(sweep_dir / "multirun.yaml")
+    except Exception:  # noqa: BLE001 (missing or unreadable: no earlier sweep to compare)
+        return None
+
+
+def records(sweep_dir: Path) -> list[Path]:
+    """The record directories below ``sweep_dir`` that ``results.load`` reads."""
+    from research import results
+
+    try:
+        found = results.record_dirs(sweep_dir)
+    except FileNotFoundError:
+        return []
+    return [d for d in found if d != sweep_dir]
+
+
+def retire(sweep_dir: Path, dirs: Sequence[Path]) -> Path:
+    """Move the record directories ``dirs`` (below ``sweep_dir``) into
+    ``sweep_dir/.retired/<time>/``, each under its own relative path: out of the table's
+    sight, not deleted. Returns that folder. Refuses, moving nothing, when another process
+    holds the lock of one of them."""
+    from research import results
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target, n = sweep_dir / RETIRED / stamp, 1
+    while target.exists():
+        target, n = sweep_dir / RETIRED / f"{stamp}-{n}", n + 1
+    with contextlib.ExitStack() as held:
+        for d in dirs:
+            if not held.enter_context(results.lock(d, blocking=False)):
+                raise ValueError(f"{d} is being run by another process; wait for it to finish, "
+                                 f"or give a new hydra.sweep.dir.")
+        for d in dirs:
+            results.recover(d)  # a rewrite killed between its renames: its record into place
+            dest = target / d.relative_to(sweep_dir)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            d.rename(dest)
+    return target
 
 
 class BatchingSweeper(Sweeper):
@@ -204,83 +315,165 @@ class BatchingSweeper(Sweeper):
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config)
 
+    def _plan(self, args: list[str], max_batch: int | None) -> tuple[list[Job], int]:
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        return plan(parser.parse_overrides(args), max_batch)
+
     # ------------------------------------------------------------------ checks
 
-    def _check(self, jobs: list[Job]) -> set[int]:
-        """Compose each combination once; find its jobs that have finished already (the
-        ``finished`` hook) and validate the combination unless all of them have; refuse a
-        preset with its own sweep inside a sweep over presets.
-
-        Returns:
-          The indices (0-based, in ``jobs``) of the finished jobs.
-        """
+    def _compose(self, jobs: list[Job]) -> dict[tuple[str, ...], DictConfig]:
+        """Compose each combination once; refuse a preset with its own sweep inside a sweep
+        over presets, and chunks of a grid larger than planned."""
         loader = self.hydra_context.config_loader
-        check = _import(self.validate) if self.validate else None
-        done_hook = _import(self.finished, "finished") if self.finished else None
         own = {str(k): str(v) for k, v in self.params.items()}
-        combos: dict[tuple[str, ...], list[int]] = {}
-        for i, job in enumerate(jobs):
-            combo = tuple(o for o in job.overrides if not o.startswith("++sweep.chunk="))
-            combos.setdefault(combo, []).append(i)
-        done: set[int] = set()
-        for combo, members in combos.items():
-            cfg = loader.load_sweep_config(self.config, list(combo))
-            if any(jobs[i].chunk is not None for i in members):
-                _refuse_chunks_of_a_larger_grid(cfg, combo)
-            params = OmegaConf.select(cfg, "hydra.sweeper.params", default=None) or {}
-            theirs = {str(k): str(v) for k, v in params.items()}
-            if theirs != own:
-                preset = next((o for o in combo if o.split("=")[0].lstrip("+") == "experiment"),
-                              "a preset")
-                raise ValueError(
-                    f"{preset} defines its own sweep ({', '.join(f'{k}={v}' for k, v in theirs.items())}"  # noqa: E501
-                    f"), which a sweep over presets would drop; run each preset alone with -m "
-                    f"{preset}.")
-            if done_hook is not None:
-                # one copy per combination, each job's chunk and number set on it in turn (the
-                # jobs of a combination are all chunks, or one job): a copy per job cost 25 ms
-                scratch = cfg.copy()
-                for i in members:
-                    line = self._finished(done_hook, scratch, jobs[i], i)
-                    if line:
-                        print(line, flush=True)
-                        done.add(i)
-            if check is not None and not set(members) <= done:
-                check(cfg)
-        return done
+        configs: dict[tuple[str, ...], DictConfig] = {}
+        for job in jobs:
+            combo = _combo(job)
+            if combo not in configs:
+                configs[combo] = loader.load_sweep_config(self.config, list(combo))
+                if job.chunk is not None:
+                    _refuse_chunks_of_a_larger_grid(_extra_axes(configs[combo], combo)[1])
+                _refuse_a_presets_own_sweep(configs[combo], combo, own)
+        return configs
 
-    def _finished(self, hook, cfg: DictConfig, job: Job, index: int) -> str | None:
-        """``hook``'s line when the job (its chunk and number set on ``cfg``, a copy of the
-        combination's config that this overwrites; its directory resolved as the launcher
-        will) has finished, else None. Any doubt (an ``out`` given on the command line, a
-        directory that does not resolve) means it has not: the job is launched and decides
-        for itself."""
-        if any(o.split("=", 1)[0].lstrip("+") == "out" for o in job.overrides):
-            return None
+    def _dirs(self, jobs: list[Job], scratch: dict) -> list[Path | None]:
+        """Each job's directory (absolute), resolved as the launcher will; None where it
+        does not resolve here. Two jobs that would write one directory are refused: the
+        second would replace the first's record."""
+        dirs: list[Path | None] = []
+        seen: dict[Path, int] = {}
+        for i, job in enumerate(jobs):
+            d = self._job_dir(scratch[_combo(job)], job, i)
+            if d is not None and d in seen:
+                out = next((o for o in job.overrides if _key(o) == "out"), None)
+                fix = ("make it differ per job, or drop it: each job then writes "
+                       "hydra.sweep.dir/<job number>" if out else
+                       "include ${hydra.job.num} in it")
+                raise ValueError(f"{out or 'hydra.sweep.subdir=' + _subdir(self.config)} "
+                                 f"gives jobs {seen[d] + 1} and {i + 1} of this sweep one "
+                                 f"directory, {d}; {fix}.")
+            if d is not None:
+                seen[d] = i
+            dirs.append(d)
+        return dirs
+
+    @staticmethod
+    def _job_dir(cfg: DictConfig, job: Job, index: int) -> Path | None:
+        """Set the job's chunk and number on ``cfg`` (its combination's scratch copy; the jobs
+        of a combination are all chunks, or one job) and resolve its directory: ``out`` when
+        given on the command line, else ``hydra.sweep.dir/hydra.sweep.subdir``."""
         try:
             with open_dict(cfg):
                 if job.chunk is not None:
                     cfg.sweep["chunk"] = list(job.chunk)
                 cfg.hydra.job.num = index
-                job_dir = Path(str(self.config.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
+                if any(_key(o) == "out" for o in job.overrides):
+                    return Path(str(cfg.out)).absolute()
+                return (Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)).absolute()
+        except Exception:  # noqa: BLE001 (the job itself will resolve it)
+            return None
+
+    def _stale(self, jobs: list[Job], dirs: list[Path | None]) -> list[Path]:
+        """The records of the sweep directory this sweep will not write as they are: those an
+        earlier run of it laid out otherwise (another max_batch, sweeper or subdir: per its
+        multirun.yaml, job by job) and those no job of it writes. Left in place, they would
+        put points in the table twice, or another sweep's rows beside this one's."""
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        found = records(sweep_dir)
+        if not found:
+            return []
+        old = previous(sweep_dir)
+        kept: set[Path] = set()
+        target = str(OmegaConf.select(old, "hydra.sweeper._target_", default="")) if old else ""
+        if old is not None and target.endswith("BatchingSweeper") \
+                and _subdir(old) == _subdir(self.config):
+            args, max_batch = arguments(old), OmegaConf.select(old, "hydra.sweeper.max_batch")
+            try:  # the same command again needs no parsing
+                before = jobs if (args, max_batch) == (arguments(self.config), self.max_batch) \
+                    else self._plan(args, max_batch)[0]
+            except Exception:  # noqa: BLE001 (an unreadable earlier sweep: keep nothing)
+                before = []
+            kept = {d for d, job, was in zip(dirs, jobs, before, strict=False)
+                    if d is not None and job.slot == was.slot}
+        return [d for d in found if d.absolute() not in kept]
+
+    def _check(self, jobs: list[Job], configs: dict, scratch: dict, dirs: list[Path | None],
+               stale: list[Path]) -> set[int]:
+        """Find the jobs that have finished already (the ``finished`` hook; not those whose
+        record is stale) and validate each combination unless all its jobs have.
+
+        Returns:
+          The indices (0-based, in ``jobs``) of the finished jobs.
+        """
+        check = _import(self.validate) if self.validate else None
+        hook = _import(self.finished, "finished") if self.finished else None
+        moving = {d.absolute() for d in stale}
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, job in enumerate(jobs):
+            groups.setdefault(_combo(job), []).append(i)
+        done: set[int] = set()
+        for combo, members in groups.items():
+            for i in members:
+                if hook is None or dirs[i] is None or dirs[i] in moving:
+                    continue
+                line = self._finished(hook, scratch[combo], jobs[i], i, dirs[i])
+                if line:
+                    print(line, flush=True)
+                    done.add(i)
+            if check is not None and not set(members) <= done:
+                check(configs[combo])
+        return done
+
+    def _finished(self, hook, cfg: DictConfig, job: Job, index: int, job_dir: Path):
+        """``hook``'s line when the job has finished, else None; a ``ValueError`` it raises
+        (the directory holds a result it must not replace) stops the sweep. Any other doubt
+        means it has not finished: the job is launched and decides for itself."""
+        try:
+            self._job_dir(cfg, job, index)
             return hook(cfg, job_dir)
+        except OmegaConfBaseException:
+            return None
+        except ValueError:
+            raise
         except Exception:  # noqa: BLE001 (the job itself will check properly)
             return None
+
+    def _count(self, jobs: list[Job], configs: dict) -> list[Job]:
+        """A job whose sweep block has axes besides the sweeper's (a preset's own block, or
+        ``+sweep.X=...`` by hand) runs the block's whole cross product: count those points,
+        so progress counts every trajectory."""
+        out = []
+        for job in jobs:
+            block, extra = _extra_axes(configs[_combo(job)], _combo(job))
+            if extra and job.chunk is None:
+                from research.sweep import size  # imports JAX: only for such blocks
+
+                job = dataclasses.replace(job, points=size(block))
+            out.append(job)
+        return out
 
     # ------------------------------------------------------------------ sweep
 
     def sweep(self, arguments: list[str]) -> Any:
         assert self.config is not None and self.launcher is not None
         args = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        jobs, combos = plan(parser.parse_overrides(args), self.max_batch)
-        say = _Progress(sum(j.points for j in jobs), len(jobs), combos)
-        try:
-            done = self._check(jobs)
-        except BaseException:
-            say.close()
-            raise
+        jobs, combos = self._plan(args, self.max_batch)
+        configs = self._compose(jobs)
+        jobs = self._count(jobs, configs)
+        # one copy per combination, each job's chunk and number set on it in turn: a copy
+        # per job cost 25 ms
+        scratch = {combo: cfg.copy() for combo, cfg in configs.items()}
+        dirs = self._dirs(jobs, scratch)
+        stale = self._stale(jobs, dirs)
+        # every refusal comes before the first line of progress: an error is one line
+        done = self._check(jobs, configs, scratch, dirs, stale)
         sweep_dir = Path(self.config.hydra.sweep.dir)
+        moved = retire(sweep_dir, stale) if stale else None
+        say = _Progress(sum(j.points for j in jobs), len(jobs), combos)
+        if moved is not None:
+            say.line(f"[sweep] moved {len(stale)} record{'s' * (len(stale) != 1)} this sweep "
+                     f"does not write as they are (other chunks, or the sweep it replaces) to "
+                     f"{moved}")
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         group = self._group_size(len(jobs))
@@ -354,7 +547,9 @@ class _Progress:
               file=sys.stderr, flush=True)
 
     def start(self, i: int, job: Job) -> None:
-        line = f"[sweep] job {i}/{self.jobs}: {job.label} ({job.points:,} points)"
+        self.line(f"[sweep] job {i}/{self.jobs}: {job.label} ({job.points:,} points)")
+
+    def line(self, line: str) -> None:
         if self.bar is not None:
             self.bar.write(line, file=sys.stderr)
         else:
