@@ -16,8 +16,13 @@ turns the config into its arguments, writes the record, and reports errors.
   options or from a copied directory, computes only the missing jobs; an incomplete record
   is re-run with one line saying why. ``rerun_stale=true`` also re-runs records written at
   another git commit.
-- Concurrency: a job holds its directory's lock while it runs; a second process that finds
-  the lock taken skips the job, so two identical multiruns into one directory split it.
+- One sweep per directory: a multirun into a directory that holds another sweep's records
+  (per its ``multirun.yaml``: ``sweep_identity``) is refused before any job runs, and a job
+  never replaces a complete record of another configuration outside its own sweep (``out=``,
+  a single run) or another job's of the same sweep; ``resume=false`` replaces them.
+- Concurrency: a job holds its directory's lock while it runs (``hold``); a second process
+  that finds the lock taken skips the job when it is the same job (two identical multiruns
+  into one directory split it) and refuses otherwise.
 - Limits: a job estimated to need more than ``engine.max_memory_gb`` of memory or to write a
   record larger than ``engine.max_record_gb`` is refused before any compute.
 - Bad input (a bad value, an unknown key, an empty sweep) gives one line ``error: <field>
@@ -28,12 +33,15 @@ turns the config into its arguments, writes the record, and reports errors.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import math
 import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
@@ -44,13 +52,15 @@ from experiments.common import LAUNCHER_PID, cli, explain, hydra_entry, watch_pa
 
 schema.register()
 
-__all__ = ["Guard", "build", "explain", "finished", "identity", "main", "run"]
+__all__ = ["Guard", "build", "explain", "finished", "hold", "holder", "identity", "main", "run",
+           "sweep_identity"]
 
 MAX_STEPS = 2**31 - 1
 """The engine counts iterations in int32."""
 MAX_SEED = 2**63 - 1
 """``jax.random.PRNGKey`` takes a signed 64-bit integer; seeds are >= 0."""
 GB = 1e9
+OTHER_CONFIGURATION = "its record is of another configuration"
 
 
 def _use_bar(setting) -> bool:
@@ -190,7 +200,7 @@ def rerun_reason(out: Path, ident: str, stale: bool = False) -> str | None:
     except results.RecordError as err:
         return err.problem
     if (record.get("identity") or identity(record["config"])) != ident:
-        return "its record is of another configuration"
+        return OTHER_CONFIGURATION
     if stale and record.get("git_commit") != (now := results.git_commit()):
         return (f"its record was written at commit {record.get('git_commit')}, the code is now "
                 f"at {now} (rerun_stale=true)")
@@ -202,7 +212,8 @@ def finished(cfg: DictConfig, job_dir: Path) -> str | None:
     ``run`` would print when it skips the job of ``cfg`` in ``job_dir`` (a complete record of
     the same identity; see ``rerun_reason``), or None when the job must run. Checked before
     any job is launched, so a finished sweep re-run costs one config composition per
-    combination, not one job each."""
+    combination, not one job each. Raises ``ValueError`` (the sweep stops before any job)
+    where ``run`` would refuse: an ``out=`` that holds another configuration's record."""
     from research import results
 
     if not cfg.resume:
@@ -210,7 +221,11 @@ def finished(cfg: DictConfig, job_dir: Path) -> str | None:
     config = {key: OmegaConf.to_container(cfg[key], resolve=True, enum_to_str=True)
               if OmegaConf.is_config(cfg[key]) else cfg[key]
               for key in (*results.IDENTITY_FIELDS, "engine")}
-    if rerun_reason(Path(job_dir), identity(config), bool(cfg.rerun_stale)) is not None:
+    reason = rerun_reason(Path(job_dir), identity(config), bool(cfg.rerun_stale))
+    typed = _typed(OmegaConf.select(cfg, "hydra.overrides.task", default=None), "out")
+    if reason == OTHER_CONFIGURATION and typed:
+        raise ValueError(_occupied(typed))
+    if reason is not None:
         return None
     return (f"[run] {cfg.problem.name} x {cfg.optimizer.name}: complete record at {job_dir}, "
             f"skipped")
@@ -263,16 +278,16 @@ def run(cfg: DictConfig) -> str:
     ident = identity(config)
     out = Path(cfg.out)
     label = f"{problem.name} x {opt_name}"
-    with results.lock(out, blocking=False) as held:
+    with hold(out, ident) as held:
         if not held:
-            print(f"[run] {label}: {out} is being run by another process, skipped",
-                  flush=True)
-            return "busy"
+            return _busy(out, ident, label)
         if cfg.resume:
             reason = rerun_reason(out, ident, bool(cfg.rerun_stale))
             if reason is None:
                 print(f"[run] {label}: complete record at {out}, skipped", flush=True)
                 return "skipped"
+            if reason == OTHER_CONFIGURATION:
+                _refuse_replacing(out)
             if reason:
                 print(f"[run] re-running {out}: {reason}", flush=True)
         bar = _Bar(engine["steps"], label) if _use_bar(cfg.progress) else None
@@ -297,6 +312,189 @@ def run(cfg: DictConfig) -> str:
     print(f"[run] {label}: {n} trajectories x {engine['steps']} steps, "
           f"{metrics['diverged']} diverged; wrote {out}", flush=True)
     return "ran"
+
+
+# --------------------------------------------------------------------------- directories
+
+
+def _typed(task, key: str) -> str | None:
+    """The override of ``key`` among the task overrides ``task``, as typed, or None."""
+    found = [str(o) for o in task or [] if str(o).split("=", 1)[0].lstrip("+~") == key]
+    return found[-1] if found else None
+
+
+def _occupied(setting: str) -> str:
+    return (f"{setting} holds the record of another configuration; give another directory, "
+            f"or resume=false to replace it.")
+
+
+def _hydra():
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get() if HydraConfig.initialized() else None
+
+
+def _setting(out: Path) -> str:
+    """How the command named the job directory ``out``: ``out=...`` as typed, else
+    ``hydra.run.dir=...``, or the job's directory of ``hydra.sweep.dir=...``."""
+    from hydra.types import RunMode
+
+    hc = _hydra()
+    if hc is None:
+        return f"out={out}"
+    typed = _typed(hc.overrides.task, "out")
+    if typed:
+        return typed
+    if hc.mode == RunMode.MULTIRUN:
+        return f"{out} (hydra.sweep.dir={hc.sweep.dir})"
+    return f"hydra.run.dir={hc.run.dir}"
+
+
+def _refuse_replacing(out: Path) -> None:
+    """``out`` holds a complete record of another configuration, and resume is on. A job of
+    a multirun writing its own job directory re-runs a record that was there before its sweep
+    began: the Guard checked that the directory holds this sweep, so it is damage. Anything
+    else would replace another run's result, or another job's of this sweep: refused."""
+    from hydra.types import RunMode
+
+    from research import results
+
+    hc = _hydra()
+    if hc is None or hc.mode != RunMode.MULTIRUN or _typed(hc.overrides.task, "out"):
+        raise ValueError(_occupied(_setting(out)))
+    began = Path(str(hc.sweep.dir)) / "multirun.yaml"  # the sweeper writes it as it starts
+    try:
+        newer = (out / results.RECORD_FILE).stat().st_mtime >= began.stat().st_mtime
+    except OSError:  # no multirun.yaml there, or the record waits beside ``out``
+        newer = False
+    if newer:
+        subdir = OmegaConf.to_container(hc.sweep, resolve=False).get("subdir")
+        raise ValueError(f"hydra.sweep.subdir={subdir} gives two jobs of this sweep one "
+                         f"directory, {out}; include ${{hydra.job.num}} in it.")
+
+
+def _marker(out: Path) -> Path:
+    return out.with_name(f".{out.name}.job")
+
+
+@contextlib.contextmanager
+def hold(out: Path, ident: str):
+    """Hold the lock of job directory ``out`` without waiting: yields False at once when
+    another process holds it. While held, ``.<name>.job`` beside ``out`` names this process
+    and the identity of its job, for a process that finds the lock taken (``holder``)."""
+    from research import results
+
+    with results.lock(out, blocking=False) as held:
+        if not held:
+            yield False
+            return
+        results.write_text(_marker(out), json.dumps({"pid": os.getpid(), "identity": ident}))
+        try:
+            yield True
+        finally:
+            _marker(out).unlink(missing_ok=True)
+
+
+def holder(out: Path, wait: float = 1.0) -> tuple[str | None, str]:
+    """(identity, pid) of the job whose process holds the lock of ``out``; the identity is
+    None when the holder names no job (a lock taken by other code). A holder writes its
+    marker just after it takes the lock, so a marker of another pid is waited for, briefly."""
+    from research import results
+
+    deadline, pid = time.monotonic() + wait, ""
+    while True:
+        try:
+            pid = results.lock_path(out).read_text().strip()
+            mark = json.loads(_marker(out).read_text())
+            if pid and str(mark.get("pid")) == pid:
+                return mark.get("identity"), pid
+        except (OSError, ValueError, AttributeError):
+            pass
+        if time.monotonic() > deadline:
+            return None, pid or "unknown"
+        time.sleep(0.05)
+
+
+def _busy(out: Path, ident: str, label: str) -> str:
+    """Another process holds ``out``'s lock. The same job running there is left to it (two
+    runs of one sweep split the work); anything else is refused, since this job would
+    otherwise be reported done without having run."""
+    theirs, pid = holder(out)
+    if theirs != ident:
+        raise ValueError(f"{_setting(out)} is being run by another process (pid {pid}), not "
+                         f"for this configuration; give another directory, or wait for it to "
+                         f"finish.")
+    print(f"[run] {label}: {out} is being run by another process, skipped", flush=True)
+    return "busy"
+
+
+def sweep_identity(config: DictConfig) -> str:
+    """The identity of a multirun's grid: its base config's identity fields (the fixed
+    values, a preset's included) and each swept key with its values, in order (they number
+    the jobs). Not output paths, display options, launcher, sweeper or max_batch: a sweep
+    re-chunked is the same sweep. Equal for a multirun's config and the ``multirun.yaml`` it
+    saves."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from hydra_plugins.batching_sweeper.batching_sweeper import arguments
+    from research import results
+
+    core = {key: OmegaConf.to_container(node, resolve=False, enum_to_str=True)
+            if OmegaConf.is_config(node := config.get(key)) else node
+            for key in (*results.IDENTITY_FIELDS, "engine")}
+    core["engine"] = {key: (core["engine"] or {}).get(key) for key in results.ENGINE_IDENTITY}
+    parser, swept = OverridesParser.create(), []
+    for arg in arguments(config):
+        try:
+            (o,) = parser.parse_overrides([arg])
+            if o.is_sweep_override():
+                swept.append([o.get_key_element(), list(o.sweep_string_iterator())])
+        except Exception:  # noqa: BLE001 (compared as typed)
+            swept.append([arg])
+    return results.fingerprint({"config": core, "swept": swept})
+
+
+def _claim(config: DictConfig) -> None:
+    """A sweep directory belongs to one sweep: refuse, before anything is written, a
+    multirun into a directory whose records another sweep wrote, unless resume=false
+    replaces it. The batching sweeper moves away the records it will not write as they are
+    once every combination is checked; under the basic sweeper that happens here."""
+    from hydra_plugins.batching_sweeper.batching_sweeper import (
+        arguments,
+        previous,
+        records,
+        retire,
+    )
+    from research import results
+
+    where = Path(str(config.hydra.sweep.dir))
+    if (where / results.RECORD_FILE).exists():
+        raise ValueError(f"hydra.sweep.dir={where} holds a single run's record, not a sweep; "
+                         f"give a new hydra.sweep.dir.")
+    found = records(where)
+    old = previous(where) if found else None
+    # the same command again needs no parsing (a long list takes Hydra about a second)
+    same = old is not None and (OmegaConf.to_container(old, enum_to_str=True)
+                                == OmegaConf.to_container(config, enum_to_str=True)
+                                or sweep_identity(old) == sweep_identity(config))
+    if found and not same and config.resume:
+        what = (f"another sweep ({' '.join(arguments(old))})" if old is not None
+                else "records no sweep wrote (no multirun.yaml)")
+        raise ValueError(f"hydra.sweep.dir={where} holds {what}; give a new hydra.sweep.dir, or "
+                         f"resume=false to replace it.")
+    layout = ("hydra.sweeper._target_", "hydra.sweep.subdir")
+    basic = not str(OmegaConf.select(config, layout[0], default="")).endswith("BatchingSweeper")
+    if found and basic and not (same and all(
+            _raw(old, key) == _raw(config, key) for key in layout)):
+        print(f"[sweep] moved {len(found)} records of another sweep or layout to "
+              f"{retire(where, found)}", file=sys.stderr, flush=True)
+
+
+def _raw(config: DictConfig, key: str):
+    """The value at dotted ``key`` as given, interpolations unresolved."""
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(config, parent, default=None)
+    return OmegaConf.to_container(node, resolve=False).get(leaf) if node is not None else None
 
 
 # --------------------------------------------------------------------------- the process
@@ -371,12 +569,13 @@ def _given(config: DictConfig, key: str) -> bool:
 
 class Guard(Callback):
     """Hydra callback (``hydra.callbacks.guard`` in conf/config.yaml): refuses an empty
-    multirun before Hydra writes anything, and remembers where the jobs write, for the line
-    printed on Ctrl-C."""
+    multirun, or one into another sweep's directory (``_claim``), before Hydra writes
+    anything, and remembers where the jobs write, for the line printed on Ctrl-C."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         try:
             jobs = count_jobs(config)
+            _claim(config)
         except ValueError as err:
             # Hydra turns a callback's exceptions into warnings; SystemExit passes through.
             print(f"error: {err}", file=sys.stderr)

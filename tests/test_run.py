@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -187,9 +188,16 @@ def test_resume_runs_only_missing_jobs_and_gives_the_same_table(tmp_path):
         {k: v for k, v in before.items() if k not in ("1", "4")}
     again = results.load(sweep_dir)
     pd.testing.assert_frame_equal(first, again)
-    # A changed config for the same job directory is not taken for a complete record.
+    # Another sweep into the directory is refused, in one line, before any job runs ...
     r = _cli(*args[:-2], "engine.steps=400", f"hydra.sweep.dir={sweep_dir}")
+    assert r.returncode == 2 and r.stderr.startswith(f"error: hydra.sweep.dir={sweep_dir} "
+                                                     "holds another sweep"), r.stderr
+    assert r.stderr.count("\n") == 1 and "wrote" not in r.stdout
+    pd.testing.assert_frame_equal(results.load(sweep_dir), first)
+    # ... and replaces it with resume=false: none of its records is taken for a complete one
+    r = _cli(*args[:-2], "engine.steps=400", "resume=false", f"hydra.sweep.dir={sweep_dir}")
     assert r.stdout.count("skipped") == 0 and r.stdout.count("wrote") == 6
+    assert set(results.load(sweep_dir)["engine.steps"]) == {400}
 
 
 @pytest.mark.slow
@@ -417,22 +425,73 @@ with results.lock(sys.argv[1]):
     print("held", flush=True)
     time.sleep(60)
 """
+HOLD_JOB = """
+import sys, time
+from pathlib import Path
+from experiments import run
+with run.hold(Path(sys.argv[1]), sys.argv[2]) as held:
+    print("held" if held else "busy", flush=True)
+    time.sleep(60)
+"""
 
 
-def test_a_job_another_process_is_running_is_skipped(tmp_path, capsys):
+def _ident(*overrides) -> str:
+    return run_mod.identity(OmegaConf.to_container(_compose(*overrides), resolve=True,
+                                                   enum_to_str=True))
+
+
+@pytest.mark.parametrize("holder", ["this job", "another configuration", "a bare lock"])
+def test_a_job_another_process_holds(tmp_path, monkeypatch, capsys, holder):
+    """The same job running elsewhere is skipped (two runs of one sweep split it); a job of
+    another configuration, or a lock of unknown purpose, is refused: the job was reported
+    done and the run exited 0 without it."""
     out = tmp_path / "job"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(out)], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True)
+    job = ("engine.steps=100", "progress=off", f"out={out}")
+    script, args = ((HOLD_LOCK, [str(out)]) if holder == "a bare lock" else
+                    (HOLD_JOB, [str(out), _ident(*job) if holder == "this job" else
+                                _ident("engine.steps=200", f"out={out}")]))
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
     try:
-        assert holder.stdout.readline().strip() == "held"
-        cfg = _compose("engine.steps=100", "progress=off", f"out={out}")
-        assert run_mod.run(cfg) == "busy"
-        assert "being run by another process" in capsys.readouterr().out
+        assert proc.stdout.readline().strip() == "held"
+        if holder == "this job":
+            assert run_mod.run(_compose(*job)) == "busy"
+            assert "being run by another process, skipped" in capsys.readouterr().out
+        else:
+            code, stdout, err = _main(monkeypatch, capsys, *job,
+                                      f"hydra.run.dir={tmp_path / 'r'}")
+            assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+            assert err.startswith(f"error: out={out} is being run by another process "
+                                  f"(pid {proc.pid})"), err
+            assert "skipped" not in stdout and "wrote" not in stdout, stdout
         assert not (out / "record.json").exists()
     finally:
-        holder.kill()
-        holder.wait()
-    assert run_mod.run(cfg) == "ran"
+        proc.kill()
+        proc.wait()
+    assert run_mod.run(_compose(*job)) == "ran"
+
+
+@pytest.mark.slow
+def test_a_concurrent_run_of_another_configuration_is_refused(tmp_path, monkeypatch, capsys):
+    """Two real runs into one out=, the second of another configuration."""
+    out = tmp_path / "job"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "experiments.run", "engine.steps=20000000",
+         "engine.record_every=1000000", "progress=off", f"out={out}",
+         f"hydra.run.dir={tmp_path / 'a'}"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        lock = results.lock_path(out)
+        for _ in range(600):
+            if lock.exists() and lock.read_text().strip():
+                break
+            time.sleep(0.1)
+        code, stdout, err = _main(monkeypatch, capsys, "engine.steps=100", f"out={out}",
+                                  "progress=off", f"hydra.run.dir={tmp_path / 'b'}")
+        assert code == 2 and "is being run by another process" in err, (code, stdout, err)
+        assert "skipped" not in stdout
+    finally:
+        first.kill()
+        first.wait()
 
 
 @pytest.mark.parametrize(("override", "field"), [
