@@ -1,27 +1,36 @@
 """The paper's Figure 4 on small networks: does the best clipped (learning rate, threshold)
-train faster than the best learning rate without clipping?
+train faster than the best learning rate without clipping, at a learning rate that does not
+train without clipping?
 
-For each model: a grid of learning rates x global-norm clipping thresholds, with "no
-clipping" (threshold inf) as one more column, and several seeds. Every cell and seed is one
-trajectory of minibatch SGD (with the model's momentum); the whole grid of a model runs in
-one vmapped engine call, so it compiles once. Seed s draws the initial parameters with the
-problem's ``seed=s`` and the minibatch sequence from a key that depends on s only: every
-cell of a seed starts from the same point and sees the same minibatches (common random
-numbers), so the comparison between cells is paired.
+Two sets of seeds, so that the seeds that choose a setting do not also measure it:
 
-Measured per cell and seed, from the full-batch training loss and the validation loss
-recorded every ``record_every`` steps:
+- **Selection** (``selection_seeds``): per model, a grid of learning rates x global-norm
+  clipping thresholds, with "no clipping" (threshold inf) as one more column. Every cell and
+  seed is one trajectory of minibatch SGD (with the model's momentum); the whole grid of a
+  model runs in one vmapped engine call. The best unclipped learning rate and the best
+  clipped (lr, threshold) are those with the lowest median steps to the model's target
+  training loss (recorded every ``record_every`` steps), ties by the lower median final
+  training loss.
+- **Evaluation** (``evaluation_seeds``, disjoint from the selection seeds): the two chosen
+  cells, and the unclipped run at the clipped cell's learning rate, on fresh seeds, with the
+  full-batch training loss recorded every ``evaluation_record_every`` steps (1: every step,
+  so a count is exact; k: a count is known to within k steps, and its interval says so).
 
-- steps to target: the first recorded step whose training loss is <= the model's target; a
-  run that never gets there, or diverges, has none (it is censored at the budget, never
-  dropped);
-- final training and validation loss; whether and when the run diverged.
+Seed s draws the initial parameters with the problem's ``seed=s`` and the minibatch
+sequence from a key that depends on s only: every cell of a seed starts from the same point
+and sees the same minibatches (common random numbers), so the comparisons are paired.
 
-Summaries (``summarise``): the best unclipped learning rate and the best clipped (lr,
-threshold), both by the median over seeds of the censored steps to target (ties: the lower
-median final training loss); the paired speed-up per seed; the largest unclipped learning
-rate at which no seed diverged; and whether the best clipped lr exceeds it (the paper's
-mechanism: clipping makes a larger step usable).
+Measured on the evaluation seeds (``evaluate``):
+
+- the paired speed-up per seed, unclipped best's steps over clipped best's, as an interval
+  that covers recording and censoring in the right direction (a run that never reaches the
+  target took more than the budget: the ratio is then a lower bound when the unclipped run
+  is censored, an upper bound when the clipped one is, and unknown when both are), and a
+  distribution-free interval for the median over seeds (order statistics; its coverage is
+  stated);
+- how many evaluation seeds the unclipped run at the clipped learning rate fails to train
+  on. A run *trains* when it stays finite and ends below the model's ``baseline``, the loss
+  of the best constant predictor (a blow-up that ends finite is not training).
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from experiments.registry import Experiment
 from research import engine, optimizers, problems, validate
 
 MODEL_KEYS = ("problem", "args", "batch_size", "momentum", "steps", "record_every", "target",
-              "lrs", "thresholds")
+              "baseline", "evaluation_record_every", "lrs", "thresholds")
 """The fields of one model's entry in ``conf/clipping_networks.yaml``."""
 
 
@@ -54,7 +63,14 @@ def steps_to_target(loss: np.ndarray, iterations: np.ndarray, target: float,
     return np.where(np.asarray(diverged, dtype=bool), -1, first).astype(int)
 
 
-def _censored(steps: np.ndarray, budget: int) -> np.ndarray:
+def trains(final: np.ndarray, diverged: np.ndarray, baseline: float) -> np.ndarray:
+    """Whether each run trains: it stays finite and ends below ``baseline``, the loss of the
+    best constant predictor (a run that blows up and ends finite does not train)."""
+    f = np.asarray(final, dtype=float)
+    return ~np.asarray(diverged, dtype=bool) & np.isfinite(f) & (f < baseline)
+
+
+def _censored(steps: np.ndarray) -> np.ndarray:
     """Steps to target with the runs that never got there set to inf (for ranking)."""
     s = np.asarray(steps, dtype=float)
     return np.where(s < 0, np.inf, s)
@@ -65,41 +81,38 @@ def _median_or_inf(a) -> float:
     return float(np.median(a)) if a.size else math.inf
 
 
-def _best(steps: np.ndarray, final: np.ndarray, cells: list[tuple[int, int]],
-          budget: int) -> tuple[int, int] | None:
+def _best(steps: np.ndarray, final: np.ndarray,
+          cells: list[tuple[int, int]]) -> tuple[int, int] | None:
     """The (lr index, threshold index) among ``cells`` with the lowest median censored steps
     over seeds; ties by the lower median final training loss (a diverged or non-finite run
     counts as inf); None when ``cells`` is empty."""
     def key(c):
         i, j = c
         f = np.where(np.isfinite(final[i, j]), final[i, j], np.inf)
-        return (_median_or_inf(_censored(steps[i, j], budget)), _median_or_inf(f))
+        return (_median_or_inf(_censored(steps[i, j])), _median_or_inf(f))
 
     return min(cells, key=key) if cells else None
 
 
 def summarise(lrs, thresholds, steps: np.ndarray, final_train: np.ndarray,
-              diverged: np.ndarray, initial_train: np.ndarray, budget: int) -> dict:
-    """The comparison of one model's grid.
+              diverged: np.ndarray, baseline: float) -> dict:
+    """The selection grid of one model.
 
     Args:
       lrs, thresholds: the axes; ``thresholds[-1]`` is inf (no clipping).
       steps: steps to target, shape (lrs, thresholds, seeds), -1 where not reached.
       final_train: final training loss, same shape (NaN where diverged).
       diverged: same shape, bool.
-      initial_train: the training loss at the start, same shape.
-      budget: the step budget (a censored run counts as "more than budget").
+      baseline: the constant predictor's loss (``trains``).
 
     Returns:
       dict with "best_unclipped" and "best_clipped" (lr, threshold, median steps or None
-      when the median run did not reach the target, seeds reaching, median final train
-      loss), "speedup" (per-seed ratio of the unclipped best's steps to the clipped best's,
-      with a censored count taken as the budget, so a ratio is then a bound; their median,
-      min, max, and "censored": whether any count entering them was censored),
-      "largest_stable_unclipped_lr": the largest lr without clipping at which every seed
-      trains (does not diverge and ends below its initial training loss), None if there is
-      none; and "clipped_lr_exceeds_stable": whether the best clipped lr is larger (True
-      when no unclipped lr is stable; None without a clipped best).
+      when the median run did not reach the target, seeds reaching, seeds diverged, median
+      final train loss); "largest_stable_unclipped_lr": the largest lr without clipping at
+      which every selection seed trains, None if there is none; "clipped_lr_exceeds_stable"
+      (None without a clipped best); and whether the grid reaches instability without
+      clipping ("grid_unstable_unclipped": some lr trains on no seed) and with it
+      ("grid_unstable_clipped": some clipped cell trains on no seed).
     """
     n_lr, n_thr, _ = steps.shape
     unclipped = [(i, n_thr - 1) for i in range(n_lr)]
@@ -108,33 +121,72 @@ def summarise(lrs, thresholds, steps: np.ndarray, final_train: np.ndarray,
     def describe(cell):
         if cell is None:
             return None
-        i, j = cell
-        s = steps[i, j]
-        med = _median_or_inf(_censored(s, budget))
-        f = final_train[i, j]
-        return {"lr": float(lrs[i]), "threshold": float(thresholds[j]),
+        s, f = steps[cell], final_train[cell]
+        med = _median_or_inf(_censored(s))
+        return {"lr": float(lrs[cell[0]]), "threshold": float(thresholds[cell[1]]),
                 "median_steps": None if not np.isfinite(med) else float(med),
                 "seeds_reaching": int((s >= 0).sum()),
-                "seeds_diverged": int(diverged[i, j].sum()),
+                "seeds_diverged": int(diverged[cell].sum()),
                 "median_final_train": float(np.median(f)) if np.isfinite(f).all() else None}
 
-    bu, bc = (_best(steps, final_train, cells, budget) for cells in (unclipped, clipped))
-    speed = {"per_seed": [], "median": None, "min": None, "max": None, "censored": True}
-    if bu is not None and bc is not None:
-        su, sc = steps[bu], steps[bc]
-        cap = lambda s: np.where(s < 0, budget, s).astype(float)  # noqa: E731
-        ratio = cap(su) / np.maximum(cap(sc), 1.0)
-        speed = {"per_seed": ratio.tolist(), "median": float(np.median(ratio)),
-                 "min": float(ratio.min()), "max": float(ratio.max()),
-                 "censored": bool((su < 0).any() or (sc < 0).any())}
-    trains = ~diverged & np.isfinite(final_train) & (final_train < initial_train)
-    stable = [float(lrs[i]) for i in range(n_lr) if trains[i, -1].all()]
+    bu, bc = (_best(steps, final_train, cells) for cells in (unclipped, clipped))
+    ok = trains(final_train, diverged, baseline)
+    stable = [float(lrs[i]) for i in range(n_lr) if ok[i, -1].all()]
     largest = max(stable) if stable else None
     exceeds = None
     if bc is not None:
         exceeds = True if largest is None else bool(lrs[bc[0]] > largest)
-    return {"best_unclipped": describe(bu), "best_clipped": describe(bc), "speedup": speed,
-            "largest_stable_unclipped_lr": largest, "clipped_lr_exceeds_stable": exceeds}
+    return {"best_unclipped": describe(bu), "best_clipped": describe(bc),
+            "largest_stable_unclipped_lr": largest, "clipped_lr_exceeds_stable": exceeds,
+            "grid_unstable_unclipped": bool(any(not ok[c].any() for c in unclipped)),
+            "grid_unstable_clipped": bool(any(not ok[c].any() for c in clipped))}
+
+
+def step_bounds(steps, every: int, budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """The range of the true first step at the target, from the first recorded one: within
+    the ``every`` steps up to it; beyond ``budget`` for a run that never reached it (-1)."""
+    s = np.asarray(steps, dtype=float)
+    hit = s >= 0
+    return (np.where(hit, np.maximum(s - every + 1, 0), budget + 1),
+            np.where(hit, s, np.inf))
+
+
+def ratio_bounds(unclipped, clipped, every: int, budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per seed, the range of (unclipped steps) / (clipped steps) that the recorded counts
+    allow: exact when both are exact, a lower bound when only the unclipped run is censored,
+    an upper bound when only the clipped one is, [0, inf] when both are."""
+    ulo, uhi = step_bounds(unclipped, every, budget)
+    clo, chi = step_bounds(clipped, every, budget)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo = np.where(np.isinf(chi), 0.0, ulo / chi)
+        hi = np.where((clo == 0) | np.isinf(uhi), np.inf, uhi / np.where(clo == 0, 1, clo))
+    return lo, hi
+
+
+def median_interval(lo, hi, level: float) -> tuple[float, float, float]:
+    """A distribution-free interval for the median of per-seed values known to lie in
+    [lo, hi]: order statistics [lo_(j+1), hi_(n-j)] with the largest j whose coverage
+    1 - 2 P(Binomial(n, 1/2) <= j) is at least ``level`` (j = 0 when none is: the coverage
+    returned is then below ``level``). Returns (lower, upper, coverage)."""
+    from scipy.stats import binom
+
+    n = len(lo)
+    cover = [1.0 - 2.0 * binom.cdf(j, n, 0.5) for j in range(n // 2)]
+    j = max([k for k, c in enumerate(cover) if c >= level], default=0)
+    return float(np.sort(lo)[j]), float(np.sort(hi)[n - 1 - j]), float(cover[j] if cover else 0)
+
+
+def speedup(unclipped, clipped, every: int, budget: int, level: float) -> dict:
+    """The paired speed-up on the evaluation seeds: per seed its bounds and the point value
+    with a censored count taken as the budget; the median of the points; the interval for
+    the median (``median_interval``)."""
+    lo, hi = ratio_bounds(unclipped, clipped, every, budget)
+    cap = [np.where(np.asarray(s) < 0, budget, s).astype(float) for s in (unclipped, clipped)]
+    point = cap[0] / np.maximum(cap[1], 1.0)
+    low, high, cover = median_interval(lo, hi, level)
+    return {"per_seed": point.tolist(), "per_seed_lo": lo.tolist(), "per_seed_hi": hi.tolist(),
+            "median": float(np.median(point)), "lo": low, "hi": high, "coverage": cover,
+            "level": level}
 
 
 def _check_model(name: str, m: dict) -> dict:
@@ -150,10 +202,14 @@ def _check_model(name: str, m: dict) -> dict:
                                                    0.0, 1.0)),
            "steps": validate.positive_int(f"{p}.steps", m.get("steps")),
            "record_every": validate.positive_int(f"{p}.record_every", m.get("record_every")),
-           "target": float(validate.positive(f"{p}.target", m.get("target")))}
-    if out["steps"] % out["record_every"]:
-        raise ValueError(f"{p}.record_every must divide {p}.steps; got steps={out['steps']}, "
-                         f"record_every={out['record_every']}.")
+           "target": float(validate.positive(f"{p}.target", m.get("target"))),
+           "baseline": float(validate.positive(f"{p}.baseline", m.get("baseline"))),
+           "evaluation_record_every": validate.positive_int(
+               f"{p}.evaluation_record_every", m.get("evaluation_record_every"))}
+    for key in ("record_every", "evaluation_record_every"):
+        if out["steps"] % out[key]:
+            raise ValueError(f"{p}.{key} must divide {p}.steps; got steps={out['steps']}, "
+                             f"{key}={out[key]}.")
     for key in ("lrs", "thresholds"):
         vals = m.get(key)
         if not isinstance(vals, list) or not vals:
@@ -167,12 +223,10 @@ def _check_model(name: str, m: dict) -> dict:
     return out
 
 
-def _build(name: str, m: dict, seeds: list[int]):
-    """The problem (minibatch of ``batch_size``) and the stacked initial points of the
-    seeds."""
+def _problem(name: str, m: dict):
+    """The model's problem, sampling minibatches of ``batch_size``."""
     try:
         problem = problems.get(m["problem"], **m["args"], batch_size=m["batch_size"])
-        x0s = [problems.get(m["problem"], **m["args"], seed=s).x0 for s in seeds]
     except TypeError as err:
         raise ValueError(f"models.{name}.args: {err}.") from None
     except ValueError as err:
@@ -180,56 +234,105 @@ def _build(name: str, m: dict, seeds: list[int]):
     if "validation_loss" not in problem.extra:
         raise ValueError(f"models.{name}.problem must have a validation loss; "
                          f"{m['problem']!r} has none.")
-    return problem, jax.tree_util.tree_map(lambda *a: jnp.stack(a), *x0s)
+    return problem
 
 
-def run_model(name: str, m: dict, seeds: list[int], say) -> tuple[dict, dict]:
-    """One model's grid in one engine call; returns (metrics entry, traces)."""
-    problem, x0 = _build(name, m, seeds)
-    lrs = np.asarray(m["lrs"])
-    thr = np.asarray([*m["thresholds"], np.inf])
-    S = len(seeds)
-    L, T = np.meshgrid(lrs, thr, indexing="ij")  # (lrs, thresholds)
-    lr_b = np.repeat(L.ravel(), S)
-    thr_b = np.repeat(T.ravel(), S)
-    n = lr_b.size
-    x0_b = jax.tree_util.tree_map(lambda a: jnp.tile(a, (n // S,) + (1,) * (a.ndim - 1)), x0)
-    seed_keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-    keys = jnp.tile(seed_keys, (n // S, 1))
+def _trajectories(problem, m: dict, cells: list[tuple[float, float]], seeds: list[int],
+                  record_every: int):
+    """Every cell (lr, threshold) x seed as one trajectory of one engine call: seed s starts
+    from the parameters drawn with seed=s and draws its minibatches from PRNGKey(s)."""
+    x0s = [problems.get(m["problem"], **m["args"], seed=s).x0 for s in seeds]
+    x0 = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *x0s)
+    n_cells = len(cells)
+    lr_b = np.repeat([c[0] for c in cells], len(seeds))
+    thr_b = np.repeat([c[1] for c in cells], len(seeds))
+    x0_b = jax.tree_util.tree_map(lambda a: jnp.tile(a, (n_cells,) + (1,) * (a.ndim - 1)), x0)
+    keys = jnp.tile(jnp.stack([jax.random.PRNGKey(s) for s in seeds]), (n_cells, 1))
     opt = optimizers.sgd_momentum(jnp.asarray(lr_b), m["momentum"],
                                   global_clipnorm=jnp.asarray(thr_b))
-    say(f"{name}: {lrs.size} learning rates x {thr.size - 1} thresholds + no clipping x "
-        f"{S} seeds = {n} runs of {m['steps']} steps (batch {m['batch_size']}, momentum "
-        f"{m['momentum']:g}), one compiled call ...")
-    r = engine.run(problem, opt, x0_b, m["steps"], record_every=m["record_every"],
-                   key=keys, per_trajectory_keys=True, trace_grad_norm=False,
-                   observe={"validation": problem.extra["validation_loss"]})
-    shape = (lrs.size, thr.size, S)
+    return engine.run(problem, opt, x0_b, m["steps"], record_every=record_every, key=keys,
+                      per_trajectory_keys=True, trace_grad_norm=False,
+                      observe={"validation": problem.extra["validation_loss"]})
+
+
+def select(name: str, m: dict, problem, seeds: list[int], say) -> tuple[dict, dict]:
+    """The selection grid on ``seeds``: (its record entry, its traces)."""
+    lrs, thr = np.asarray(m["lrs"]), np.asarray([*m["thresholds"], np.inf])
+    cells = [(float(a), float(b)) for a in lrs for b in thr]
+    say(f"{name}: selection, {lrs.size} learning rates x {thr.size - 1} thresholds + no "
+        f"clipping x {len(seeds)} seeds of {m['steps']} steps (batch {m['batch_size']}, "
+        f"momentum {m['momentum']:g}), one compiled call ...")
+    r = _trajectories(problem, m, cells, seeds, m["record_every"])
+    shape = (lrs.size, thr.size, len(seeds))
     train, val = r.trace["f"], r.trace["validation"]
-    diverged = r.diverged.reshape(shape)
     steps = steps_to_target(train, r.iterations, m["target"], r.diverged).reshape(shape)
     final_train = np.where(r.diverged, np.nan, train[:, -1]).reshape(shape)
-    final_val = np.where(r.diverged, np.nan, val[:, -1]).reshape(shape)
-    summary = summarise(lrs, thr, steps, final_train, diverged, train[:, 0].reshape(shape),
-                        m["steps"])
-    entry = {
-        "problem": problem.description, "problem_name": m["problem"], "args": m["args"],
-        "batch_size": m["batch_size"], "momentum": m["momentum"], "steps": m["steps"],
-        "record_every": m["record_every"], "target": m["target"],
-        "initial_train_loss": float(np.median(train[:, 0])),
-        "lrs": lrs.tolist(), "thresholds": thr.tolist(), "seeds": seeds,
-        "steps_to_target": steps.tolist(), "final_train": final_train.tolist(),
-        "final_validation": final_val.tolist(), "diverged": diverged.tolist(),
-        "diverged_at": r.diverged_at.reshape(shape).tolist(), **summary,
-    }
-    for k in ("corpus_sha256", "python_version"):
-        if k in problem.extra:
-            entry[k] = problem.extra[k]
+    entry = {"lrs": lrs.tolist(), "thresholds": thr.tolist(), "seeds": seeds,
+             "initial_train_loss": float(np.median(train[:, 0])),
+             "steps_to_target": steps.tolist(), "final_train": final_train.tolist(),
+             "final_validation": np.where(r.diverged, np.nan, val[:, -1]).reshape(shape).tolist(),
+             "diverged": r.diverged.reshape(shape).tolist(),
+             "diverged_at": r.diverged_at.reshape(shape).tolist(),
+             **summarise(lrs, thr, steps, final_train, r.diverged.reshape(shape),
+                         m["baseline"])}
     traces = {f"{name}/iteration": r.iterations,
               f"{name}/train_loss": train.reshape(*shape, -1),
               f"{name}/validation_loss": val.reshape(*shape, -1)}
-    say(line(name, entry))
     return entry, traces
+
+
+ROLES = ("best_clipped", "best_unclipped", "unclipped_at_clipped_lr")
+"""The evaluated cells: the two chosen ones, and the clipped cell's lr without clipping."""
+
+
+def evaluate(name: str, m: dict, problem, chosen: dict, seeds: list[int], level: float,
+             say) -> tuple[dict | None, dict]:
+    """The chosen cells on the evaluation ``seeds`` (None without both chosen cells):
+    per role its steps to target, final training loss, divergence and whether each seed
+    trains; the paired speed-up (``speedup``); how many seeds the unclipped run at the
+    clipped lr fails to train on, and how many the clipped best trains on."""
+    bc, bu = chosen["best_clipped"], chosen["best_unclipped"]
+    if bc is None or bu is None:
+        return None, {}
+    cells = [(bc["lr"], bc["threshold"]), (bu["lr"], math.inf), (bc["lr"], math.inf)]
+    every = m["evaluation_record_every"]
+    say(f"{name}: evaluation, 3 cells x {len(seeds)} fresh seeds, recorded every {every} "
+        "steps ...")
+    r = _trajectories(problem, m, cells, seeds, every)
+    shape = (len(cells), len(seeds))
+    train = r.trace["f"]
+    steps = steps_to_target(train, r.iterations, m["target"], r.diverged).reshape(shape)
+    final = np.where(r.diverged, np.nan, train[:, -1]).reshape(shape)
+    diverged = r.diverged.reshape(shape)
+    ok = trains(final, diverged, m["baseline"])
+    out = {"seeds": seeds, "record_every": every, "cells": {
+        role: {"lr": cells[k][0], "threshold": cells[k][1],
+               "steps_to_target": steps[k].tolist(), "final_train": final[k].tolist(),
+               "diverged": diverged[k].tolist(), "trains": ok[k].tolist()}
+        for k, role in enumerate(ROLES)},
+        "speedup": speedup(steps[1], steps[0], every, m["steps"], level),
+        "unclipped_fails_at_clipped_lr": int((~ok[2]).sum()),
+        "clipped_trains": int(ok[0].sum())}
+    traces = {f"{name}/evaluation/iteration": r.iterations,
+              f"{name}/evaluation/train_loss": train.reshape(*shape, -1)}
+    return out, traces
+
+
+def run_model(name: str, m: dict, selection_seeds: list[int], evaluation_seeds: list[int],
+              level: float, say) -> tuple[dict, dict]:
+    """One model: selection, then evaluation; returns (metrics entry, traces)."""
+    problem = _problem(name, m)
+    grid, traces = select(name, m, problem, selection_seeds, say)
+    evaluation, more = evaluate(name, m, problem, grid, evaluation_seeds, level, say)
+    entry = {"problem": problem.description, "problem_name": m["problem"], "args": m["args"],
+             "batch_size": m["batch_size"], "momentum": m["momentum"], "steps": m["steps"],
+             "record_every": m["record_every"], "target": m["target"],
+             "baseline": m["baseline"], **grid, "evaluation": evaluation}
+    for k in ("corpus_sha256", "python_version"):
+        if k in problem.extra:
+            entry[k] = problem.extra[k]
+    say(line(name, entry))
+    return entry, {**traces, **more}
 
 
 def _cell(c: dict | None) -> str:
@@ -242,26 +345,33 @@ def _cell(c: dict | None) -> str:
 
 def line(name: str, e: dict) -> str:
     """One progress line for a model's summary."""
-    sp = e["speedup"]
-    ratio = "-" if sp["median"] is None else (
-        f"{'>=' if sp['censored'] else ''}{sp['median']:.2g}x [{sp['min']:.2g}, {sp['max']:.2g}]")
+    ev = e["evaluation"]
+    ratio = "-" if ev is None else (
+        f"{ev['speedup']['median']:.2g}x, median in [{ev['speedup']['lo']:.2g}, "
+        f"{ev['speedup']['hi']:.2g}]; unclipped at the clipped lr fails on "
+        f"{ev['unclipped_fails_at_clipped_lr']}/{len(ev['seeds'])} seeds")
     return (f"{name}: target {e['target']:g}; best unclipped {_cell(e['best_unclipped'])}; "
-            f"best clipped {_cell(e['best_clipped'])}; speed-up {ratio}; largest stable "
-            f"unclipped lr {e['largest_stable_unclipped_lr']}; clipped lr larger: "
-            f"{e['clipped_lr_exceeds_stable']}")
+            f"best clipped {_cell(e['best_clipped'])}; evaluation: speed-up {ratio}")
 
 
 def run(cfg: DictConfig) -> None:
-    seeds = check_seeds(cfg.seeds)
+    selection = check_seeds(cfg.selection_seeds, "selection_seeds")
+    evaluation = check_seeds(cfg.evaluation_seeds, "evaluation_seeds")
+    shared = sorted(set(selection) & set(evaluation))
+    if shared:
+        raise ValueError(f"evaluation_seeds must differ from selection_seeds (the seeds that "
+                         f"choose a cell do not measure it); both hold {shared}.")
+    level = float(validate.in_interval("level", cfg.level, 0.0, 1.0))
     models = OmegaConf.to_container(cfg.models, resolve=True)
     for name in cfg.run_models:
         validate.choice("run_models", name, tuple(models))
     checked = {name: _check_model(name, models[name]) for name in cfg.run_models}
     say = Progress("clipping_networks")
-    metrics = {"seeds": seeds, "models": {}}
+    metrics = {"selection_seeds": selection, "evaluation_seeds": evaluation, "level": level,
+               "models": {}}
     traces = {}
     for name, m in checked.items():
-        entry, tr = run_model(name, m, metrics["seeds"], say)
+        entry, tr = run_model(name, m, selection, evaluation, level, say)
         metrics["models"][name] = entry
         traces.update(tr)
     write(cfg, say, metrics, traces)
@@ -274,7 +384,8 @@ EXPERIMENT = Experiment(
     figures=("clipping_networks",),
     result=records.ClippingNetworks,
     quick={
-        "seeds": [0, 1],
+        "selection_seeds": [0, 1],
+        "evaluation_seeds": [2, 3, 4],
         "models": {
             "char_lm": {"args": {"embed": 4, "hidden": 8, "length": 8, "n": 32}, "steps": 40,
                         "record_every": 10, "target": 4.0, "lrs": [1.0, 10.0],
@@ -286,10 +397,13 @@ EXPERIMENT = Experiment(
                     "record_every": 10, "target": 0.15, "lrs": [0.1, 1.0],
                     "thresholds": [1.0]}}},
     seconds=(150.0, 20.0),
-    bigger=("seeds=[0,1,2,3,4,5,6,7,8,9] models.char_lm.steps=1000 "
-                 "models.resnet_digits.record_every=10 models.resnet_digits.lrs=[0.1,0.3,1.0,3.0] "
-                 "models.resnet_digits.thresholds=[0.1,0.25,1.0,4.0]",
-            "ten seeds, a finer ResNet grid recorded every 10 steps, a longer LM run"),
+    bigger=("selection_seeds=[0,1,2,3,4] evaluation_seeds=[100,101,102,103,104,105,106,107,"
+            "108,109,110,111,112,113,114,115,116,117,118,119] models.char_lm.steps=1000 "
+            "models.char_lm.evaluation_record_every=1 models.resnet_digits.record_every=10 "
+            "models.resnet_digits.evaluation_record_every=1 "
+            "models.resnet_digits.thresholds=[0.1,0.25,1.0,4.0]",
+            "five selection and twenty evaluation seeds, every step counted, a finer ResNet "
+            "grid, a longer LM run"),
 )
 
 main = hydra_entry("clipping_networks", run)

@@ -261,18 +261,18 @@ def sweep_line(t: dict, key: str) -> str:
                 for m, d, f in zip(t["multiples"], t["divergence_rate"], t[key], strict=True)))
 
 
-def check_seeds(seeds) -> list[int]:
-    """The config's ``seeds`` as a list of ints; ``ValueError`` naming the field unless they
-    are a non-empty list of distinct integers >= 0."""
+def check_seeds(seeds, key: str = "seeds") -> list[int]:
+    """The config's seeds (the field ``key``) as a list of ints; ``ValueError`` naming the
+    field unless they are a non-empty list of distinct integers >= 0."""
     from research import validate
 
     seeds = list(seeds)
     if not seeds:
-        raise ValueError("seeds must be a non-empty list of distinct integers >= 0; got [].")
+        raise ValueError(f"{key} must be a non-empty list of distinct integers >= 0; got [].")
     for s in seeds:
-        validate.positive_int("seeds", s, minimum=0)
+        validate.positive_int(key, s, minimum=0)
     if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct integers >= 0; got {seeds!r}.")
+        raise ValueError(f"{key} must be distinct integers >= 0; got {seeds!r}.")
     return [int(s) for s in seeds]
 
 

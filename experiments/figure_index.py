@@ -28,7 +28,7 @@ def entry(name: str, by_record: dict) -> str:
             if c.id in seen:
                 continue
             seen.add(c.id)
-            verdict = claims.verdict_word(c.holds, emphasis=False)
+            verdict = claims.verdict_word(c, emphasis=False)
             moves = ("" if c.rerun == claims.EXACT
                      else f" (a rerun on another machine may move each number by "
                           f"{c.rerun.describe()})")

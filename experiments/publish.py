@@ -45,7 +45,7 @@ def _headline(done: list, records_dir: Path) -> str:
     lines = ["| claim | status | verdict | measured | a rerun on another machine may move "
              "each number by |", "|---|---|---|---|---|"]
     for c in done:
-        lines.append(f"| `{c.id}` | {c.status} | {claims.verdict_word(c.holds)} | "
+        lines.append(f"| `{c.id}` | {c.status} | {claims.verdict_word(c)} | "
                      f"{claims.markdown_cell(c.measured)} | "
                      f"{claims.markdown_cell(c.rerun.describe())} |")
     return "\n".join(lines)

@@ -208,29 +208,56 @@ class BestCell(TypedDict):
 
 class Speedup(TypedDict):
     per_seed: list[Num]
-    median: Num | None
-    min: Num | None
-    max: Num | None
-    censored: bool
+    per_seed_lo: list[Num]
+    per_seed_hi: list[Num]
+    median: Num
+    lo: Num
+    hi: Num
+    coverage: Num
+    level: Num
+
+
+class EvaluatedCell(TypedDict):
+    lr: Num
+    threshold: Num
+    steps_to_target: list[int]
+    final_train: list[Num]
+    diverged: list[bool]
+    trains: list[bool]
+
+
+class Evaluation(TypedDict):
+    seeds: list[int]
+    record_every: int
+    cells: dict[str, EvaluatedCell]
+    speedup: Speedup
+    unclipped_fails_at_clipped_lr: int
+    clipped_trains: int
 
 
 class NetworkGrid(TypedDict):
     target: Num
+    baseline: Num
     steps: int
     lrs: list[Num]
     thresholds: list[Num]
     seeds: list[int]
     steps_to_target: list[list[list[int]]]
+    final_train: list[list[list[Num]]]
     diverged: list[list[list[bool]]]
     best_unclipped: BestCell | None
     best_clipped: BestCell | None
-    speedup: Speedup
     largest_stable_unclipped_lr: Num | None
     clipped_lr_exceeds_stable: bool | None
+    grid_unstable_unclipped: bool
+    grid_unstable_clipped: bool
+    evaluation: Evaluation | None
 
 
 class ClippingNetworks(TypedDict):
-    seeds: list[int]
+    selection_seeds: list[int]
+    evaluation_seeds: list[int]
+    level: Num
     models: dict[str, NetworkGrid]
 
 

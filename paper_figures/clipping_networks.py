@@ -1,12 +1,15 @@
 """Claim (Zhang et al. 2020, Figure 4): on a network, clipping at its best trains faster than
-the best fixed learning rate without clipping. One column per model. Top: steps to the
-model's target training loss over learning rate x clipping threshold, the median over seeds
-(colour and number, with how many seeds reached it); a cell where the median seed did not
-reach the target within the budget is grey with "-", and "div" counts diverged seeds. The
-boxes mark the best cell without clipping (dashed) and with clipping (solid). Middle and
-bottom: full-batch training loss and validation loss of those two configurations, the median
-over seeds with the band from the lowest to the highest seed; the dotted line is the target.
-Where the two curves coincide the clipped one is drawn dashed on top.
+the best fixed learning rate without clipping, at a learning rate that does not train without
+clipping. One column per model. Top: the selection grid, steps to the model's target training
+loss over learning rate x clipping threshold, the median over the selection seeds (colour and
+number, with how many seeds reached it); a cell where the median seed did not reach the
+target within the budget is grey with "-", and "div" counts diverged seeds. The boxes mark
+the chosen cells without clipping (dashed) and with clipping (solid). Middle: the chosen
+cells, and the clipped cell's learning rate without clipping, on the evaluation seeds (which
+chose nothing): full-batch training loss, the median with the band from the lowest to the
+highest seed; the dotted line is the target, the dash-dotted line the constant predictor's
+loss. Bottom: the paired speed-up on each evaluation seed, as the interval its recorded
+counts allow (an arrow: unbounded), and the order-statistic interval for the median (band).
 
 Reads results/clipping_networks (python -m experiments.clipping_networks).
 """
@@ -34,8 +37,8 @@ def _threshold_label(t: float) -> str:
 def _config_label(c: dict) -> str:
     if c is None:
         return "none"
-    clip = "no clipping" if math.isinf(c["threshold"]) else f"clip {c['threshold']:g}"
-    return f"lr {c['lr']:g}, {clip}"
+    clip = "" if math.isinf(c["threshold"]) else f", clip {c['threshold']:g}"
+    return f"lr {c['lr']:g}{clip}"
 
 
 def _heatmap(ax, m: dict, fig) -> None:
@@ -75,56 +78,89 @@ def _heatmap(ax, m: dict, fig) -> None:
     cb.ax.tick_params(labelsize=6)
 
 
-def _curves(ax, m: dict, traces: dict, name: str, kind: str) -> list:
-    it = np.asarray(traces[f"{name}/iteration"])
-    data = np.asarray(traces[f"{name}/{kind}"], dtype=float)  # (lrs, thr, seeds, points)
+ROLES = (("best_unclipped", "-", "best unclipped: "),
+         ("best_clipped", "--", "best clipped: "),
+         ("unclipped_at_clipped_lr", ":", "clipped lr, unclipped: "))
+
+
+def _curves(ax, m: dict, traces: dict, name: str) -> list:
+    ev = m["evaluation"]
+    it = np.asarray(traces[f"{name}/evaluation/iteration"])
+    data = np.asarray(traces[f"{name}/evaluation/train_loss"], dtype=float)  # (cells, seeds, t)
+    order = ("best_clipped", "best_unclipped", "unclipped_at_clipped_lr")
     handles = []
-    c = plotting.OKABE_ITO
-    for k, (cell, ls, z) in enumerate(((m["best_unclipped"], "-", 2),
-                                       (m["best_clipped"], "--", 3))):
-        if cell is None:
-            continue
-        i = m["lrs"].index(cell["lr"])
-        j = next(q for q, t in enumerate(m["thresholds"]) if float(t) == cell["threshold"])
-        y = data[i, j]
+    for k, (role, ls, label) in enumerate(ROLES):
+        cell = ev["cells"][role]
+        if role == "unclipped_at_clipped_lr" and cell["lr"] == ev["cells"]["best_unclipped"]["lr"]:
+            continue  # the same runs as the best unclipped cell
+        y = data[order.index(role)]
         with np.errstate(all="ignore"):
             lo, mid, hi = (np.nanmin(y, axis=0), np.nanmedian(y, axis=0),
                            np.nanmax(y, axis=0))
-        ax.fill_between(it, lo, hi, color=c[k], alpha=0.2, lw=0, zorder=z - 1)
-        (h,) = ax.plot(it, mid, ls=ls, color=c[k], zorder=z, label=(
-            ("without clipping, best: " if k == 0 else "with clipping, best: ")
-            + _config_label(cell)))
+        color = plotting.OKABE_ITO[k]
+        ax.fill_between(it, lo, hi, color=color, alpha=0.18, lw=0, zorder=1 + k)
+        (h,) = ax.plot(it, mid, ls=ls, color=color, zorder=4 + k,
+                       label=label + _config_label(cell))
         handles.append(h)
-    if kind == "train_loss":
-        ax.axhline(m["target"], color="0.3", ls=":", lw=0.8)
+    ax.axhline(m["target"], color="0.3", ls=":", lw=0.8)
+    ax.axhline(m["baseline"], color="0.3", ls="-.", lw=0.8)
     ax.set_yscale("log")
     plotting.quiet_log_ticks(ax, "y")
     ax.set_xlabel("step")
-    ax.set_ylabel(("training " if kind == "train_loss" else "validation ") + LOSS[name],
-                  fontsize=6.5)
+    ax.set_ylabel("training " + LOSS[name], fontsize=6.5)
     return handles
+
+
+def _speedups(ax, m: dict) -> None:
+    sp = m["evaluation"]["speedup"]
+    lo = np.asarray(sp["per_seed_lo"], dtype=float)
+    hi = np.asarray(sp["per_seed_hi"], dtype=float)
+    x = np.arange(lo.size)
+    floor, ceil = 0.05, 20.0  # where an unbounded end is drawn, as an arrow
+    c = plotting.OKABE_ITO[1]
+    for i in x:
+        a, b = max(lo[i], floor), min(hi[i], ceil)
+        ax.plot([i, i], [a, b], color=c, lw=2.0, solid_capstyle="butt")
+        ax.plot([i, i], [a, b], "_", color=c, ms=6, mew=1.2)  # ends visible on short ones
+        for end, edge, mark in ((lo[i], floor, "v"), (hi[i], ceil, "^")):
+            if (end <= edge) if mark == "v" else (end >= edge):
+                ax.plot([i], [edge], mark, color=c, ms=4)
+    ax.axhspan(max(sp["lo"], floor), min(sp["hi"], ceil), color="0.5", alpha=0.15, lw=0)
+    ax.axhline(1.0, color="0.3", ls=":", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_ylim(floor * 0.8, ceil * 1.25)
+    plotting.quiet_log_ticks(ax, "y")
+    ax.set_xticks(x, [str(s) for s in m["evaluation"]["seeds"]], fontsize=6)
+    ax.set_xlabel("evaluation seed")
+    ax.set_ylabel("speed-up (unclipped steps / clipped)", fontsize=6.5)
 
 
 def draw(record: dict, traces: dict) -> plt.Figure:
     plotting.apply_style()
     models = record["metrics"]["models"]
     n = len(models)
-    fig, axes = plt.subplots(3, n, figsize=(plotting.FULL_WIDTH, 6.4), squeeze=False,
+    fig, axes = plt.subplots(3, n, figsize=(plotting.FULL_WIDTH, 7.0), squeeze=False,
                              height_ratios=[1.25, 1, 1])
     for col, (name, m) in enumerate(models.items()):
         _heatmap(axes[0, col], m, fig)
-        sp = m["speedup"]
-        speed = "no speed-up measurable" if sp["median"] is None else (
-            f"speed-up {'>= ' if sp['censored'] else ''}{sp['median']:.2g}x "
-            f"[{sp['min']:.2g}, {sp['max']:.2g}]")
-        axes[0, col].set_title(f"{TITLES.get(name, name)}\n{speed} over "
-                               f"{len(m['seeds'])} seeds", fontsize=7)
-        h = _curves(axes[1, col], m, traces, name, "train_loss")
-        _curves(axes[2, col], m, traces, name, "validation_loss")
+        ev = m["evaluation"]
+        if ev is None:
+            axes[0, col].set_title(f"{TITLES.get(name, name)}\nnothing to evaluate",
+                                   fontsize=7)
+            axes[1, col].set_axis_off()
+            axes[2, col].set_axis_off()
+            continue
+        sp = ev["speedup"]
+        axes[0, col].set_title(
+            f"{TITLES.get(name, name)}\nspeed-up {sp['median']:.2g}x, median in "
+            f"[{sp['lo']:.2g}, {sp['hi']:.2g}]\n({100 * sp['coverage']:.0f}% interval, "
+            f"{len(ev['seeds'])} evaluation seeds)", fontsize=6.5)
+        h = _curves(axes[1, col], m, traces, name)
+        _speedups(axes[2, col], m)
         axes[2, col].legend(handles=h, fontsize=5.5, frameon=False, loc="upper center",
-                            bbox_to_anchor=(0.5, -0.32), ncol=1)
-    fig.suptitle("Figure 4 on small networks: best learning rate without clipping against the "
-                 "best (learning rate, threshold) with clipping", fontsize=8)
+                            bbox_to_anchor=(0.5, -0.3), ncol=1)
+    fig.suptitle("Figure 4 on small networks: cells chosen on selection seeds, measured on "
+                 "evaluation seeds", fontsize=8)
     return fig
 
 

@@ -55,6 +55,37 @@ def test_a_verdict_is_computed_from_the_checked_numbers():
             bad()
 
 
+def test_an_interval_decides_only_where_it_lies_wholly_on_one_side():
+    n = claims.Number
+    assert n("s", 2.0, ">", 1.0, interval=(1.5, 3.0)).passes() is True
+    assert n("s", 0.8, ">", 1.0, interval=(0.5, 0.9)).passes() is False
+    assert n("s", 1.2, ">", 1.0, interval=(0.5, 3.0)).passes() is None
+    assert n("s", 1.0, ">", 1.0, interval=(1.0, 1.0)).passes() is None  # on the line
+    assert n("s", 1.0, "<=", 1.0, interval=(0.5, 1.0)).passes() is True
+    assert n("s", 1.0, "<", 2.0, interval=(float("nan"), 1.0)).passes() is None
+    undecided = claims.Outcome("m", "t", [n("a", 1, "==", 1),
+                                          n("s", 1.2, ">", 1.0, interval=(0.5, 3.0))])
+    assert undecided.holds is None
+    refuted = claims.Outcome("m", "t", [n("a", 0, "==", 1),
+                                        n("s", 1.2, ">", 1.0, interval=(0.5, 3.0))])
+    assert refuted.holds is False
+
+
+def test_verdict_words_say_whether_a_claim_gates():
+    def word(status, numbers, decides=True):
+        c = claims.Claim("x", "s", "s", status, "a stated tolerance of some length", ("a",),
+                         lambda rec: claims.Outcome("m", "t", numbers, decides))
+        return claims.verdict_word(c.evaluate({}), emphasis=False)
+
+    n = claims.Number
+    yes, no = [n("a", 1, "==", 1)], [n("a", 0, "==", 1)]
+    maybe = [n("s", 1.0, ">", 0.0, interval=(-1.0, 2.0))]
+    assert [word("[paper]", x) for x in (yes, no, maybe)] == ["holds", "FAILS", "FAILS"]
+    assert [word("[observation]", x) for x in (yes, no, maybe)] == [
+        "supported", "refuted", "inconclusive"]
+    assert word("[observation]", [n("a", 1)], decides=False) == "reported"
+
+
 def test_every_claim_on_the_committed_records_returns_its_numbers():
     """A deciding claim checks at least one number, so its verdict rests on named numbers; a
     claim that only reports publishes some."""

@@ -26,14 +26,14 @@ def test_steps_to_target_is_the_first_recorded_step_and_censors_divergence():
     assert got.tolist() == [20, -1, -1, 0]
 
 
-def _grid(steps, final, diverged=None, initial=4.0):
+def _grid(steps, final, diverged=None):
     steps = np.asarray(steps, dtype=int)
     final = np.asarray(final, dtype=float)
     diverged = np.zeros(steps.shape, bool) if diverged is None else np.asarray(diverged)
-    return steps, final, diverged, np.full(steps.shape, initial)
+    return steps, final, diverged
 
 
-def test_summary_picks_the_fastest_cells_and_pairs_seeds():
+def test_summary_picks_the_fastest_cells():
     lrs, thr = [0.1, 1.0, 10.0], [0.5, INF]
     # (lrs, thresholds, seeds): without clipping the best is lr 0.1 (100, 120 steps); lr 1
     # diverges on one seed; lr 10 diverges on both. With clipping lr 10 is fastest (20, 40).
@@ -46,35 +46,100 @@ def test_summary_picks_the_fastest_cells_and_pairs_seeds():
     div = [[[False, False], [False, False]],
            [[False, False], [True, False]],
            [[False, False], [True, True]]]
-    s = clipping_networks.summarise(lrs, thr, *_grid(steps, final, div), budget=400)
+    s = clipping_networks.summarise(lrs, thr, *_grid(steps, final, div), baseline=4.0)
     assert s["best_unclipped"]["lr"] == 0.1 and s["best_unclipped"]["median_steps"] == 110
     assert s["best_clipped"] == {"lr": 10.0, "threshold": 0.5, "median_steps": 30.0,
                                  "seeds_reaching": 2, "seeds_diverged": 0,
                                  "median_final_train": 0.2}
-    assert s["speedup"]["per_seed"] == [5.0, 3.0]  # paired: 100/20 and 120/40
-    assert s["speedup"]["median"] == 4.0 and not s["speedup"]["censored"]
     assert s["largest_stable_unclipped_lr"] == 0.1  # lr 1 and 10 diverge on some seed
     assert s["clipped_lr_exceeds_stable"] is True
+    assert s["grid_unstable_unclipped"] and not s["grid_unstable_clipped"]
 
 
-def test_summary_when_clipping_does_not_help_and_when_nothing_arrives():
+def test_training_is_anchored_to_the_constant_predictor():
+    """A run that ends finite but above the constant predictor's loss does not train."""
+    final = np.array([0.1, 0.2, 0.3, np.nan])
+    div = np.array([False, False, False, True])
+    assert clipping_networks.trains(final, div, baseline=0.25).tolist() == [True, True, False,
+                                                                           False]
     lrs, thr = [0.1, 1.0], [0.5, INF]
-    steps = [[[-1, -1], [-1, -1]],
-             [[-1, 300], [50, 60]]]
-    final = [[[3.0, 3.0], [2.0, 2.0]],
-             [[1.5, 0.9], [0.3, 0.3]]]
-    s = clipping_networks.summarise(lrs, thr, *_grid(steps, final), budget=400)
-    assert s["best_unclipped"]["lr"] == 1.0 and s["best_clipped"]["median_steps"] is None
-    # the clipped best never reaches the target on seed 0: counted as the budget
-    assert s["speedup"]["per_seed"] == [50 / 400, 60 / 300] and s["speedup"]["censored"]
-    assert s["clipped_lr_exceeds_stable"] is False
-    row = claims.network_row({**s, "target": 1.0, "steps": 400, "seeds": [0, 1]})
-    assert "does not train faster" in row.measured and row.holds is None
-    # a run whose loss went up (final above the initial) does not count as trained
-    worse = clipping_networks.summarise(lrs, thr, *_grid(steps, final, initial=0.2),
-                                        budget=400)
+    steps = [[[-1, -1], [-1, -1]], [[-1, 300], [50, 60]]]
+    final = [[[3.0, 3.0], [2.0, 2.0]], [[1.5, 0.9], [0.3, 0.3]]]
+    s = clipping_networks.summarise(lrs, thr, *_grid(steps, final), baseline=2.5)
+    assert s["largest_stable_unclipped_lr"] == 1.0 and s["clipped_lr_exceeds_stable"] is False
+    worse = clipping_networks.summarise(lrs, thr, *_grid(steps, final), baseline=0.2)
     assert worse["largest_stable_unclipped_lr"] is None
     assert worse["clipped_lr_exceeds_stable"] is True
+
+
+def test_ratio_bounds_censor_in_the_right_direction():
+    budget = 100
+    # (unclipped, clipped) counts recorded every step: exact; unclipped never: a lower bound;
+    # clipped never: an upper bound; both never: nothing known.
+    lo, hi = clipping_networks.ratio_bounds([60, -1, 40, -1], [30, 50, -1, -1], 1, budget)
+    assert lo.tolist() == [2.0, 101 / 50, 0.0, 0.0]
+    assert hi.tolist() == [2.0, INF, 40 / 101, INF]
+    # recorded every 10 steps: the first hit lies in the 10 steps up to the recorded one
+    lo, hi = clipping_networks.ratio_bounds([60], [30], 10, budget)
+    assert lo.tolist() == [51 / 30] and hi.tolist() == [60 / 21]
+
+
+def test_median_interval_has_the_binomial_coverage():
+    from scipy.stats import binom
+
+    rng = np.random.default_rng(0)
+    for n in (3, 5, 7, 10, 20):
+        lo, hi, cover = clipping_networks.median_interval(np.arange(n), np.arange(n) + 0.5,
+                                                          0.95)
+        j = int(lo)  # the interval is [x_(j+1), x_(n-j)]
+        assert hi == n - 1 - j + 0.5
+        assert cover == pytest.approx(1 - 2 * binom.cdf(j, n, 0.5))
+        assert cover >= 0.95 or j == 0
+        if j + 1 < n // 2:  # the next order statistic in would cover less than 95%
+            assert 1 - 2 * binom.cdf(j + 1, n, 0.5) < 0.95
+    # the coverage is what it says: draws from a continuous law around its median
+    n, hits = 10, 0
+    for _ in range(4000):
+        x = rng.standard_normal(n)
+        lo, hi, cover = clipping_networks.median_interval(x, x, 0.95)
+        hits += lo <= 0.0 <= hi
+    assert abs(hits / 4000 - cover) < 0.02
+
+
+def _evaluated(speed_lo, speed_hi, fails, n=7, coverage=0.984):
+    cell = {"lr": 1.0, "threshold": 1.0, "steps_to_target": [10] * n, "final_train": [0.1] * n,
+            "diverged": [False] * n, "trains": [True] * n}
+    return {
+        "target": 0.1, "baseline": 0.2, "steps": 100, "seeds": [0, 1, 2],
+        "best_unclipped": {"lr": 0.1, "threshold": INF, "median_steps": 50.0,
+                           "seeds_reaching": 3, "seeds_diverged": 0},
+        "best_clipped": {"lr": 1.0, "threshold": 1.0, "median_steps": 20.0,
+                         "seeds_reaching": 3, "seeds_diverged": 0},
+        "largest_stable_unclipped_lr": 0.1, "clipped_lr_exceeds_stable": True,
+        "grid_unstable_unclipped": True, "grid_unstable_clipped": True,
+        "evaluation": {"seeds": list(range(10, 10 + n)), "record_every": 1,
+                       "cells": {r: cell for r in clipping_networks.ROLES},
+                       "speedup": {"per_seed": [2.0] * n, "per_seed_lo": [speed_lo] * n,
+                                   "per_seed_hi": [speed_hi] * n, "median": 2.0,
+                                   "lo": speed_lo, "hi": speed_hi, "coverage": coverage,
+                                   "level": 0.95},
+                       "unclipped_fails_at_clipped_lr": fails, "clipped_trains": n}}
+
+
+@pytest.mark.parametrize("lo, hi, fails, coverage, holds", [
+    (1.5, 3.0, 5, 0.984, True),     # both halves supported
+    (1.5, 3.0, 2, 0.984, False),    # the lr trains without clipping on most seeds
+    (0.5, 0.9, 7, 0.984, False),    # clipping is slower
+    (0.5, 3.0, 7, 0.984, None),     # the interval straddles 1
+    (1.5, 3.0, 5, 0.75, None),      # too few seeds for the stated coverage
+    (1.5, 3.0, 3, 0.984, None, ),   # fails on exactly half (n = 6 below)
+])
+def test_each_half_of_figure_4_gets_its_verdict(lo, hi, fails, coverage, holds):
+    n = 6 if fails == 3 else 7
+    row = claims.network_row(_evaluated(lo, hi, fails, n=n, coverage=coverage))
+    assert row.holds is holds
+    assert {"speedup_median_interval", "unclipped_fails_at_clipped_lr"} <= {
+        x.name for x in row.numbers if x.relation}
 
 
 def test_rnn_grid_figure_and_claim_at_quick_size(tmp_path):
@@ -94,9 +159,19 @@ def test_rnn_grid_figure_and_claim_at_quick_size(tmp_path):
     # the recorded steps to target are those of the recorded losses
     first = np.where((tr <= rnn["target"]).any(-1), np.argmax(tr <= rnn["target"], -1) * 10, -1)
     assert np.array_equal(np.where(np.asarray(rnn["diverged"]), -1, first), steps)
+    # evaluation: fresh seeds, every step recorded, so a count is the first step at the target
+    ev = rnn["evaluation"]
+    assert ev["record_every"] == 1 and not set(ev["seeds"]) & set(rnn["seeds"])
+    etr = traces["rnn/evaluation/train_loss"]  # (cells, seeds, steps + 1)
+    assert etr.shape == (3, len(ev["seeds"]), rnn["steps"] + 1)
+    for k, role in enumerate(clipping_networks.ROLES):
+        hit = etr[k] <= rnn["target"]
+        want = np.where(hit.any(-1), np.argmax(hit, -1), -1)
+        got = ev["cells"][role]["steps_to_target"]
+        assert np.array_equal(np.where(ev["cells"][role]["diverged"], -1, want), got), role
     done = {c.id: c for c in claims.evaluate(tmp_path)[0]}
     row = done["clipping_accelerates_networks/rnn"]
-    assert row.holds is None and "target loss 0.15" in row.measured
+    assert "target loss 0.15" in row.measured and not row.gating
     from paper_figures import clipping_networks as fig
 
     fig.main(["--results", str(tmp_path), "--out", str(tmp_path / "figs")])
@@ -123,7 +198,7 @@ def test_experiment_figure_and_claims_at_quick_size(tmp_path):
     done = {c.id: c for c in claims.evaluate(tmp_path)[0]}
     for name in claims.NETWORKS:
         row = done[f"clipping_accelerates_networks/{name}"]
-        assert row.holds is None and not row.gating and "target loss" in row.measured
+        assert not row.gating and "target loss" in row.measured
     from paper_figures import clipping_networks as fig
 
     fig.main(["--results", str(tmp_path), "--out", str(tmp_path / "figs")])
@@ -133,6 +208,12 @@ def test_experiment_figure_and_claims_at_quick_size(tmp_path):
 
 def test_claim_on_a_broken_record_fails_without_raising():
     c = claims.by_id()["clipping_accelerates_networks/rnn"]
-    bad = {"metrics": {"seeds": [0], "models": {"rnn": {"speedup": "nan"}}}}
+    bad = {"metrics": {"selection_seeds": [0], "models": {"rnn": {"speedup": "nan"}}}}
     row = c.evaluate({"clipping_networks": bad})
     assert row.holds is False and "could not be evaluated" in row.measured
+
+
+def test_the_seeds_that_choose_do_not_measure(tmp_path):
+    with pytest.raises(ValueError, match="evaluation_seeds must differ from selection_seeds"):
+        quick.run_experiment("clipping_networks", tmp_path, run_models=["rnn"],
+                             selection_seeds=[0, 1], evaluation_seeds=[1, 2])

@@ -112,7 +112,8 @@ def test_quartic_experiment_and_figure(tmp_path):
     ("clipping_networks", "+models.rnn.args.seed=3", "models.rnn.args"),
     ("clipping_networks", "+models.rnn.colour=red", "models.rnn"),
     ("clipping_networks", "run_models=[transformer]", "run_models"),
-    ("clipping_networks", "seeds=[0,0]", "seeds"),
+    ("clipping_networks", "selection_seeds=[0,0]", "selection_seeds"),
+    ("clipping_networks", "evaluation_seeds=[0,1]", "evaluation_seeds"),
 ])
 def test_bad_config_of_each_experiment(tmp_path, cli_in_process, experiment, override, field):
     out = tmp_path / "rec"

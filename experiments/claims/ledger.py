@@ -34,7 +34,7 @@ def claim_entries(done: list[ClaimRecord]) -> dict[str, Entry]:
     """The numbers of every evaluated claim, and each claim's verdict as a text number."""
     out: dict[str, Entry] = {}
     for c in done:
-        out[f"{c.id}:verdict"] = Entry(verdict_word(c.holds, emphasis=False),
+        out[f"{c.id}:verdict"] = Entry(verdict_word(c, emphasis=False),
                                        _verdict_allowance(c))
         for n in c.numbers:
             out[f"{c.id}:{n.name}"] = Entry(n.measured, c.allowance(n),

@@ -46,7 +46,11 @@ class Number:
 
     A number with no ``relation`` is reported: it is published and compared between reruns,
     but no verdict rests on it. Yes/no and text values are checked with ``==`` only; a
-    non-finite measured value meets no rule."""
+    non-finite measured value meets no rule.
+
+    A number measured with an ``interval`` (lo, hi) is judged on the whole interval: it
+    passes when every value in it meets the rule, fails when none does, and is undecided
+    (``passes`` None) when the interval straddles the line or touches it."""
 
     name: str
     measured: Value
@@ -54,6 +58,7 @@ class Number:
     theory: Value | None = None
     tolerance: float = 0.0
     rerun: Rerun | None = None
+    interval: tuple[float, float] | None = None
 
     def __post_init__(self):
         if self.relation and self.relation not in RELATIONS:
@@ -72,6 +77,8 @@ class Number:
         m, t = self.measured, self.theory
         if _categorical(m) or _categorical(t):
             return m == t
+        if self.interval is not None:
+            return _interval_passes(self.interval, self.relation, float(t))  # type: ignore[arg-type]
         m, t, tol = float(m), float(t), float(self.tolerance)  # type: ignore[arg-type]
         if not math.isfinite(m):
             return m == t  # an infinite count meets only an infinite target
@@ -84,6 +91,23 @@ class Number:
             return f"{self.name}: reported"
         slack = f" (±{self.tolerance:g})" if self.tolerance else ""
         return f"{self.name} {self.relation} {self.theory}{slack}"
+
+
+def _interval_passes(interval: tuple[float, float], relation: str, t: float) -> bool | None:
+    """Whether all of [lo, hi] meets ``relation`` against ``t`` (True), none of it does
+    (False), or part does (None). NaN ends decide nothing."""
+    lo, hi = (float(v) for v in interval)
+    if math.isnan(lo) or math.isnan(hi):
+        return None
+    if relation in (">", ">="):
+        if lo > t or (relation == ">=" and lo == t):
+            return True
+        return False if hi < t else None
+    if relation in ("<", "<="):
+        if hi < t or (relation == "<=" and hi == t):
+            return True
+        return False if lo > t else None
+    return True if lo == hi == t else (False if hi < t or lo > t else None)
 
 
 def _categorical(value) -> bool:
@@ -112,10 +136,14 @@ class Outcome:
 
     @property
     def holds(self) -> bool | None:
+        """False when a checked number fails; None when none fails but one is undecided
+        (an interval on its rule's line), or nothing is checked; else True."""
         checks = [n.passes() for n in self.numbers if n.relation]
         if not self.decides or not checks:
             return None
-        return all(checks)
+        if any(c is False for c in checks):
+            return False
+        return None if any(c is None for c in checks) else True
 
 
 def failed(measured: str) -> Outcome:
@@ -149,6 +177,7 @@ class ClaimRecord:
     gating: bool
     numbers: tuple[Number, ...] = ()
     rerun: Rerun = EXACT
+    decides: bool = True
 
     def allowance(self, number: Number) -> Rerun:
         """How far a rerun may move ``number``: its own allowance, else the claim's."""
@@ -178,7 +207,7 @@ class Claim:
             holds = False  # a gating claim must decide
         return ClaimRecord(self.id, self.statement, self.source, self.status, self.tolerance,
                            outcome.measured, outcome.theoretical, holds, self.gating,
-                           tuple(outcome.numbers), self.rerun)
+                           tuple(outcome.numbers), self.rerun, outcome.decides)
 
     def evaluate(self, records: dict) -> ClaimRecord:
         """Run the claim; a bad record (missing key, wrong type, non-finite value where a
@@ -214,12 +243,18 @@ def by_id() -> dict[str, Claim]:
     return {c.id: c for c in REGISTRY}
 
 
-VERDICT_WORDS = {True: "holds", False: "FAILS", None: "reported"}
-"""A claim's verdict (``holds``: True, False, or None when it only reports) in words."""
+GATING_WORDS = {True: "holds", False: "FAILS", None: "FAILS"}
+"""A gating claim's verdict in words: it holds or fails (undecided fails)."""
+
+OBSERVATION_WORDS = {True: "supported", False: "refuted", None: "inconclusive"}
+"""A claim that does not gate (an observation, a heuristic, a recalled bound): its rule's
+verdict in words."""
 
 
-def verdict_word(holds: bool | None, *, emphasis: bool = True) -> str:
-    """The word for a verdict, a failure in bold (``emphasis``) where it sits among others in
-    a table."""
-    word = VERDICT_WORDS[holds]
-    return f"**{word}**" if emphasis and holds is False else word
+def verdict_word(c: ClaimRecord, *, emphasis: bool = True) -> str:
+    """The word for a claim's verdict ("reported" for a claim with no rule), a failure or a
+    refutation in bold (``emphasis``) where it sits among others in a table."""
+    if not c.decides:
+        return "reported"
+    word = (GATING_WORDS if c.gating else OBSERVATION_WORDS)[c.holds]
+    return f"**{word}**" if emphasis and c.holds is False else word

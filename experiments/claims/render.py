@@ -41,7 +41,7 @@ def to_markdown(claims: list[ClaimRecord], missing: list[str]) -> str:
     ]
     for c in claims:
         cells = (c.id, c.statement, c.source, c.status, c.tolerance or "-", c.measured,
-                 c.theoretical, verdict_word(c.holds), "yes" if c.gating else "no",
+                 c.theoretical, verdict_word(c), "yes" if c.gating else "no",
                  _allowances(c))
         lines.append("| " + " | ".join(markdown_cell(x) for x in cells) + " |")
     if missing:
