@@ -45,7 +45,7 @@ from omegaconf import DictConfig, OmegaConf
 from experiments import records
 from experiments.common import Progress, check_seeds, hydra_entry, write
 from experiments.registry import Experiment
-from research import engine, optimizers, problems, validate
+from research import engine, optimizers, problems, stats, validate
 
 MODEL_KEYS = ("problem", "args", "batch_size", "momentum", "steps", "record_every", "target",
               "baseline", "evaluation_record_every", "lrs", "thresholds")
@@ -163,27 +163,14 @@ def ratio_bounds(unclipped, clipped, every: int, budget: int) -> tuple[np.ndarra
     return lo, hi
 
 
-def median_interval(lo, hi, level: float) -> tuple[float, float, float]:
-    """A distribution-free interval for the median of per-seed values known to lie in
-    [lo, hi]: order statistics [lo_(j+1), hi_(n-j)] with the largest j whose coverage
-    1 - 2 P(Binomial(n, 1/2) <= j) is at least ``level`` (j = 0 when none is: the coverage
-    returned is then below ``level``). Returns (lower, upper, coverage)."""
-    from scipy.stats import binom
-
-    n = len(lo)
-    cover = [1.0 - 2.0 * binom.cdf(j, n, 0.5) for j in range(n // 2)]
-    j = max([k for k, c in enumerate(cover) if c >= level], default=0)
-    return float(np.sort(lo)[j]), float(np.sort(hi)[n - 1 - j]), float(cover[j] if cover else 0)
-
-
 def speedup(unclipped, clipped, every: int, budget: int, level: float) -> dict:
     """The paired speed-up on the evaluation seeds: per seed its bounds and the point value
     with a censored count taken as the budget; the median of the points; the interval for
-    the median (``median_interval``)."""
+    the median (``stats.median_bounds``)."""
     lo, hi = ratio_bounds(unclipped, clipped, every, budget)
     cap = [np.where(np.asarray(s) < 0, budget, s).astype(float) for s in (unclipped, clipped)]
     point = cap[0] / np.maximum(cap[1], 1.0)
-    low, high, cover = median_interval(lo, hi, level)
+    _, low, high, cover, _ = stats.median_bounds(lo, hi, level)
     return {"per_seed": point.tolist(), "per_seed_lo": lo.tolist(), "per_seed_hi": hi.tolist(),
             "median": float(np.median(point)), "lo": low, "hi": high, "coverage": cover,
             "level": level}

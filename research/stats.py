@@ -537,6 +537,13 @@ def median_interval(values, level: float = 0.95) -> MedianInterval:
     n = int(x.size)
     if n == 0:
         return MedianInterval(math.nan, math.nan, math.nan, math.nan, 0)
+    j, cover = _order_statistic(n, level)
+    return MedianInterval(float(np.median(x)), float(x[j]), float(x[n - j - 1]), cover, n)
+
+
+def _order_statistic(n: int, level: float) -> tuple[int, float]:
+    """The largest j whose interval [x_(j+1), x_(n-j)] covers the median of n independent
+    values with probability at least ``level``, and that coverage (j = 0 when none does)."""
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1); got {level!r}.")
 
@@ -546,8 +553,21 @@ def median_interval(values, level: float = 0.95) -> MedianInterval:
     j = 0
     while j + 1 < n - j - 1 and coverage(j + 1) >= level:
         j += 1
-    return MedianInterval(float(np.median(x)), float(x[j]), float(x[n - j - 1]),
-                          coverage(j) if n > 1 else 0.0, n)
+    return j, coverage(j) if n > 1 else 0.0
+
+
+def median_bounds(lo, hi, level: float = 0.95) -> MedianInterval:
+    """``median_interval`` for values known only to lie in [lo, hi] each (a censored or
+    rounded count: an end may be 0 or inf): the interval [lo_(j+1), hi_(n-j)] covers the
+    median with at least the coverage of the exact values' interval. ``median`` is NaN: no
+    point value is known."""
+    lo, hi = np.sort(_as_float(lo).ravel()), np.sort(_as_float(hi).ravel())
+    n = int(lo.size)
+    if n == 0 or hi.size != n:
+        raise ValueError(f"lo and hi must hold one bound per value; got {lo.size} and "
+                         f"{hi.size}.")
+    j, cover = _order_statistic(n, level)
+    return MedianInterval(math.nan, float(lo[j]), float(hi[n - j - 1]), cover, n)
 
 
 # --------------------------------------------------------------------------- is it training?

@@ -84,14 +84,15 @@ def test_ratio_bounds_censor_in_the_right_direction():
     assert lo.tolist() == [51 / 30] and hi.tolist() == [60 / 21]
 
 
-def test_median_interval_has_the_binomial_coverage():
+def test_median_bounds_have_the_binomial_coverage():
     from scipy.stats import binom
+
+    from research import stats
 
     rng = np.random.default_rng(0)
     for n in (3, 5, 7, 10, 20):
-        lo, hi, cover = clipping_networks.median_interval(np.arange(n), np.arange(n) + 0.5,
-                                                          0.95)
-        j = int(lo)  # the interval is [x_(j+1), x_(n-j)]
+        _, lo, hi, cover, _ = stats.median_bounds(np.arange(n), np.arange(n) + 0.5, 0.95)
+        j = int(lo)  # the interval is [lo_(j+1), hi_(n-j)]
         assert hi == n - 1 - j + 0.5
         assert cover == pytest.approx(1 - 2 * binom.cdf(j, n, 0.5))
         assert cover >= 0.95 or j == 0
@@ -101,9 +102,10 @@ def test_median_interval_has_the_binomial_coverage():
     n, hits = 10, 0
     for _ in range(4000):
         x = rng.standard_normal(n)
-        lo, hi, cover = clipping_networks.median_interval(x, x, 0.95)
+        _, lo, hi, cover, _ = stats.median_bounds(x, x, 0.95)
         hits += lo <= 0.0 <= hi
     assert abs(hits / 4000 - cover) < 0.02
+    assert stats.median_bounds([0.0, 1.0, 2.0], [np.inf, 3.0, 4.0], 0.5)[2] == np.inf
 
 
 def _evaluated(speed_lo, speed_hi, fails, n=7, coverage=0.984):
