@@ -1,9 +1,10 @@
 """The seam through which experiments reach the implementations they measure.
 
-An experiment computes with ``tk.theory``, ``tk.optimizers``, ``tk.problems``, ``tk.clipping``
-and ``tk.audit`` instead of importing those modules itself, and takes ``tk`` as an argument
-(default: ``REAL``, the modules as they are). Verification swaps in a wrong variant (a
-*mutant*: clipping removed, a step off by a factor, a false constant) by passing a toolkit whose
+An experiment computes with ``tk.theory``, ``tk.optimizers``, ``tk.problems``, ``tk.clipping``,
+``tk.audit``, ``tk.engine``, ``tk.smoothness`` and ``tk.stats`` instead of importing those
+modules itself, and takes ``tk`` as an argument (default: ``REAL``, the modules as they are).
+Verification swaps in a wrong variant (a *mutant*: clipping removed, a step off by a factor, a
+false constant, an iteration counter or an estimator off by a factor) by passing a toolkit whose
 modules are overlaid with replacement functions, and checks that some claim then fails. No
 private name is patched and no module is changed for anyone else: the overlay exists only in
 the toolkit handed to one run.
@@ -22,7 +23,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from research import audit, clipping, optimizers, problems, theory
+from research import audit, clipping, engine, optimizers, problems, smoothness, stats, theory
 
 
 class Overlay:
@@ -61,6 +62,9 @@ class Toolkit:
     problems: Any = problems
     clipping: Any = clipping
     audit: Any = audit
+    engine: Any = engine
+    smoothness: Any = smoothness
+    stats: Any = stats
 
     def replace(self, **overrides: Mapping[str, Any]) -> Toolkit:
         """A toolkit with ``module={name: replacement, ...}`` overlays, e.g.
