@@ -3,7 +3,8 @@
 A check that passes whatever the code does verifies nothing. Each ``Mutant`` is a named wrong
 variant of an algorithm (clipping removed, a step off by a factor), of a theorem's step or
 guarantee (a constant off by 2 or 100), of a problem's declared constants (L0 or L1 too
-small), or of a clipping function. It is injected through ``research.toolkit``: the
+small), of a clipping function, or of an instrument that measures (an iteration counter, a
+smoothness estimator, a statistic). It is injected through ``research.toolkit``: the
 experiments that use what it replaces are re-run with the mutant's toolkit, at small sizes,
 and every claim is evaluated on the resulting records (the other records are the real
 ones, run at the same sizes).
@@ -31,9 +32,10 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from experiments import claims, quick, registry
-from research import audit, clipping, optimizers, problems, theory
+from research import audit, clipping, engine, optimizers, problems, smoothness, stats, theory
 from research import results as results_mod
 from research.toolkit import REAL, Toolkit
 
@@ -114,6 +116,40 @@ def _l0l1_gd_si_doubled(L0, L1, rule="si"):
         L0, L1, rule)
 
 
+def _iterations_a_quarter_high(*args, **kwargs):
+    # the counter reports 1.25 x the first t with ||grad f|| <= eps
+    res = engine.run(*args, **kwargs)
+    c = res.iterations_to_eps
+    return dataclasses.replace(
+        res, iterations_to_eps=np.where(c >= 0, np.round(1.25 * c), c).astype(c.dtype))
+
+
+def _sgd_without_momentum(lr, momentum=0.9, **kw):
+    return optimizers.sgd_momentum(lr, 0.0, **kw)
+
+
+def _trajectory_smoothness_x1_5(*args, **kwargs):
+    return 1.5 * smoothness.trajectory_smoothness(*args, **kwargs)
+
+
+def _along_training_x1_5(*args, **kwargs):
+    # along_training calls the estimator inside its compiled scan, out of the overlay's reach
+    out = smoothness.along_training(*args, **kwargs)
+    return {**out, "smoothness_traj": 1.5 * out["smoothness_traj"],
+            "smoothness_sub": 1.5 * out["smoothness_sub"]}
+
+
+def _pearson_for_spearman(x, y):
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    ok = np.isfinite(x) & np.isfinite(y)
+    return float(np.corrcoef(x[ok], y[ok])[0, 1])
+
+
+def _log_log_evidence_at_half_level(*args, **kwargs):
+    kwargs["level"] = 0.5  # asked for 95% intervals, it returns 50% ones
+    return stats.log_log_evidence(*args, **kwargs)
+
+
 MUTANTS = [
     Mutant("clipping_removed", "clipped GD without its clipping: h = eta",
            {"theory": {"clipped_step": lambda g, eta, gamma: eta * jnp.ones_like(g)},
@@ -148,6 +184,18 @@ MUTANTS = [
            {"clipping": {"clip_grad_norm": _clip_grad_norm_ignoring_norm_type}}),
     Mutant("value_clip_is_norm_clip", "clipvalue implemented as global-norm clipping",
            {"optimizers": {"sgd_momentum": _value_clip_as_norm}}),
+    Mutant("iterations_a_quarter_high", "the engine's iteration counter reads 25% high",
+           {"engine": {"run": _iterations_a_quarter_high}}),
+    Mutant("momentum_dropped", "SGD with momentum silently runs with momentum 0",
+           {"optimizers": {"sgd_momentum": _sgd_without_momentum}}),
+    Mutant("trajectory_estimator_x1_5", "the trajectory smoothness estimator 1.5x too large",
+           {"smoothness": {"trajectory_smoothness": _trajectory_smoothness_x1_5,
+                           "along_training": _along_training_x1_5}}),
+    Mutant("spearman_is_pearson", "Spearman's correlation computed as Pearson's",
+           {"stats": {"spearman": _pearson_for_spearman}}),
+    Mutant("bootstrap_intervals_at_half_level", "the smoothness evidence's bootstrap "
+           "intervals are 50% intervals where 95% ones are asked for",
+           {"stats": {"log_log_evidence": _log_log_evidence_at_half_level}}),
 ]
 """The named mutants. Others will be tried against the project: the claims are designed to
 catch wrongness in general, not this list."""
