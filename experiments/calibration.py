@@ -716,8 +716,11 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
         f"{max(r['max_rel_error'] for r in both):.1e}")
     metrics["stats"] = point_estimates(tk, c["stats"])
     metrics["coverage"] = coverage_section(tk, c["coverage"])
-    say(f"statistics: largest differences from scipy {metrics['stats']['max_abs_diff']}; "
-        f"coverage of 0 at {c['coverage']['level']:g}: {metrics['coverage']['covered']}")
+    diffs = metrics["stats"]["max_abs_diff"]
+    say("statistics: largest differences from scipy "
+        + ", ".join(f"{k} {float(v):.1e}" for k, v in diffs.items())
+        + f"; share of intervals holding 0 (level {c['coverage']['level']:g}): "
+        + ", ".join(f"{k} {v:g}" for k, v in metrics["coverage"]["covered"].items()))
     write(cfg, say, metrics)
 
 
