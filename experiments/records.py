@@ -303,9 +303,18 @@ class PooledEvidence(TypedDict):
     slope: dict[str, Any]
 
 
+class SeedLevel(TypedDict):
+    level: Num
+    partial_spearman: dict[str, Any]
+    detrended: dict[str, Any]
+    slope: dict[str, Any]
+    verdict: str
+
+
 class Estimator(TypedDict):
     verdict: str
     pooled: NotRequired[PooledEvidence]  # absent when skipped ({"computed": false, ...})
+    seed_level: NotRequired[SeedLevel]
 
 
 class HessianEstimator(TypedDict):
@@ -322,6 +331,7 @@ class SmoothnessRun(TypedDict):
     seeds: list[int]
     steps: int
     training: bool
+    baseline: Num
     diverged_at: int
     traj: Estimator
     sub: Estimator  # the subsample estimator: skipped where a model has no subsample
@@ -335,11 +345,19 @@ class Bootstrap(TypedDict):
     method: str
 
 
+class SeedLevelCorrection(TypedDict):
+    level: Num
+    rows: int
+    tests: int
+    correction: str
+
+
 class Smoothness(TypedDict):
     models: list[str]
     seeds: list[int]
     steps: int
     bootstrap: Bootstrap
+    seed_level: SeedLevelCorrection
     runs: dict[str, SmoothnessRun]
 
 

@@ -20,9 +20,11 @@ Three estimators of the local smoothness at each logged iterate (``ESTIMATORS``)
 
 Per model x regime the record holds, for each estimator, the correlations of log L against
 log |g| (full-batch gradient norm) pooled over the seeds, with hierarchical block bootstrap
-intervals (``research.stats.log_log_evidence``), the per-seed values, and a verdict (or only
-``{"computed": false, "verdict": "not computed"}`` for a skipped one); and whether each seed
-trained at all (``research.stats.is_training``).
+intervals (``research.stats.log_log_evidence``), the per-seed values, the seed-level
+intervals (the seed as the unit, corrected for the rows tested) and the verdict from them
+(``VERDICT_RULE``; or only ``{"computed": false, "verdict": "not computed"}`` for a skipped
+estimator); and whether each seed trained (its loss fell below the model's ``baseline``, the
+constant predictor's loss).
 """
 
 from __future__ import annotations
@@ -53,10 +55,15 @@ NOT_COMPUTED = {"computed": False, "verdict": "not computed"}
 """The record entry of an estimator that the configuration skipped."""
 
 VERDICT_RULE = (
-    "per estimator: 'not training' unless every seed trains (research.stats.is_training); "
-    "else 'positive' or 'negative' when the bootstrap intervals of both the partial Spearman "
-    "given the step and the detrended (log-difference) Spearman, pooled over seeds, exclude "
-    "0 on that side; else 'no evidence'")
+    "per estimator: 'not training' unless every seed trains (its loss falls, "
+    "research.stats.is_training, and ends below the model's baseline, the constant "
+    "predictor's loss); else, with the seed as the unit (research.stats."
+    "seed_level_evidence: within-seed statistics, a t-interval over seeds on Fisher's z, at "
+    "a level Bonferroni-corrected over the table's rows x the two trend-robust statistics), "
+    "'positive' or 'negative' when the intervals of both the partial Spearman given the "
+    "step and the Spearman of log-differences exclude 0 on that side, 'statistics disagree' "
+    "when any two of those and the log-log slope exclude 0 on opposite sides, else 'no "
+    "evidence'. The pooled bootstrap intervals are reported beside it")
 """How ``runs.<key>.<estimator>.verdict`` is decided."""
 
 
@@ -164,7 +171,9 @@ def train_batch(problem, optimizer_list, x0_list, keys, steps: int, log_every: i
 
 def _estimator_stats(g: np.ndarray, L: np.ndarray, it: np.ndarray, seeds: list[int],
                      training: bool, boot: dict) -> dict:
-    """The record entry of one estimator: seed-0 legacy values, pooled evidence, verdict."""
+    """The record entry of one estimator: seed-0 legacy values, pooled evidence, the
+    seed-level evidence and its verdict (``VERDICT_RULE``; ``boot["corrected"]``: the
+    corrected level)."""
     first = smoothness.log_correlations(g[0], L[0], steps=it)
     ok = np.isfinite(g[0]) & np.isfinite(L[0])
     L0, L1 = smoothness.fit_envelope(g[0][ok], L[0][ok]) if ok.any() else (None, None)
@@ -174,15 +183,31 @@ def _estimator_stats(g: np.ndarray, L: np.ndarray, it: np.ndarray, seeds: list[i
     pL0, pL1 = smoothness.fit_envelope(g[allok], L[allok]) if allok.any() else (None, None)
     pooled = {k: ev[k] for k in ("n_points", "n_differences", "n_seeds", "spearman", "slope",
                                  "partial_spearman", "detrended")}
+    seed_level = stats.seed_level_evidence(ev["per_seed"], boot["corrected"])
     return {
         **first, "L0": L0, "L1": L1,
         "pooled": {**pooled, "L0": pL0, "L1": pL1},
         "per_seed": {"seed": seeds, **ev["per_seed"]},
         "verdict_partial": ev["verdict_partial"],
         "verdict_detrended": ev["verdict_detrended"],
-        "verdict": ev["verdict"] if training else "not training",
+        "verdict_pooled": ev["verdict"],
+        "seed_level": seed_level,
+        "verdict": seed_level["verdict"] if training else "not training",
         "bootstrap": ev["bootstrap"],
     }
+
+
+def _trains(loss, diverged_at: int, margin: float, baseline: float) -> stats.TrainingCheck:
+    """Whether one seed trains: its loss falls (``stats.is_training``), it does not diverge,
+    and its late loss ends below ``baseline``, the constant predictor's loss."""
+    c = stats.is_training(loss, margin)
+    if diverged_at >= 0 and c.training:
+        return stats.TrainingCheck(False, f"diverged at step {int(diverged_at)}", c.first,
+                                   c.last)
+    if c.training and not c.last < baseline:
+        return stats.TrainingCheck(False, f"late loss {c.last:.4g} not below the constant "
+                                          f"predictor's {baseline:.4g}", c.first, c.last)
+    return c
 
 
 def _ci(c: dict) -> str:
@@ -213,8 +238,8 @@ def run(cfg: DictConfig) -> None:
         validate.choice("momentum_models", name, tuple(cfg.models))
     built, inits, subs = {}, {}, {}
     for name, m in models.items():
-        for key in ("lr_large", "lr_small", "clip"):
-            validate.positive(f"models.{name}.{key}", m[key])
+        for key in ("lr_large", "lr_small", "clip", "baseline"):
+            validate.positive(f"models.{name}.{key}", m.get(key))
         m["regimes"] = m.get("regimes", regimes)
         if not isinstance(m["regimes"], list) or not m["regimes"]:
             raise ValueError(f"models.{name}.regimes must be a list of at least one of "
@@ -233,6 +258,8 @@ def run(cfg: DictConfig) -> None:
         if m["steps"] % m["log_every"]:
             raise ValueError(f"models.{name}.log_every must divide models.{name}.steps; got "
                              f"steps={m['steps']}, log_every={m['log_every']}.")
+    rows = sum(len(m["regimes"]) + (name in cfg.momentum_models) for name, m in models.items())
+    boot["corrected"] = 1 - (1 - boot["level"]) / (2 * rows)
     say = Progress("smoothness")
     metrics = {"steps": steps, "log_every": log_every, "hvp_iters": hvp_iters,
                "models": list(models), "seeds": seeds, "estimators": list(ESTIMATORS),
@@ -241,7 +268,10 @@ def run(cfg: DictConfig) -> None:
                              "(seeds with replacement, then blocks within each seed); block "
                              "length from the lag-1 autocorrelation (research.stats."
                              "block_length)", "interval": "percentile"},
-               "training_margin": margin, "verdict_rule": VERDICT_RULE, "runs": {}}
+               "training_margin": margin, "verdict_rule": VERDICT_RULE,
+               "seed_level": {"level": boot["corrected"], "rows": rows, "tests": 2 * rows,
+                              "correction": "Bonferroni"},
+               "runs": {}}
     traces = {}
     keys = [jax.random.PRNGKey(s) for s in seeds]
     for name, problem in built.items():
@@ -272,11 +302,7 @@ def run(cfg: DictConfig) -> None:
                 traces[f"{key}/{s}"] = out[s]
             checks = []
             for loss, d in zip(out["loss"], div_at, strict=True):
-                c = stats.is_training(loss, margin)
-                if d >= 0 and c.training:
-                    c = stats.TrainingCheck(False, f"diverged at step {int(d)}", c.first,
-                                            c.last)
-                checks.append(c)
+                checks.append(_trains(loss, d, margin, m["baseline"]))
             training = all(c.training for c in checks)
             loss = out["loss"]
             last = [float(v[np.isfinite(v)][-1]) if np.isfinite(v).any() else None
@@ -292,7 +318,7 @@ def run(cfg: DictConfig) -> None:
                 "diverged_at": int(div_at[0]),
                 "loss_first": float(loss[0][0]),
                 "loss_last": last[0],
-                "training": training,
+                "training": training, "baseline": m["baseline"],
                 "per_seed": {"seed": seeds, "diverged_at": [int(d) for d in div_at],
                              "loss_first": [float(v[0]) for v in loss], "loss_last": last,
                              "training": [c.training for c in checks],

@@ -3,12 +3,13 @@ gradient norm, most clearly with clipping and a large learning rate. One log-log
 model x regime: x = full-batch gradient norm, y = the trajectory estimate of smoothness,
 colour = the point's step as a fraction of its run's steps (runs differ in length), one
 marker per seed; an empty panel is a regime the model does not run; the line is the tightest
-envelope L0 + L1 |g| above the points of all seeds. Each panel's title gives the Spearman
-correlation of log L against log |g| pooled over the seeds and the partial Spearman given
-the step, each with its 95 % hierarchical block-bootstrap interval, and the verdict
-(positive / negative / no evidence / not training; see experiments/smoothness.py), followed
-by the verdict of the same estimator with subsample gradients (the authors' own; "sub", when
-the record has it).
+envelope L0 + L1 |g| above the points of all seeds. Each panel's title gives, with the seed
+as the unit, the mean over seeds of the within-seed partial Spearman correlation of log L
+against log |g| given the step and of the Spearman correlation of their log-differences, each
+with its t-interval over seeds (Bonferroni-corrected over the table's rows), and the verdict
+(positive / negative / statistics disagree / no evidence / not training; see
+experiments/smoothness.py), followed by the verdict of the same estimator with subsample
+gradients (the authors' own; "sub", when the record has it).
 
 Reads results/smoothness (python -m experiments.smoothness).
 """
@@ -80,9 +81,9 @@ def _ci(c: dict) -> str:
 
 
 def panel_text(r: dict) -> str:
-    """The three lines above a panel: pooled Spearman and partial Spearman with their 95 %
-    intervals, and the verdict of the trajectory estimator (then, when the record has it,
-    that of the subsample one)."""
+    """The three lines above a panel: the seed-level partial Spearman given the step and
+    Spearman of log-differences with their intervals, and the verdict of the trajectory
+    estimator (then, when the record has it, that of the subsample one)."""
     t = r["traj"]
     pooled = t.get("pooled")
     if pooled is None:  # a record of the single-seed experiment
@@ -93,8 +94,9 @@ def panel_text(r: dict) -> str:
         verdict += f" ({sum(ok)} of {len(ok)} seeds train)"
     elif "sub" in r:
         verdict += f"; sub: {r['sub']['verdict']}"
-    return (rf"$\rho_s$ {_ci(pooled['spearman'])}" + "\n"
-            + f"given step {_ci(pooled['partial_spearman'])}\n\N{RIGHTWARDS ARROW} {verdict}")
+    seed = t["seed_level"]
+    return (f"given step {_ci(seed['partial_spearman'])}\n"
+            f"log-diff. {_ci(seed['detrended'])}\n\N{RIGHTWARDS ARROW} {verdict}")
 
 
 def _sub_note(m: dict) -> str:
@@ -171,7 +173,6 @@ def draw(record: dict, traces: dict) -> plt.Figure:
                       label=f"seed {s}") for k, s in enumerate(seeds)]
     handles.append(Line2D([], [], color=plotting.OKABE_ITO[3], lw=0.8,
                           label=r"envelope $L_0 + L_1\|g\|$ over all seeds"))
-    level = round(100 * m["bootstrap"]["level"])
     # two lines each, so that no text is wider than the panels and the colour bar
     own, default = smoothness.run_lengths(m)  # models run at their own length
     listed = ", ".join(f"{k} {s}/{e}" for k, (s, e) in own.items())
@@ -182,13 +183,15 @@ def draw(record: dict, traces: dict) -> plt.Figure:
                   + (f" ({listed})" if own else ""))
     fig.suptitle(f"Local smoothness vs gradient norm along training\n({length}; {len(seeds)} "
                  "seeds; trajectory estimator, full-batch gradients)", fontsize=8)
-    note = (rf"$\rho_s$: Spearman of log $\hat L$ against log $\|g\|$, all seeds pooled; "
-            "given step: partial Spearman given the step;\nbrackets: "
-            f"{level}% block-bootstrap interval over seeds and time. Verdict: positive or "
-            "negative when the partial and the\nlog-difference Spearman intervals both exclude 0 "
-            "on that side; 'not training' when a seed's loss over the last quarter is not\n"
-            f"{m.get('training_margin', 0.1):.0%} below its initial loss, or it diverged. An "
-            "empty panel is a regime that model does not run." + _sub_note(m))
+    sl = m["seed_level"]
+    note = ("given step: partial Spearman of log $\\hat L$ against log $\\|g\\|$ given the "
+            "step; log-diff.: Spearman of their log-differences;\neach within a seed, then the "
+            f"mean over seeds with a t-interval at {100 * sl['level']:.2f}% (Bonferroni over "
+            f"{sl['tests']} tests). Verdict: positive or negative when both\nintervals exclude "
+            "0 on that side, 'statistics disagree' when two statistics (the log-log slope "
+            "too) exclude it on opposite sides;\n'not training' when a seed's late loss is not "
+            "below the constant predictor's, or it diverged. An empty panel is a regime that "
+            "model does not run." + _sub_note(m))
     # below the panels, where no data or envelope runs
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=6,
                frameon=False, title=note, title_fontsize=5.5, alignment="center")

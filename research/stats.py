@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import stats as _sps
@@ -730,4 +730,46 @@ def log_log_evidence(x_per_seed: Sequence, y_per_seed: Sequence, t_per_seed: Seq
     out["bootstrap"] = {"n_boot": int(n_boot), "level": float(level),
                         "block_len_levels": b_lev, "block_len_differences": b_diff,
                         "n_valid": valid, "rng": int(rng)}
+    return out
+
+
+# --------------------------------------------------------------------------- the seed as the unit
+
+
+def seed_interval(values, level: float, fisher: bool = False) -> dict:
+    """The mean of per-seed values with a t-interval that treats the seed as the unit:
+    mean ± t_{(1+level)/2, n-1} sd / sqrt(n), on Fisher's z = artanh(r) for correlations
+    (``fisher``), mapped back. Non-finite values are dropped; fewer than 2 give NaN ends."""
+    v = _as_float(values).ravel()
+    v = v[np.isfinite(v)]
+    n = int(v.size)
+    if n < 2:
+        est = float(v.mean()) if n else math.nan
+        return {"estimate": est, "lo": math.nan, "hi": math.nan, "n": n}
+    z = np.arctanh(np.clip(v, -1 + 1e-12, 1 - 1e-12)) if fisher else v
+    half = float(_sps.t.ppf((1 + level) / 2, n - 1) * z.std(ddof=1) / math.sqrt(n))
+    back = np.tanh if fisher else (lambda a: a)
+    m = float(z.mean())
+    return {"estimate": float(back(m)), "lo": float(back(m - half)), "hi": float(back(m + half)),
+            "n": n}
+
+
+def seed_level_evidence(per_seed: dict, level: float) -> dict:
+    """Within-seed statistics combined over seeds (``seed_interval``): the two trend-robust
+    correlations ("partial_spearman", "detrended", on Fisher's z) and the log-log "slope",
+    each with its interval at ``level`` (pass a level corrected for the rows tested), and the
+    verdict: "positive" or "negative" when both correlations' intervals exclude 0 on that
+    side; "statistics disagree" when any two of the three exclude 0 on opposite sides (it is
+    said, not averaged away); else "no evidence"."""
+    out: dict[str, Any] = {"level": level}
+    for name, fisher in (("partial_spearman", True), ("detrended", True), ("slope", False)):
+        out[name] = seed_interval(per_seed.get(name, []), level, fisher)
+    words = [verdict(out[k]["lo"], out[k]["hi"]) for k in ("partial_spearman", "detrended",
+                                                           "slope")]
+    if {"positive", "negative"} <= set(words):
+        out["verdict"] = "statistics disagree"
+    elif words[0] == words[1] != "no evidence":
+        out["verdict"] = words[0]
+    else:
+        out["verdict"] = "no evidence"
     return out

@@ -338,6 +338,7 @@ def test_quick_pipeline_writes_every_file_and_verify_passes(tmp_path):
 
 
 BOOTSTRAP = {"level": 0.95, "method": "block bootstrap", "n_boot": 100}
+SEED_LEVEL = {"level": 0.99, "rows": 4, "tests": 8, "correction": "Bonferroni"}
 
 
 def test_smoothness_claim_and_table_use_the_interval_verdicts():
@@ -355,22 +356,28 @@ def test_smoothness_claim_and_table_use_the_interval_verdicts():
             "c/large_lr_clip": run("c", "large_lr_clip", "not training", training=False),
             "a/small_lr": run("a", "small_lr", "negative")}
     rec = {"metrics": {"steps": 100, "log_every": 2, "hvp_iters": 20, "seeds": [0, 1, 2],
-                       "models": ["a", "b", "c"], "runs": runs, "bootstrap": BOOTSTRAP}}
-    c = claims.by_id()["smoothness_grows_with_gradient_norm"].evaluate({"smoothness": rec})
-    assert c.holds is False and not c.gating  # 1 of 3 is not a majority
+                       "models": ["a", "b", "c"], "runs": runs, "bootstrap": BOOTSTRAP,
+                       "seed_level": SEED_LEVEL}}
+    claim = claims.by_id()["smoothness_grows_with_gradient_norm"]
+    c = claim.evaluate({"smoothness": rec})
+    # 1 of 3 positive, 1 against: neither side holds more than half
+    assert c.holds is None and not c.gating
+    assert claims.verdict_word(c, emphasis=False) == "inconclusive"
     assert "positive: a" in c.measured and "not training: c" in c.measured
+    runs["b/large_lr_clip"] = run("b", "large_lr_clip", "statistics disagree")
+    assert claim.evaluate({"smoothness": rec}).holds is False  # 2 of 3 against
     runs["b/large_lr_clip"] = run("b", "large_lr_clip", "positive")
-    c = claims.by_id()["smoothness_grows_with_gradient_norm"].evaluate({"smoothness": rec})
+    c = claim.evaluate({"smoothness": rec})
     assert c.holds is True
     table = claims.smoothness_table(rec)
     rows = [line for line in table.splitlines() if line.startswith(("| a ", "| b ", "| c "))]
-    assert [r.split("|")[9].strip() for r in rows] == ["positive", "negative", "positive",
-                                                        "not training"]
+    assert [r.split("|")[12].strip() for r in rows] == ["positive", "negative", "positive",
+                                                         "not training"]
     assert "+0.50 [+0.20, +0.80]" in rows[0] and "| **no** |" in rows[-1]
     assert all(r.endswith("| rounding only |") for r in rows)  # no declared allowance
-    # a run whose subsample estimator was skipped: its columns say so
-    assert all(r.split("|")[12].strip() == "not computed" for r in rows)
-    assert all(r.split("|")[10].strip() == "-" for r in rows)
+    # a run whose subsample estimator was skipped: its column says so
+    assert all(r.split("|")[13].strip() == "not computed" for r in rows)
+    assert all(r.split("|")[9].strip() == "-" for r in rows)  # no seed-level evidence given
 
 
 def test_smoothness_table_shows_the_subsample_estimator_next_to_the_full_batch_one():
@@ -380,7 +387,9 @@ def test_smoothness_table_shows_the_subsample_estimator_next_to_the_full_batch_o
     def est(verdict, e):
         return {"verdict": verdict, "pooled": {"n_points": 40, "spearman": ci(e),
                                                "partial_spearman": ci(e), "detrended": ci(e),
-                                               "slope": ci(e)}}
+                                               "slope": ci(e)},
+                "seed_level": {"partial_spearman": ci(0.3), "detrended": ci(0.3),
+                               "slope": ci(-e), "verdict": verdict}}
 
     runs = {"a/large_lr_clip": {"model": "a", "regime": "large_lr_clip", "seeds": [0, 1],
                                 "training": True, "diverged_at": -1,
@@ -388,19 +397,19 @@ def test_smoothness_table_shows_the_subsample_estimator_next_to_the_full_batch_o
                                 "hess": {"computed": False, "verdict": "not computed"}}}
     rec = {"metrics": {"steps": 100, "log_every": 5, "hvp_iters": 0, "seeds": [0, 1],
                        "models": ["a"], "runs": runs, "bootstrap": BOOTSTRAP,
+                       "seed_level": SEED_LEVEL,
                        "subsample": {"a": {"fraction": 0.1, "rows": 7, "train_rows": 70}}}}
     table = claims.smoothness_table(rec)
     header = next(line for line in table.splitlines() if line.startswith("| model "))
     cols = [c.strip() for c in header.split("|")[1:-1]]
     row = next(line for line in table.splitlines() if line.startswith("| a "))
     cells = dict(zip(cols, (c.strip() for c in row.split("|")[1:-1]), strict=True))
-    assert cells["partial given step"] == "+0.61 [+0.51, +0.71]" and cells["verdict"] == \
-        "positive"
-    assert cells["subsample: partial given step"] == "-0.23 [-0.33, -0.13]"
-    assert cells["subsample: log-differences"] == "-0.23 [-0.33, -0.13]"
+    assert cells["pooled: partial given step"] == "+0.61 [+0.51, +0.71]"
+    assert cells["per seed: partial given step"] == "+0.30 [+0.20, +0.40]"  # noqa: RUF001
+    assert cells["per seed: slope"] == "-0.61 [-0.71, -0.51]" and cells["verdict"] == "positive"
     assert cells["subsample verdict"] == "no evidence"
     assert cells["‖H‖ verdict"] == "not computed"
-    assert cols.index("subsample verdict") == cols.index("verdict") + 3
+    assert cols.index("subsample verdict") == cols.index("verdict") + 1
     assert "a 7 of 70 rows" in table and "hvp_iters = 0" in table
 
 

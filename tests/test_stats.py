@@ -281,3 +281,27 @@ def test_the_bootstrap_by_ranks_is_the_bootstrap_by_values():
         a = stats.block_bootstrap_ci(rank_stat, runs, n_boot=200, rng=7)
         b = stats.block_bootstrap_ci(plain, runs, n_boot=200, rng=7)
         assert a == b and math.isfinite(a.lo)
+
+
+def test_seed_interval_is_the_t_interval_over_seeds():
+    v = np.array([0.31, 0.42, 0.35, 0.47, 0.38])
+    got = stats.seed_interval(v, 0.99)
+    lo, hi = sps.t.interval(0.99, v.size - 1, loc=v.mean(), scale=sps.sem(v))
+    assert (got["lo"], got["hi"], got["n"]) == pytest.approx((lo, hi, 5), rel=1e-12)
+    z = np.arctanh(v)
+    zlo, zhi = sps.t.interval(0.99, v.size - 1, loc=z.mean(), scale=sps.sem(z))
+    fz = stats.seed_interval(v, 0.99, fisher=True)
+    assert (fz["lo"], fz["hi"]) == pytest.approx((np.tanh(zlo), np.tanh(zhi)), rel=1e-12)
+    assert np.isnan(stats.seed_interval([0.3, np.nan], 0.95)["lo"])  # one seed: no interval
+
+
+def test_seed_level_verdicts_say_when_statistics_disagree():
+    up, down, flat = [0.3, 0.35, 0.4, 0.32], [-0.3, -0.35, -0.4, -0.32], [-0.2, 0.2, 0.1, -0.1]
+    assert stats.seed_level_evidence({"partial_spearman": up, "detrended": up, "slope": flat},
+                                     0.95)["verdict"] == "positive"
+    assert stats.seed_level_evidence({"partial_spearman": up, "detrended": up, "slope": down},
+                                     0.95)["verdict"] == "statistics disagree"
+    assert stats.seed_level_evidence({"partial_spearman": up, "detrended": flat,
+                                      "slope": up}, 0.95)["verdict"] == "no evidence"
+    assert stats.seed_level_evidence({"partial_spearman": down, "detrended": down,
+                                      "slope": down}, 0.95)["verdict"] == "negative"

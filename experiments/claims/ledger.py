@@ -66,6 +66,7 @@ def smoothness_entries(record: dict) -> dict[str, Entry]:
                                  "hessian_verdict": interval_verdict(r["hess"]),
                                  "training": bool(r["training"])}
         for est, stats in (("", r["traj"].get("pooled", {})),
+                           ("seed_level_", r["traj"].get("seed_level", {})),
                            ("subsample_", r["sub"].get("pooled", {}))):
             for name in _INTERVALS:
                 c = stats.get(name)

@@ -99,13 +99,13 @@ def run_lengths_text(m: dict) -> str:
 
 def smoothness_table(record: dict) -> str:
     """The correlation table of the smoothness experiment, as Markdown: per model x regime,
-    the pooled raw Spearman, the trend-robust correlations and the slope with their bootstrap
-    intervals, the verdict from the intervals, the same trend-robust intervals and verdict of
-    the subsample estimator, the Hessian's verdict, and whether every seed trained."""
+    the pooled raw Spearman, trend-robust correlations and slope with their bootstrap
+    intervals (reported), the seed-level intervals and the verdict from them, the subsample
+    estimator's and the Hessian's verdicts, and whether every seed trained."""
     from research.smoothness import REGIMES
 
     m = record["metrics"]
-    b = m["bootstrap"]
+    b, sl = m["bootstrap"], m["seed_level"]
     lines = [
         "# Smoothness against gradient norm",
         "",
@@ -119,19 +119,25 @@ def smoothness_table(record: dict) -> str:
         + (f"{m['hvp_iters']} warm-started power iterations" if number(m['hvp_iters']) > 0
            else "power iteration, not computed in this run (hvp_iters = 0)")
         + ". Every correlation is of log L-hat "
-        "against log ‖∇f‖ over all seeds' logged points, with a "
+        "against log ‖∇f‖. Pooled: over all seeds' logged points, with a "
         f"{100 * number(b['level']):.0f}% interval from a bootstrap over seeds and "
         f"blocks of time ({b['method']}; {b['n_boot']} "
-        "resamples). The raw Spearman shares a time trend with both series; the verdict comes "
-        "from the trend-robust ones (partial Spearman given the step; Spearman of the "
-        "log-differences): positive or negative where the interval excludes 0, else no "
-        "evidence, and 'not training' when a seed's loss did not decrease.",
+        "resamples), reported; the raw Spearman shares a time trend with both series. The "
+        "verdict treats the seed as the unit: each trend-robust statistic (partial Spearman "
+        "given the step; Spearman of the log-differences) and the log-log slope is computed "
+        "within each seed, and the seeds' values get a t-interval (on Fisher's z for the "
+        f"correlations) at the {100 * number(sl['level']):.2f}% level, {sl['correction']}-"
+        f"corrected for the {sl['tests']} tests of this table ({sl['rows']} rows x 2 "
+        "statistics). Positive or negative where both correlations' intervals exclude 0 on "
+        "that side; 'statistics disagree' where two of the three exclude 0 on opposite "
+        "sides; else no evidence; and 'not training' when a seed's loss did not fall below "
+        "the constant predictor's.",
         "",
-        "| model | regime | seeds | points | Spearman (raw) | partial given step | "
-        "log-differences | slope | verdict | subsample: partial given step | subsample: "
-        "log-differences | subsample verdict | ‖H‖ verdict | training | a rerun on another "
-        "machine may move each number by |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | regime | seeds | points | pooled: Spearman (raw) | pooled: partial given "
+        "step | pooled: log-differences | pooled: slope | per seed: partial given step | "
+        "per seed: log-differences | per seed: slope | verdict | subsample verdict | ‖H‖ "
+        "verdict | training | a rerun on another machine may move each number by |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def rank(k):
@@ -143,13 +149,14 @@ def smoothness_table(record: dict) -> str:
         r = m["runs"][key]
         t, h = r["traj"], r["hess"]
         u = r["sub"]
-        pooled, sub = t["pooled"], u.get("pooled", {})  # a skipped estimator has no evidence
+        pooled = t["pooled"]
+        seed = t.get("seed_level", {})
         cells = [r["model"], r["regime"], str(len(r["seeds"])), str(pooled["n_points"]),
                  _interval(pooled["spearman"]), _interval(pooled["partial_spearman"]),
                  _interval(pooled["detrended"]), _interval(pooled["slope"]),
-                 interval_verdict(t), _interval(sub.get("partial_spearman")),
-                 _interval(sub.get("detrended")), interval_verdict(u), interval_verdict(h),
-                 "yes" if r["training"] else "**no**",
+                 _interval(seed.get("partial_spearman")), _interval(seed.get("detrended")),
+                 _interval(seed.get("slope")), interval_verdict(t), interval_verdict(u),
+                 interval_verdict(h), "yes" if r["training"] else "**no**",
                  SMOOTHNESS_RERUN.get(r["model"], EXACT).describe()]
         lines.append("| " + " | ".join(markdown_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
