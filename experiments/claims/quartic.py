@@ -19,9 +19,10 @@ iterations at the largest start (a count that never reached eps counts as T)."""
        "start; a fixed step either crawls (Theorem 6's, at least 2x clipped GD's count at the "
        "largest start) or diverges from large starts (a common step).",
        source="Zhang et al. 2020, Theorem 3 and Remark 5", status="[paper]",
-       tolerance="exact counts; 'crawls' = at least 2x clipped GD's iterations at the largest "
-       "start, counting a run that never reached eps within T as T; 'diverges' = the common "
-       "step is flagged non-finite from the largest start")
+       tolerance="no slack: every start's clipped count is below T and no clipped run "
+       "diverges; 'crawls' = Theorem 6's count at the largest start at least 2x clipped GD's, "
+       "counting a run that never reached eps within T as T; 'diverges' = the common step is "
+       "flagged non-finite from the largest start")
 def _x4(rec):
     r = rec["quartic_trajectories"]
     m, T = r["metrics"], int(r["config"]["steps"])
