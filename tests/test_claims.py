@@ -418,3 +418,13 @@ def test_a_median_prints_its_interval_when_the_record_has_one():
                               ) == "0.815 [0.719, 0.96]"
     assert claims.median_text(0.8153, None) == "0.815"
     assert claims.median_text(None, None) == "-"
+
+
+def test_the_constant_predictor_baselines_are_those_of_the_data():
+    from experiments.claims import practice
+    from research.problems import networks
+
+    y = np.asarray(networks.regression_data()[1])
+    assert practice.BASELINES["clipping_mlp"] == pytest.approx(np.var(y), rel=1e-5)
+    sums = np.asarray(networks.adding_data(20000, 10, seed=1)[1])
+    assert practice.BASELINES["clipping_rnn"] == pytest.approx(np.var(sums), abs=0.005)

@@ -107,19 +107,23 @@ def _si_bound(rec):
 @claim("clipped_within_thm3", needs=("iteration_complexity",),
        statement="Clipped GD with Theorem 3's parameters needs at most 20 L0 F0/eps^2 + "
        "20 max(1, L1^2) F0/L0 iterations (x^4, cosh).",
-       source="Zhang et al. 2020, Theorem 3", status="[recalled constants]")
+       source="Zhang et al. 2020, Theorem 3", status="[recalled constants]",
+       tolerance="supported when the largest measured count / recalled bound over the starts "
+       "is at most 1, refuted above 1 (the constants are recalled: it does not gate)")
 def _thm3(rec):
     worst = _worst_ratio(rec, "clipped_thm3", "thm3_recalled")
     return Outcome(f"largest measured / bound = {fmt(worst)}",
                    "<= 1 (if the recalled constants are right)",
-                   [Number("largest_count_over_bound", worst)], decides=False)
+                   [Number("largest_count_over_bound", worst, "<=", 1.0)])
 
 
 @claim("gd_within_thm6", needs=("iteration_complexity",),
        statement="GD with h = 1/(2(M L1 + L0)) needs at most 4 (M L1 + L0) F0/eps^2 iterations.",
-       source="Zhang et al. 2020, Theorem 6", status="[recalled constant]")
+       source="Zhang et al. 2020, Theorem 6", status="[recalled constant]",
+       tolerance="supported when the largest measured count / recalled bound over the starts "
+       "is at most 1, refuted above 1 (the constant is recalled: it does not gate)")
 def _thm6(rec):
     worst = _worst_ratio(rec, "gd_thm6", "thm6_recalled")
     return Outcome(f"largest measured / bound = {fmt(worst)}",
                    "<= 1 (if the recalled constant is right)",
-                   [Number("largest_count_over_bound", worst)], decides=False)
+                   [Number("largest_count_over_bound", worst, "<=", 1.0)])

@@ -52,8 +52,11 @@ def _hard(rec):
        statement="Theorem 4's lower bound L1 M (F0 - 5 eps/8)/(8 eps^2 (log M + 1)), evaluated "
        "with our instance's F0, against the best fixed step measured on it. The bound is over "
        "a class: some function in it makes every fixed step that slow, and one given "
-       "instance need not, so the bound need not hold here; it is drawn for scale only.",
-       source="Zhang et al. 2020, Theorem 4", status="[recalled expression]")
+       "instance need not. Observed: our instance is easier than the class's worst case, the "
+       "best fixed step needing fewer iterations than the bound at every M.",
+       source="Zhang et al. 2020, Theorem 4", status="[recalled expression]",
+       tolerance="supported when measured / bound < 1 at every M, refuted when >= 1 at one "
+       "(which would not contradict the theorem: the bound need not hold on one instance)")
 def _thm4(rec):
     rows = rec["hard_instance"]["metrics"]["by_M"]
     ratios = [(number(r["M"]), number(r["gd_best_fixed"]) / number(r["thm4_lower_recalled"]))
@@ -61,4 +64,5 @@ def _thm4(rec):
               if number(r["gd_best_fixed"]) > 0 and number(r["thm4_lower_recalled"]) > 0]
     return Outcome("measured / bound = " + ", ".join(fmt(x) for _, x in ratios),
                    "a lower bound over a class; one instance need not attain it",
-                   [Number(f"measured_over_bound/{M:g}", x) for M, x in ratios], decides=False)
+                   [Number("values_of_m", len(ratios), ">", 0)]
+                   + [Number(f"measured_over_bound/{M:g}", x, "<", 1.0) for M, x in ratios])
