@@ -4,8 +4,8 @@ reference on the experiments' own kinds of runs.
 - The engine (``engine.run``, called as the figure experiments call it): iteration counts to
   |f'| <= eps, divergence and traces of GD, clipped GD and normalized GD on x^4 and cosh,
   against a plain step-by-step NumPy loop with the closed-form derivatives.
-- The smoothness estimators (``smoothness.along_training``, which the smoothness experiment
-  logs, and ``trajectory_smoothness`` and ``hessian_norm`` called alone) along clipped-GD
+- The smoothness estimators (``smoothness.along_training``, the step function the smoothness
+  experiment logs with, and ``hessian_norm`` called alone, as max_step does) along clipped-GD
   trajectories of x^4, cosh and a quadratic, against closed forms: f'' = 12 x^2, cosh x and
   the top eigenvalue for the Hessian norm; for the trajectory ratio, the exact secant of f'
   over the half step, and the range of f'' over it.
@@ -286,11 +286,6 @@ def _full_sample(fn):
 
 
 @functools.cache
-def _trajectory_ratios(trajectory_smoothness, fn):
-    return jax.jit(jax.vmap(lambda a, b: trajectory_smoothness(jax.grad(fn), a, b)))
-
-
-@functools.cache
 def _hessian_norms(hessian_norm, fn, iters: int):
     return jax.jit(jax.vmap(lambda a: hessian_norm(fn, a, iters=iters)))
 
@@ -315,19 +310,17 @@ def smoothness_problem(tk: Toolkit, name: str, spec: dict, steps: int, log_every
     xs = reference_clipped_gd(forms(name, problem)[1], x0, eta, gamma, steps)
     k = np.asarray(out["iteration"])
     ref = smoothness_references(name, problem, xs[k], xs[k + 1], spec.get("condition", 0.0))
-    direct = {"traj_alone": _trajectory_ratios(tk.smoothness.trajectory_smoothness,
-                                               problem.fn)(xs[k], xs[k + 1]),
-              "hess_alone": _hessian_norms(tk.smoothness.hessian_norm, problem.fn,
-                                           hvp_iters)(xs[k])}
     measured = {"loss": out["loss"], "grad_norm": out["grad_norm"],
                 "traj": out["smoothness_traj"], "sub": out["smoothness_sub"],
-                "hess": out["smoothness_hess"], **direct}
+                "hess": out["smoothness_hess"],
+                "hess_alone": _hessian_norms(tk.smoothness.hessian_norm, problem.fn,
+                                             hvp_iters)(xs[k])}
     errors = {}
     for key, value in measured.items():
         want = ref[key.split("_alone")[0] if key != "sub" else "traj"]
         e, pattern = rel_errors(np.asarray(value), want)
         errors[key] = e if pattern == 0 else float("inf")  # a NaN estimate fails
-    est = np.stack([np.asarray(out["smoothness_traj"]), np.asarray(direct["traj_alone"])])
+    est = np.asarray(out["smoothness_traj"])
     outside = (est > ref["hi"] * (1 + SANDWICH_SLACK)) | (est < ref["lo"] * (1 - SANDWICH_SLACK))
     return {"points": int(k.size), "errors": errors,
             "sandwich_violations": int(np.sum(outside | ~np.isfinite(est)))}

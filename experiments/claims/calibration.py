@@ -96,17 +96,16 @@ def _engine(rec):
 
 
 ESTIMATES = {"loss": TRACE_RTOL, "grad_norm": TRACE_RTOL, "traj": SECANT_RTOL,
-             "sub": SECANT_RTOL, "traj_alone": SECANT_RTOL, "hess": HESSIAN_RTOL,
-             "hess_alone": HESSIAN_RTOL}
+             "sub": SECANT_RTOL, "hess": HESSIAN_RTOL, "hess_alone": HESSIAN_RTOL}
 """The series compared with a closed form, and the tolerance of each."""
 
 
 @claim("smoothness_estimators_match_closed_forms", needs=("calibration",),
        statement="The smoothness estimators (research.smoothness: the trajectory ratio, full "
        "batch and subsample, and the power-iteration Hessian norm, as along_training logs "
-       "them and called alone) agree with closed forms along clipped-GD trajectories of x^4, "
-       "cosh and a quadratic: f'' = 12 x^2, cosh x and the top eigenvalue 100; the exact "
-       "secant of f' over the half step; the range of f'' over it.",
+       "them; the Hessian norm also called alone) agree with closed forms along clipped-GD "
+       "trajectories of x^4, cosh and a quadratic: f'' = 12 x^2, cosh x and the top "
+       "eigenvalue 100; the exact secant of f' over the half step; the range of f'' over it.",
        source="docs/architecture.md (Calibration); docs/theory.md §5", status="[checked]",
        tolerance=f"the trajectory ratios within {SECANT_RTOL:g} of the exact secant "
        f"(relative), the Hessian norms within {HESSIAN_RTOL:g} of f'' (relative), the logged "
