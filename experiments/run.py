@@ -29,12 +29,16 @@ turns the config into its arguments, writes the record, and reports errors.
   ...`` on stderr and exit status 2, before any compute, and no record. Ctrl-C gives one
   line (how many jobs finished, how to resume) and exit status 130. A launcher's worker
   stops when its launcher dies.
+- A file system that refuses a write (read-only, full, a name too long, a file where the
+  job directory must go) gives one line naming the directory as typed, the file and the
+  OS's reason, exit status 2, and no record (``batching_sweeper.writing``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -95,7 +99,7 @@ def build(cfg: DictConfig):
 
     Raises ``ValueError`` naming the field on any bad value. Nothing is computed.
     """
-    from research import problems, sweep, validate
+    from research import sweep, validate
 
     allowed = [f.name for f in dataclasses.fields(schema.RunConfig)]
     unknown = [k for k in cfg if k not in allowed and k != "hydra"]
@@ -107,11 +111,7 @@ def build(cfg: DictConfig):
     factories = schema.problem_factories()
     validate.choice("problem.name", pnode["name"], tuple(factories))
     schema.check_entry("problem", pnode["name"], factories[pnode["name"]])
-    try:
-        problem = problems.get(pnode["name"],
-                               **schema.factory_kwargs(factories[pnode["name"]], pnode))
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"problem.{err}") from None
+    problem = _problem(pnode, factories[pnode["name"]])
     from research import optimizers
 
     validate.choice("optimizer.name", onode["name"], tuple(optimizers.FACTORIES))
@@ -137,6 +137,71 @@ def build(cfg: DictConfig):
     engine = dict(steps=steps, eps=e.eps, record_every=record_every,
                   stop_at_eps=bool(e.stop_at_eps), seed=seed)
     return problem, onode["name"], batch, engine
+
+
+def _problem(node: dict, factory):
+    """The problem of config node ``node`` (a plain dict). A value the factory refuses raises
+    ``ValueError`` naming the field; so does one that takes the problem's constants out of
+    float64's range (an ``ArithmeticError`` in the factory, or an infinite L0 or L1)."""
+    from research import problems
+
+    def make(values: dict):
+        try:
+            made = problems.get(node["name"], **schema.factory_kwargs(factory, values))
+        except (ValueError, TypeError) as err:
+            field = str(err).split(" ", 1)[0]
+            if field in ("L0", "L1") and field not in values:  # derived, not given
+                raise OverflowError(str(err)) from None
+            raise ValueError(f"problem.{err}") from None
+        stated = [c for c in (made.L0, made.L1) if c is not None]
+        if not all(math.isfinite(c) for c in stated):
+            raise OverflowError(f"constants (L0, L1) = ({made.L0}, {made.L1})")
+        return made
+
+    try:
+        return make(node)
+    except ArithmeticError:
+        raise ValueError(_out_of_range(node, make)) from None
+
+
+def _out_of_range(node: dict, make) -> str:
+    """The line for a config ``node`` whose problem constants leave float64's range: the
+    field that does it (the one whose factory default, put back, brings them into range) and,
+    for a float field, the largest or smallest value of it that keeps them finite."""
+    entry = {a["arg"]: a for a in schema.load_catalogue()["problem"].get(node["name"], [])}
+
+    def fits(key: str, value) -> bool:
+        try:
+            make({**node, key: value})
+        except ArithmeticError:
+            return False
+        except ValueError:  # refused for another reason: not this bound
+            return True
+        return True
+
+    for key, value in node.items():
+        arg = entry.get(key, {})
+        good = arg.get("default")
+        good = 1.0 if good is None and "float" in arg.get("type", "") else good
+        if (isinstance(value, bool) or not isinstance(value, float | int)
+                or not isinstance(good, float | int) or value == good or not fits(key, good)):
+            continue
+        said = f"problem.{key}={value:g} takes the {node['name']} problem's constants out of " \
+               f"float64's range"
+        if "float" not in arg["type"] or value * good <= 0:
+            return f"{said}; give a value nearer its default {good:g}."
+        # bisect log|value| between the default (in range) and the value given (out of it)
+        lo, hi = math.log(abs(good)), math.log(abs(value))
+        for _ in range(48):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if fits(key, math.copysign(math.exp(mid), good)) else (lo, mid)
+        edge, larger = math.exp(lo), abs(value) > abs(good)
+        unit = 10.0 ** (math.floor(math.log10(edge)) - 2)  # 3 digits, rounded into range
+        edge = (math.floor if larger else math.ceil)(edge / unit) * unit
+        return f"{said}; allowed: |problem.{key}| {'<=' if larger else '>='} {edge:.3g}."
+    given = ", ".join(f"problem.{k}={v}" for k, v in node.items() if k != "name")
+    return (f"problem: {given} take the {node['name']} problem's constants out of float64's "
+            f"range; give values nearer its defaults.")
 
 
 def check_size(cfg: DictConfig, problem, spec: dict, x0, steps: int, record_every: int):
@@ -278,7 +343,11 @@ def run(cfg: DictConfig) -> str:
     ident = identity(config)
     out = Path(cfg.out)
     label = f"{problem.name} x {opt_name}"
-    with hold(out, ident) as held:
+    with contextlib.ExitStack() as stack:
+        with _writing(out):  # the lock and its marker: the job's first writes
+            if out.exists() and not out.is_dir():  # the record would move it aside
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(out))
+            held = stack.enter_context(hold(out, ident))
         if not held:
             return _busy(out, ident, label)
         if cfg.resume:
@@ -307,8 +376,9 @@ def run(cfg: DictConfig) -> str:
             "diverged": int(rows["diverged"].sum()),
             "problem": {"L0": problem.L0, "L1": problem.L1, "f_star": problem.f_star},
         }
-        results.write_record(out, config=config, metrics=metrics, traces=traces,
-                             seed=engine["seed"], identity=ident)
+        with _writing(out):
+            results.write_record(out, config=config, metrics=metrics, traces=traces,
+                                 seed=engine["seed"], identity=ident)
     print(f"[run] {label}: {n} trajectories x {engine['steps']} steps, "
           f"{metrics['diverged']} diverged; wrote {out}", flush=True)
     return "ran"
@@ -348,6 +418,13 @@ def _setting(out: Path) -> str:
     if hc.mode == RunMode.MULTIRUN:
         return f"{out} (hydra.sweep.dir={hc.sweep.dir})"
     return f"hydra.run.dir={hc.run.dir}"
+
+
+def _writing(out: Path):
+    """``batching_sweeper.writing`` for job directory ``out``, named as the command did."""
+    from hydra_plugins.batching_sweeper.batching_sweeper import writing
+
+    return writing(_setting(out))
 
 
 def _refuse_replacing(out: Path) -> None:
@@ -573,9 +650,12 @@ class Guard(Callback):
     anything, and remembers where the jobs write, for the line printed on Ctrl-C."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        from hydra_plugins.batching_sweeper.batching_sweeper import writing
+
         try:
             jobs = count_jobs(config)
-            _claim(config)
+            with writing(f"hydra.sweep.dir={config.hydra.sweep.dir}"):
+                _claim(config)
         except ValueError as err:
             # Hydra turns a callback's exceptions into warnings; SystemExit passes through.
             print(f"error: {err}", file=sys.stderr)
@@ -584,6 +664,14 @@ class Guard(Callback):
                       given=_given(config, "hydra.sweep.dir"))
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        from hydra_plugins.batching_sweeper.batching_sweeper import writing
+
+        try:  # Hydra makes the run directory next, and would fail in a traceback
+            with writing(f"hydra.run.dir={config.hydra.run.dir}"):
+                Path(str(config.hydra.run.dir)).mkdir(parents=True, exist_ok=True)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
         task = OmegaConf.select(config, "hydra.overrides.task", default=None) or []
         _WHERE.update(mode="run", dir=str(config.hydra.run.dir),
                       given=_given(config, "hydra.run.dir")
@@ -627,7 +715,23 @@ def main() -> None:
     os.environ["PYTHONWARNINGS"] = ",".join(
         w for w in (os.environ.get("PYTHONWARNINGS"), QUIET) if w)
     signal.signal(signal.SIGINT, _on_sigint)
-    cli(_entry.hydra_main, interrupted=interrupted_line)
+    cli(_outputs_checked, interrupted=interrupted_line)
+
+
+def _outputs_checked() -> None:
+    """Hydra's own writes (a launcher making a job directory) fail outside this module's
+    code: an ``OSError`` on a path in the run's or sweep's directory is still one line."""
+    from hydra_plugins.batching_sweeper.batching_sweeper import writing
+
+    try:
+        _entry.hydra_main()
+    except OSError as err:
+        top = Path(_WHERE.get("dir") or "/nonexistent").absolute()
+        if err.filename is None or not Path(str(err.filename)).absolute().is_relative_to(top):
+            raise
+        key = "hydra.sweep.dir" if _WHERE.get("mode") == "multirun" else "hydra.run.dir"
+        with writing(f"{key}={_WHERE['dir']}"):
+            raise
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ the experiment's decision (``experiments.run.Guard``).
 
 import contextlib
 import dataclasses
+import errno
 import importlib
 import itertools
 import math
@@ -269,6 +270,18 @@ def records(sweep_dir: Path) -> list[Path]:
     return [d for d in found if d != sweep_dir]
 
 
+@contextlib.contextmanager
+def writing(setting: str):
+    """Where a run writes: an ``OSError`` (a read-only or full file system, a name too long, a
+    file where a directory must go, ...) becomes a ``ValueError`` of one line naming
+    ``setting`` (the directory as the command gave it), the file and the OS's reason."""
+    try:
+        yield
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename and str(err.filename) not in setting else ""
+        raise ValueError(f"cannot write {setting}: {err.strerror or err}{where}.") from None
+
+
 def retire(sweep_dir: Path, dirs: Sequence[Path]) -> Path:
     """Move the record directories ``dirs`` (below ``sweep_dir``) into
     ``sweep_dir/.retired/<time>/``, each under its own relative path: out of the table's
@@ -468,17 +481,26 @@ class BatchingSweeper(Sweeper):
         # every refusal comes before the first line of progress: an error is one line
         done = self._check(jobs, configs, scratch, dirs, stale)
         sweep_dir = Path(self.config.hydra.sweep.dir)
-        moved = retire(sweep_dir, stale) if stale else None
+        setting = f"hydra.sweep.dir={sweep_dir}"
+        todo = [i for i in range(len(jobs)) if i not in done]
+        with writing(setting):
+            for d in (dirs[i] for i in todo):  # the launcher would fail at that job
+                if d is not None and d.exists() and not d.is_dir():
+                    raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(d))
+            moved = retire(sweep_dir, stale) if stale else None
+        # a finished sweep re-run writes nothing, so it also runs on a read-only copy
+        if todo or stale or not (sweep_dir / "multirun.yaml").exists():
+            from research.results import write_text
+
+            with writing(setting):
+                write_text(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
         say = _Progress(sum(j.points for j in jobs), len(jobs), combos)
         if moved is not None:
             say.line(f"[sweep] moved {len(stale)} record{'s' * (len(stale) != 1)} this sweep "
                      f"does not write as they are (other chunks, or the sweep it replaces) to "
                      f"{moved}")
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         group = self._group_size(len(jobs))
         returns = []
-        todo = [i for i in range(len(jobs)) if i not in done]
         if done:
             say.done(sum(jobs[i].points for i in done))
         for first in range(0, len(todo), group):
@@ -488,8 +510,9 @@ class BatchingSweeper(Sweeper):
             # the launcher numbers the jobs it gets consecutively from initial_job_idx (their
             # directories): hand it each run of consecutive indices on its own
             for run in _consecutive(part):
-                results = self.launcher.launch([list(jobs[i].overrides) for i in run],
-                                               initial_job_idx=run[0])
+                with writing(setting):  # the launcher makes the job directories
+                    results = self.launcher.launch([list(jobs[i].overrides) for i in run],
+                                                   initial_job_idx=run[0])
                 for r in results:
                     _ = r.return_value  # re-raise a job's failure
                 returns.append(results)
