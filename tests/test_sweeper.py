@@ -48,6 +48,22 @@ def test_plan_batches_numeric_keys_and_splits_the_rest():
     assert "++sweep.engine.seed=[0,1]" in first and "++sweep.x0=[1.0,2.0]" in first
 
 
+def test_plan_runs_a_target_one_job_per_value_and_still_batches_seeds():
+    """A combination whose optimizer takes no batched hyperparameters (an optax target) runs
+    one job per value, in the basic sweeper's order; the others, and its seeds, batch."""
+    from hydra_plugins.batching_sweeper.batching_sweeper import plan
+
+    overrides = OverridesParser.create().parse_overrides(
+        ["optimizer=gd,adam", "optimizer.lr=1,2", "engine.seed=0,1,2"])
+    jobs, combos = plan(overrides, None, batches=lambda combo: "optimizer=adam" not in combo)
+    assert combos == 3 and [j.points for j in jobs] == [6, 3, 3]
+    assert "++sweep.optimizer.lr=[1,2]" in jobs[0].overrides
+    assert [[o for o in j.overrides if not o.startswith("++sweep.engine")] for j in jobs[1:]] \
+        == [["optimizer=adam", "optimizer.lr=1"], ["optimizer=adam", "optimizer.lr=2"]]
+    assert all("++sweep.engine.seed=[0,1,2]" in j.overrides for j in jobs)
+    assert len({j.slot for j in jobs}) == 3
+
+
 @settings(max_examples=40)
 @given(start=st.decimals(-5, 5, places=3), step=st.decimals("0.001", 2, places=3),
        n=st.integers(1, 60), shift=st.decimals("-0.0004", "0.0004", places=4))

@@ -10,6 +10,10 @@ swept keys in two:
 - everything else (problem, optimizer family, shapes, steps, ...): one job per combination,
   as the basic sweeper does.
 
+An optax target (``optimizer._target_``; see experiments/schema.py) bakes its numbers into its
+compiled program: where a combination's composed optimizer is one, its ``optimizer.<name>``
+axes give one job per value, in the basic sweeper's order, and only x0 and seeds batch.
+
 ``hydra.sweeper.max_batch=N`` splits the points of each combination into the fewest chunks of
 at most N points, of sizes differing by at most one (``++sweep.chunk=[start,stop]``), each its
 own job, so that joblib, submitit or SLURM spread a large sweep over processes or array tasks
@@ -41,7 +45,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,10 +115,44 @@ def _check_max_batch(max_batch) -> None:
                          f"got {max_batch!r}.")
 
 
-def plan(overrides: Sequence[Override], max_batch: int | None) -> tuple[list[Job], int]:
-    """The jobs of a multirun: (jobs, number of combinations)."""
+def plan(overrides: Sequence[Override], max_batch: int | None,
+         batches: Callable[[tuple[str, ...]], bool] | None = None) -> tuple[list[Job], int]:
+    """The jobs of a multirun: (jobs, number of combinations).
+
+    ``batches(combination)`` says whether a combination's optimizer takes batched
+    hyperparameters; where it does not (an optax target), its ``optimizer.*`` axes give one
+    job per value, in the order the basic sweeper runs them, and x0 and seeds still batch.
+    """
     _check_max_batch(max_batch)
-    fixed: list[list[str]] = []
+    lists, axes, compact = _split(overrides)
+    for o in overrides:  # a hand sweep block naming a swept key: one value would be dropped
+        key = o.get_key_element().lstrip("+")
+        if key.startswith("sweep.") and key[len("sweep."):] in axes:
+            raise ValueError(f"{key[len('sweep.'):]} is swept twice: by {o.input_line} and by "
+                             f"{key[len('sweep.'):]}=...; give its values once.")
+    held = tuple(k for k in axes if k.startswith(BATCH_PREFIX)) if batches else ()
+    loose = _split(overrides, held)[0] if held else []
+    jobs, combos = [], list(itertools.product(*(values for _, values in lists)))
+    count = 0
+    for combo in combos:
+        if not held or batches(combo):
+            jobs += _jobs(combo, axes, compact, max_batch, overrides)
+            count += 1
+            continue
+        chosen = iter(combo)
+        parts = [values if key in held else [next(chosen)] for key, values in loose]
+        rest = {k: v for k, v in axes.items() if k not in held}
+        for sub in itertools.product(*parts):
+            jobs += _jobs(sub, rest, compact, max_batch, overrides)
+            count += 1
+    return jobs, count
+
+
+def _split(overrides: Sequence[Override], hold: Sequence[str] = ()):
+    """The overrides in order as (key, items): one job per item (fixed keys, and swept keys
+    that do not batch or are in ``hold``); and the batched axes (key -> values) with their
+    range blocks."""
+    lists: list[tuple[str, list[str]]] = []
     axes: dict[str, list[str]] = {}
     compact: dict[str, str | None] = {}
     for o in overrides:
@@ -127,31 +165,31 @@ def plan(overrides: Sequence[Override], max_batch: int | None) -> tuple[list[Job
             if not values:
                 raise ValueError(f"{key}: the sweep {o.input_line or key} has no values, so "
                                  f"the multirun has no jobs; nothing was run.")
-            if batchable(o):
+            if batchable(o) and o.key_or_group not in hold:
                 axes[o.key_or_group] = values
                 compact[o.key_or_group] = _range_block(o)
             else:
-                fixed.append([f"{key}={v}" for v in values])
+                lists.append((o.key_or_group, [f"{key}={v}" for v in values]))
         else:
-            fixed.append([f"{key}={o.get_value_element_as_str()}"])
-    for o in overrides:  # a hand sweep block naming a swept key: one value would be dropped
-        key = o.get_key_element().lstrip("+")
-        if key.startswith("sweep.") and key[len("sweep."):] in axes:
-            raise ValueError(f"{key[len('sweep.'):]} is swept twice: by {o.input_line} and by "
-                             f"{key[len('sweep.'):]}=...; give its values once.")
+            lists.append((key, [f"{key}={o.get_value_element_as_str()}"]))
+    return lists, axes, compact
+
+
+def _jobs(combo: tuple[str, ...], axes: dict[str, list[str]], compact: dict,
+          max_batch: int | None, overrides: Sequence[Override]) -> list[Job]:
+    """The jobs of one combination: its points (the cross product of ``axes``) in chunks."""
     points = math.prod(len(v) for v in axes.values())
     batch = [f"++sweep.{k}={compact[k] or '[' + ','.join(v) + ']'}" for k, v in axes.items()]
-    jobs, combos = [], list(itertools.product(*fixed))
-    for combo in combos:
-        swept = tuple(c for c in combo if "=" in c and _swept(c, overrides))
-        for start, stop in chunks(points, max_batch):
-            chunked = (start, stop) != (0, points)
-            chunk = [f"++sweep.chunk=[{start},{stop}]"] if chunked else []
-            label = ", ".join(filter(None, [" ".join(swept),
-                                            _axes_label(axes, start, stop, points)]))
-            jobs.append(Job((*combo, *batch, *chunk), stop - start, label or "one job",
-                            (start, stop) if chunked else None, (*swept, *batch, *chunk)))
-    return jobs, len(combos)
+    swept = tuple(c for c in combo if "=" in c and _swept(c, overrides))
+    jobs = []
+    for start, stop in chunks(points, max_batch):
+        chunked = (start, stop) != (0, points)
+        chunk = [f"++sweep.chunk=[{start},{stop}]"] if chunked else []
+        label = ", ".join(filter(None, [" ".join(swept),
+                                        _axes_label(axes, start, stop, points)]))
+        jobs.append(Job((*combo, *batch, *chunk), stop - start, label or "one job",
+                        (start, stop) if chunked else None, (*swept, *batch, *chunk)))
+    return jobs
 
 
 def chunks(points: int, max_batch: int | None) -> list[tuple[int, int]]:
@@ -330,7 +368,16 @@ class BatchingSweeper(Sweeper):
 
     def _plan(self, args: list[str], max_batch: int | None) -> tuple[list[Job], int]:
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        return plan(parser.parse_overrides(args), max_batch)
+        return plan(parser.parse_overrides(args), max_batch, self._batches)
+
+    def _batches(self, combo: tuple[str, ...]) -> bool:
+        """Whether the optimizer of a combination takes batched hyperparameters: not an
+        optax target (``optimizer._target_``), whose numbers are constants of its program."""
+        try:
+            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(combo))
+            return "_target_" not in list(cfg.optimizer.keys())
+        except Exception:  # noqa: BLE001 (the combination's own check names the error)
+            return True
 
     # ------------------------------------------------------------------ checks
 
