@@ -7,6 +7,9 @@ Config: conf/config.yaml (groups problem/, optimizer/, experiment/, hydra/launch
 by experiments/schema.py. The work is done by ``research.sweep``; this file only
 turns the config into its arguments, writes the record, and reports errors.
 
+- Optimizers: a family of ``research.optimizers`` (``optimizer.lr`` is every family's step
+  size, recorded under the family's own name: ``schema.canonical``), or any optax factory
+  named by ``optimizer._target_`` (one job per value of its numbers).
 - Compile once: every job of a multirun that shares the problem, the optimizer family and
   the engine's shape settings reuses one compiled program (``research.engine`` caches it).
 - Resume: a job is identified by what changes its result (``identity``: the problem, the
@@ -112,11 +115,11 @@ def build(cfg: DictConfig):
     validate.choice("problem.name", pnode["name"], tuple(factories))
     schema.check_entry("problem", pnode["name"], factories[pnode["name"]])
     problem = _problem(pnode, factories[pnode["name"]])
-    from research import optimizers
-
-    validate.choice("optimizer.name", onode["name"], tuple(optimizers.FACTORIES))
-    schema.check_entry("optimizer", onode["name"], optimizers.FACTORIES[onode["name"]])
-    hparams = schema.factory_kwargs(optimizers.FACTORIES[onode["name"]], onode)
+    _refuse_two_step_sizes(cfg, onode)
+    plain = schema.canonical({"optimizer": onode,
+                              "sweep": OmegaConf.to_container(cfg.sweep, resolve=True)})
+    onode, spec = plain["optimizer"], plain["sweep"]
+    optimizer, hparams = _optimizer(onode)
     e = cfg.engine
     steps = validate.bounded_int("engine.steps", e.steps, 1, MAX_STEPS,
                                   "the engine counts steps in int32")
@@ -130,13 +133,37 @@ def build(cfg: DictConfig):
         raise ValueError("engine.stop_at_eps: true needs engine.eps > 0; got eps=null.")
     seed = validate.bounded_int("engine.seed", e.seed, 0, MAX_SEED,
                                  "jax.random.PRNGKey takes a 64-bit integer")
-    spec = OmegaConf.to_container(cfg.sweep, resolve=True)
     x0 = OmegaConf.to_container(cfg.x0) if OmegaConf.is_config(cfg.x0) else cfg.x0
     check_size(cfg, problem, spec, x0, steps, record_every)
-    batch = sweep.prepare(problem, onode["name"], hparams, x0, spec, seed=seed)
+    batch = sweep.prepare(problem, optimizer, hparams, x0, spec, seed=seed)
     engine = dict(steps=steps, eps=e.eps, record_every=record_every,
                   stop_at_eps=bool(e.stop_at_eps), seed=seed)
-    return problem, onode["name"], batch, engine
+    return problem, schema.label(onode), batch, engine
+
+
+def _optimizer(node: dict):
+    """(a family's name, or an optax target's factory; its keyword arguments) for the
+    canonical optimizer node ``node``; a bad name, target or argument raises ``ValueError``."""
+    from research import optimizers, validate
+
+    if schema.TARGET in node:
+        factory = schema.target_factory(node)
+        return factory, schema.target_kwargs(factory, node)
+    validate.choice("optimizer.name", node["name"], tuple(optimizers.FACTORIES))
+    schema.check_entry("optimizer", node["name"], optimizers.FACTORIES[node["name"]])
+    return node["name"], schema.factory_kwargs(optimizers.FACTORIES[node["name"]], node)
+
+
+def _refuse_two_step_sizes(cfg: DictConfig, node: dict) -> None:
+    """``optimizer.lr`` and the family's own step size both typed: one would silently win."""
+    own = schema.step_size_arg(node)
+    hc = _hydra()
+    task = OmegaConf.select(cfg, "hydra.overrides.task", default=None) or (
+        hc.overrides.task if hc is not None else [])
+    if own not in (None, schema.ALIAS) and all(_typed(task, f"optimizer.{k}")
+                                                 for k in (schema.ALIAS, own)):
+        raise ValueError(f"optimizer.{schema.ALIAS} and optimizer.{own} both set the step size "
+                         f"(optimizer.{schema.ALIAS} means optimizer.{own} here); give one.")
 
 
 def _problem(node: dict, factory):
@@ -286,14 +313,15 @@ def finished(cfg: DictConfig, job_dir: Path) -> str | None:
     config = {key: OmegaConf.to_container(cfg[key], resolve=True, enum_to_str=True)
               if OmegaConf.is_config(cfg[key]) else cfg[key]
               for key in (*results.IDENTITY_FIELDS, "engine")}
-    reason = rerun_reason(Path(job_dir), identity(config), bool(cfg.rerun_stale))
+    reason = rerun_reason(Path(job_dir), identity(schema.canonical(config)),
+                          bool(cfg.rerun_stale))
     typed = _typed(OmegaConf.select(cfg, "hydra.overrides.task", default=None), "out")
     if reason == OTHER_CONFIGURATION and typed:
         raise ValueError(_occupied(typed))
     if reason is not None:
         return None
-    return (f"[run] {cfg.problem.name} x {cfg.optimizer.name}: complete record at {job_dir}, "
-            f"skipped")
+    return (f"[run] {cfg.problem.name} x {schema.label(cfg.optimizer)}: complete record at "
+            f"{job_dir}, skipped")
 
 
 def _refuse_preset_without_multirun() -> None:
@@ -339,7 +367,8 @@ def run(cfg: DictConfig) -> str:
     _refuse_preset_without_multirun()
     problem, opt_name, batch, engine = build(cfg)
     _warn_seeds_of_a_deterministic_problem(cfg, problem)
-    config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    # the record states the family's own step-size name, whichever the command used
+    config = schema.canonical(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
     ident = identity(config)
     out = Path(cfg.out)
     label = f"{problem.name} x {opt_name}"

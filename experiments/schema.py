@@ -6,6 +6,17 @@ exactly the factory's arguments, with the factory's types and defaults. The YAML
 ``conf/problem/`` and ``conf/optimizer/`` extend these schemas (``/schema/<group>/<name>``),
 and Hydra type-checks every field and every override against them.
 
+One learning-rate name: ``optimizer.lr`` is accepted by every family that has a step size
+and means its own parameter (``eta`` for clipped and normalized GD, ``learning_rate`` for an
+optax target); ``canonical`` writes it under that name before a job is identified or
+recorded, so a record states the family's parameter and either spelling is one job.
+
+An optax target: ``optimizer=optax optimizer._target_=optax.adam optimizer.learning_rate=...``
+(or a ``conf/optimizer/<name>.yaml`` with ``_target_``) names any optax
+``GradientTransformation`` factory. Its node is open (``target_schema``) since its arguments
+are the target's, checked against the target's signature when the job is built
+(``target_factory``, ``target_kwargs``).
+
 The signatures are read once and kept in ``experiments/catalogue.json`` (``python -m
 experiments.schema`` writes it), so that composing a config needs neither JAX nor the
 problem modules: a finished sweep is recognised and skipped in about a second. A job that
@@ -18,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import importlib
 import inspect
 import json
 import sys
@@ -26,11 +38,20 @@ from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 CATALOGUE_FILE = Path(__file__).resolve().parent / "catalogue.json"
 KINDS = ("problem", "optimizer")
 _SIMPLE = (int, float, str, bool)
+ALIAS = "lr"
+"""The one learning-rate name every family with a step size accepts (``step_size_arg``)."""
+STEP_SIZE_ARGS = ("lr", "eta")
+"""A family's step size is its first argument of these names (the papers say eta)."""
+TARGET = "_target_"
+TARGET_STEP_SIZE = "learning_rate"
+"""The step size of optax's factories (``optax.sgd``, ``optax.adam``, ...)."""
+TARGET_OPTION = "optax"
+"""The optimizer option and schema whose node names an optax factory in ``_target_``."""
 
 
 class Progress(enum.Enum):
@@ -140,7 +161,8 @@ def schema(kind: str, name: str, entry: list[dict]) -> type:
     """A dataclass with ``name`` plus one typed field per argument of a catalogue entry.
 
     Arguments without a default are required (``???``); a ``**kwargs`` argument becomes a
-    dict field of that name, passed on as keywords.
+    dict field of that name, passed on as keywords. An optimizer whose step size has another
+    name gets the alias ``lr`` too (None: not given; see ``canonical``).
     """
     fields: list = [("name", str, dataclasses.field(default=name))]
     for a in entry:
@@ -149,8 +171,132 @@ def schema(kind: str, name: str, entry: list[dict]) -> type:
             continue
         fields.append((a["arg"], _TYPES[a["type"]],
                        dataclasses.field(default=a.get("default", MISSING))))
+    own = _step_size(entry) if kind == "optimizer" else None
+    if own not in (None, ALIAS):
+        fields.append((ALIAS, Optional[float], dataclasses.field(default=None)))  # noqa: UP045
     title = "".join(part.title() for part in name.split("_"))
     return dataclasses.make_dataclass(f"{title}{kind.title()}Config", fields)
+
+
+def _step_size(entry: list[dict]) -> str | None:
+    args = [a["arg"] for a in entry]
+    return next((a for a in STEP_SIZE_ARGS if a in args), None)
+
+
+def step_size_arg(node: dict) -> str | None:
+    """The argument ``optimizer.lr`` stands for in the optimizer config node ``node``: its
+    family's step size, an optax target's ``learning_rate``; None for a family without one
+    (``l0l1_gd`` takes its step from L0 and L1)."""
+    if TARGET in node:
+        return TARGET_STEP_SIZE
+    return _step_size(load_catalogue()["optimizer"].get(node.get("name"), []))
+
+
+def canonical(config: dict) -> dict:
+    """``config`` (plain data with ``optimizer`` and ``sweep``) with the alias ``optimizer.lr``
+    written as the optimizer's own step-size argument, in its node and in the sweep block
+    (axis order kept), and a null alias dropped: what a job is identified and recorded by,
+    so that a record states the family's own parameter and ``lr=`` or ``eta=`` is one job.
+    Needs no JAX (the finished-sweep check calls it)."""
+    node = config.get("optimizer")
+    own = step_size_arg(node) if isinstance(node, dict) else None
+    if own is None or own == ALIAS:
+        return config
+    node = dict(node)
+    value = node.pop(ALIAS, None)
+    if value is not None:
+        node[own] = value
+    return {**config, "optimizer": node, "sweep": _renamed_axis(config.get("sweep"), own)}
+
+
+def _renamed_axis(block, own: str):
+    """A sweep block (nested or dotted keys) with the axis ``optimizer.lr`` renamed to
+    ``optimizer.<own>``; both present is refused, since one would silently win."""
+    if not isinstance(block, dict):
+        return block
+    flat = {**{f"optimizer.{k}": v for k, v in (block.get("optimizer") or {}).items()},
+            **{k: v for k, v in block.items() if k.startswith("optimizer.")}}
+    if f"optimizer.{ALIAS}" in flat and f"optimizer.{own}" in flat:
+        raise ValueError(f"sweep.optimizer.{ALIAS} and sweep.optimizer.{own} both sweep the "
+                         f"step size (optimizer.{ALIAS} means optimizer.{own} here); give one.")
+    out: dict = {}
+    for key, value in block.items():
+        if key == "optimizer" and isinstance(value, dict):
+            out[key] = {(own if k == ALIAS else k): v for k, v in value.items()}
+        else:
+            out[f"optimizer.{own}" if key == f"optimizer.{ALIAS}" else key] = value
+    return out
+
+
+def label(node) -> str:
+    """How a progress line names the optimizer of config node ``node``."""
+    keys = list(node.keys())
+    return str(node[TARGET]) if TARGET in keys else str(node["name"])
+
+
+def target_schema():
+    """The schema of an optax target's node: ``name`` and ``_target_``, open to the
+    target's own arguments (a struct node would need ``+optimizer.<arg>=``); build checks
+    them against the target's signature."""
+    return OmegaConf.create({"name": TARGET_OPTION, TARGET: MISSING}, flags={"struct": False})
+
+
+def target_factory(node: dict):
+    """The factory ``node['_target_']`` names. Raises ``ValueError`` naming
+    ``optimizer._target_`` when it is not importable, not callable, or declared to return
+    something other than an optax ``GradientTransformation`` (its result is checked too,
+    by ``research.sweep.prepare``)."""
+    import optax
+
+    path = node.get(TARGET)
+    hint = "give the dotted path of an optax GradientTransformation factory, e.g. " \
+           "optimizer._target_=optax.adam"
+    if not isinstance(path, str) or not path or path == MISSING:
+        raise ValueError(f"optimizer._target_ is not set; {hint}.")
+    module, _, attr = path.rpartition(".")
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ValueError(f"optimizer._target_={path} is not importable ({err}); "
+                         f"{hint}.") from None
+    if not callable(factory):
+        raise ValueError(f"optimizer._target_={path} is a {type(factory).__name__}, not an "
+                         f"optax GradientTransformation factory; {hint}.")
+    try:
+        returns = inspect.signature(factory).return_annotation
+    except (TypeError, ValueError):  # a builtin without a signature: its result is checked
+        returns = inspect.Signature.empty
+    declared = (returns is inspect.Signature.empty
+                or (isinstance(returns, str) and "GradientTransformation" in returns)
+                or (isinstance(returns, type) and issubclass(returns,
+                                                             optax.GradientTransformation)))
+    if not declared:
+        raise ValueError(f"optimizer._target_={path} is not an optax GradientTransformation "
+                         f"factory (it returns {getattr(returns, '__name__', returns)}); "
+                         f"{hint}.")
+    return factory
+
+
+def target_kwargs(factory, node: dict) -> dict:
+    """The keyword arguments for an optax target from its node; an argument the target does
+    not take, or a required one not given, is one ``ValueError`` naming the allowed ones."""
+    path, given = node[TARGET], {k: v for k, v in node.items() if k not in ("name", TARGET)}
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return given
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        unknown = [k for k in given if k not in names]
+        if unknown:
+            raise ValueError(f"optimizer.{unknown[0]} is not an argument of {path}; allowed: "
+                             f"{', '.join(names)}.")
+    needed = [p.name for p in params if p.name in names and p.default is p.empty
+              and p.name not in given]
+    if needed:
+        raise ValueError(f"optimizer.{needed[0]} is required by {path}; give "
+                         f"optimizer.{needed[0]}=<value>.")
+    return given
 
 
 def factory_kwargs(factory, node: dict) -> dict:
@@ -173,6 +319,7 @@ def register() -> None:
     the ConfigStore."""
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConfig)
+    cs.store(group="schema/optimizer", name=TARGET_OPTION, node=target_schema())
     catalogue = load_catalogue()
     for kind in KINDS:
         for name, entry in catalogue[kind].items():

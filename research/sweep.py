@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import decimal
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from research import engine, optimizers, validate
 from research.problems import Problem
@@ -284,11 +285,13 @@ class Batch(NamedTuple):
     """One PRNG key per trajectory (``_keys``), or None: ``run_batch`` splits its ``seed``."""
 
 
-def prepare(problem: Problem, optimizer: str, hparams: Mapping[str, Any], x0: Any,
+def prepare(problem: Problem, optimizer: str | Callable, hparams: Mapping[str, Any], x0: Any,
             spec: Mapping[str, Any], seed: int = 0) -> Batch:
     """Validate a sweep and build the ``Batch`` that ``run_batch`` runs.
 
-    A seed axis (``engine.seed``) and a chunk (``chunk: [start, stop]``) give the batch its
+    ``optimizer`` is a name in ``research.optimizers.FACTORIES`` or any factory of an optax
+    ``GradientTransformation`` (not batched over its hyperparameters). A seed axis
+    (``engine.seed``) and a chunk (``chunk: [start, stop]``) give the batch its
     own PRNG keys (see ``SEED_AXIS`` and ``CHUNK``); ``seed`` is the job's seed otherwise.
     Every error is a ``ValueError`` naming the config field, raised before any compute.
     """
@@ -311,7 +314,16 @@ def prepare(problem: Problem, optimizer: str, hparams: Mapping[str, Any], x0: An
         columns = {k: v[start:stop] for k, v in columns.items()}
         per_point = per_point[start:stop]
     keys = _keys(per_point)
-    batch = len(keys)
+    opt = _optimizer(optimizer, hparams, columns)
+    starts = start_points(problem, x0, len(keys), columns.get("x0"))
+    return Batch(opt, starts, columns, keys)
+
+
+def _optimizer(optimizer: str | Callable, hparams: Mapping[str, Any],
+               columns: Mapping[str, np.ndarray]):
+    """The optimizer of a batch: family ``optimizer`` with its swept ``optimizer.<name>``
+    columns as hyperparameter arrays, or an optax factory (its numbers are constants of its
+    program, so it takes no swept hyperparameter) called with ``hparams``."""
     hp = dict(hparams)
     for name, values in columns.items():
         if name in ("x0", SEED_AXIS):
@@ -321,27 +333,44 @@ def prepare(problem: Problem, optimizer: str, hparams: Mapping[str, Any], x0: An
                              f", x0 or {SEED_AXIS} (problem settings change the program; sweep "
                              f"them as Hydra jobs).")
         key = name[len(OPTIMIZER_PREFIX):]
+        if callable(optimizer):
+            raise ValueError(f"sweep.{name}: the hyperparameters of an optax target are "
+                             f"constants of its program, not batch axes; sweep them with -m "
+                             f"{name}=a,b (one job per value).")
         if key not in hp or isinstance(hp[key], str | bool):
             numeric = sorted(k for k, v in hp.items() if not isinstance(v, str | bool))
             raise ValueError(f"sweep.{name} must name a numeric hyperparameter of optimizer "
                              f"{optimizer!r}: one of {', '.join(numeric)}.")
         hp[key] = values
+    if callable(optimizer):
+        return _target(optimizer, hp)
     try:
-        opt = optimizers.get(optimizer, **hp)
+        return optimizers.get(optimizer, **hp)
     except ValueError as err:
         swept = [n for n in columns if str(err).startswith(n[len(OPTIMIZER_PREFIX):] + " ")]
         raise ValueError(f"{'sweep.' if swept else ''}optimizer.{err}") from None
-    starts = start_points(problem, x0, batch, columns.get("x0"))
-    return Batch(opt, starts, columns, keys)
 
 
-def run_grid(problem: Problem, optimizer: str, hparams: Mapping[str, Any], *, x0: Any = None,
-             spec: Mapping[str, Any] | None = None, **engine_kwargs):
+def _target(factory: Callable, hparams: Mapping[str, Any]) -> optax.GradientTransformation:
+    """``factory(**hparams)``, which must be an optax ``GradientTransformation``."""
+    path = getattr(factory, "__name__", repr(factory))
+    try:
+        opt = factory(**hparams)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"optimizer._target_ ({path}) refused its arguments: {err}.") from None
+    if not isinstance(opt, optax.GradientTransformation):
+        raise ValueError(f"optimizer._target_ is not an optax GradientTransformation factory: "
+                         f"{path} gave a {type(opt).__name__}.")
+    return opt
+
+
+def run_grid(problem: Problem, optimizer: str | Callable, hparams: Mapping[str, Any], *,
+             x0: Any = None, spec: Mapping[str, Any] | None = None, **engine_kwargs):
     """Run every point of the sweep ``spec`` as one batch: ``prepare``, then ``run_batch``.
 
     Args:
       problem: the problem.
-      optimizer: a name in ``research.optimizers.FACTORIES``.
+      optimizer: a name in ``research.optimizers.FACTORIES``, or an optax factory.
       hparams: its hyperparameters (numbers); sweep axes ``optimizer.<name>`` replace them.
       x0, spec: see ``start_points`` and the module docstring.
       engine_kwargs: as in ``run_batch``.

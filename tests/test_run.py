@@ -1,6 +1,7 @@
 """The generic Hydra experiment: configs compose, presets run, sweeps aggregate, resume,
 launchers agree, and bad input gives one sentence."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -37,9 +38,11 @@ def _cli(*args, env=None):
 
 def test_every_factory_has_a_config_option_and_every_option_composes():
     problem_files = {p.stem for p in (CONF_DIR / "problem").glob("*.yaml")}
-    optimizer_files = {p.stem for p in (CONF_DIR / "optimizer").glob("*.yaml")}
+    optimizer_files = {p.stem for p in (CONF_DIR / "optimizer").glob("*.yaml")
+                       if "_target_:" not in p.read_text()}  # optax targets: test_optax_target
     assert problem_files == set(schema.problem_factories())
-    assert optimizer_files == set(optimizers.FACTORIES)
+    assert optimizer_files == set(optimizers.FACTORIES) | {schema.TARGET_OPTION}
+    optimizer_files -= {schema.TARGET_OPTION}
     for name in sorted(problem_files):
         cfg = _compose(f"problem={name}")
         assert cfg.problem.name == name
@@ -47,8 +50,8 @@ def test_every_factory_has_a_config_option_and_every_option_composes():
     for name in sorted(optimizer_files):
         cfg = _compose(f"optimizer={name}")
         assert cfg.optimizer.name == name
-        optimizers.get(name, **schema.factory_kwargs(optimizers.FACTORIES[name],
-                                                      dict(cfg.optimizer)))
+        node = schema.canonical({"optimizer": dict(cfg.optimizer)})["optimizer"]
+        optimizers.get(name, **schema.factory_kwargs(optimizers.FACTORIES[name], node))
 
 
 def test_the_catalogue_is_the_factories_signatures_and_a_stale_entry_is_named(monkeypatch):
@@ -154,6 +157,50 @@ def test_divergence_is_a_row_not_a_crash(tmp_path):
     assert list(table["diverged"]) == [False, True]
     assert table["diverged_at"].iloc[1] >= 0 and np.isnan(table["final_f"].iloc[1])
     assert table["diverged_at"].iloc[0] is pd.NA  # never diverged
+
+
+def test_one_learning_rate_name_compares_the_families(tmp_path, run_cli):
+    """optimizer.lr is every family's step size (clipped GD's eta): one command compares gd
+    and clipped_gd, a record names the family's own parameter, either spelling is one job,
+    and the basic sweeper gives the same table."""
+    tables = {}
+    for sweeper in ("research", "basic"):
+        where = tmp_path / sweeper
+        r = run_cli("-m", f"hydra/sweeper={sweeper}", "optimizer=gd,clipped_gd",
+                    "optimizer.lr=0.01,0.1", "engine.steps=20", "progress=off",
+                    f"hydra.sweep.dir={where}")
+        assert r.returncode == 0, r.stderr
+        tables[sweeper] = results.load(where).drop(columns=["record", "trajectory"])
+        for path in where.glob("*/record.json"):
+            node = json.loads(path.read_text())["config"]["optimizer"]
+            assert ("lr" in node) == (node["name"] == "gd") and ("eta" in node) != ("lr" in node)
+    table = tables["research"]
+    clipped, gd = (table[table["optimizer.name"] == n] for n in ("clipped_gd", "gd"))
+    assert clipped["optimizer.eta"].tolist() == gd["optimizer.lr"].tolist() == [0.01, 0.1]
+    assert clipped["optimizer.lr"].isna().all()
+    pd.testing.assert_frame_equal(table.sort_index(axis=1),
+                                  tables["basic"].sort_index(axis=1))
+    same = ("optimizer=clipped_gd", "out=/a")
+    assert _ident(*same, "optimizer.lr=0.3") == _ident(*same, "optimizer.eta=0.3") != _ident(
+        *same)
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (("optimizer=clipped_gd", "optimizer.lrr=0.1"),
+     "optimizer.lrr is not a field of this config; allowed: name, eta, gamma, lr."),
+    (("optimizer=clipped_gd", "optimizer.lr=0.1", "optimizer.eta=0.2"),
+     "optimizer.lr and optimizer.eta both set the step size"),
+    (("optimizer=clipped_gd", "+sweep.optimizer.lr=[0.1]", "+sweep.optimizer.eta=[0.2]"),
+     "sweep.optimizer.lr and sweep.optimizer.eta both sweep the step size"),
+    (("optimizer=l0l1_gd", "optimizer.lr=0.1"),
+     "optimizer.lr is not a field of this config; allowed: name, L0, L1, rule."),
+])
+def test_the_learning_rate_name_is_refused_where_it_is_ambiguous(tmp_path, monkeypatch, capsys,
+                                                                 args, words):
+    code, _, err = _main(monkeypatch, capsys, *args, f"hydra.run.dir={tmp_path / 'r'}")
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert words in err, err
+    assert not (tmp_path / "r" / "record.json").exists()
 
 
 def _mtimes(sweep_dir: Path) -> dict:
@@ -436,8 +483,8 @@ with run.hold(Path(sys.argv[1]), sys.argv[2]) as held:
 
 
 def _ident(*overrides) -> str:
-    return run_mod.identity(OmegaConf.to_container(_compose(*overrides), resolve=True,
-                                                   enum_to_str=True))
+    return run_mod.identity(schema.canonical(OmegaConf.to_container(
+        _compose(*overrides), resolve=True, enum_to_str=True)))
 
 
 @pytest.mark.parametrize("holder", ["this job", "another configuration", "a bare lock"])
