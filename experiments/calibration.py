@@ -13,7 +13,8 @@ reference on the experiments' own kinds of runs.
   seed 000, against optax's implementations (and torch's documented rule, in NumPy, for
   ``clip_grad_norm``).
 - The statistics (``stats``) against scipy on data with a known answer, and the coverage of
-  the bootstrap intervals on independent series.
+  the intervals the smoothness experiment computes (pooled bootstrap and over seeds) on
+  independent series.
 
 Everything measured goes through the toolkit ``tk``; no reference calls the code it checks.
 The record holds the disagreements; ``experiments/claims/calibration.py`` holds them to
@@ -628,24 +629,32 @@ def median_intervals(tk: Toolkit, rng) -> dict:
 
 
 COVERED = ("spearman", "partial_spearman", "detrended")
-"""The intervals of ``log_log_evidence`` whose coverage of 0 is measured (those the
-smoothness verdicts read, and the plain Spearman)."""
+"""The bootstrap intervals of ``log_log_evidence`` whose coverage of 0 is measured (the two
+trend-robust ones and the plain Spearman)."""
+
+SEED_LEVEL = ("partial_spearman", "detrended", "slope")
+"""The intervals over seeds of ``seed_level_evidence`` (what the smoothness verdicts read)
+whose coverage of 0 is measured."""
 
 
 def coverage_section(tk: Toolkit, c: dict) -> dict:
     """Share of replications whose interval holds 0 when x, y and the step are independent
-    (log-normal x and y), with the smoothness experiment's layout: ``seeds`` runs of
-    ``points`` points each."""
+    (log-normal x and y), with the smoothness experiment's layout (``seeds`` runs of
+    ``points`` points each): the pooled bootstrap intervals, and the intervals over seeds
+    (as "seed_level/<statistic>")."""
     rng = np.random.default_rng(c["seed"])
     t = np.arange(c["points"], dtype=float)
-    covered = dict.fromkeys(COVERED, 0)
+    covered = dict.fromkeys([*COVERED, *(f"seed_level/{k}" for k in SEED_LEVEL)], 0)
     for r in range(c["replications"]):
         xs = [np.exp(rng.standard_normal(c["points"])) for _ in range(c["seeds"])]
         ys = [np.exp(rng.standard_normal(c["points"])) for _ in range(c["seeds"])]
         ev = tk.stats.log_log_evidence(xs, ys, [t] * c["seeds"], n_boot=c["n_boot"],
                                        level=c["level"], rng=r)
+        seed = tk.stats.seed_level_evidence(ev["per_seed"], c["level"])
         for k in COVERED:
             covered[k] += bool(ev[k]["lo"] <= 0.0 <= ev[k]["hi"])
+        for k in SEED_LEVEL:
+            covered[f"seed_level/{k}"] += bool(seed[k]["lo"] <= 0.0 <= seed[k]["hi"])
     return {"level": c["level"], "replications": c["replications"], "seeds": c["seeds"],
             "points": c["points"], "n_boot": c["n_boot"],
             "covered": {k: v / c["replications"] for k, v in covered.items()}}

@@ -141,6 +141,11 @@ def _pearson_for_spearman(x, y):
     return float(np.corrcoef(x[ok], y[ok])[0, 1])
 
 
+def _seed_level_evidence_at_half_level(per_seed, level):
+    del level  # asked for intervals at the corrected level, it returns 50% ones
+    return stats.seed_level_evidence(per_seed, 0.5)
+
+
 def _log_log_evidence_at_half_level(*args, **kwargs):
     kwargs["level"] = 0.5  # asked for 95% intervals, it returns 50% ones
     return stats.log_log_evidence(*args, **kwargs)
@@ -191,6 +196,9 @@ MUTANTS = [
     Mutant("bootstrap_intervals_at_half_level", "the smoothness evidence's bootstrap "
            "intervals are 50% intervals where 95% ones are asked for",
            {"stats": {"log_log_evidence": _log_log_evidence_at_half_level}}),
+    Mutant("seed_intervals_at_half_level", "the smoothness verdicts' intervals over seeds are "
+           "50% intervals where 95% ones are asked for",
+           {"stats": {"seed_level_evidence": _seed_level_evidence_at_half_level}}),
 ]
 """The named mutants. Others will be tried against the project: the claims are designed to
 catch wrongness in general, not this list."""

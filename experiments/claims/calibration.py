@@ -203,9 +203,11 @@ def _stats(rec):
 
 @claim("bootstrap_intervals_cover_at_their_level", needs=("calibration",),
        statement="On independent series laid out as the smoothness experiment's (seeds x "
-       "logged points), the bootstrap intervals of research.stats.log_log_evidence for the "
-       "Spearman, partial Spearman and detrended correlations hold the true value 0 in at "
-       "least the share of replications their level states.",
+       "logged points), the intervals the smoothness verdicts rest on hold the true value 0 "
+       "in at least the share of replications their level states: the bootstrap intervals "
+       "of research.stats.log_log_evidence (Spearman, partial Spearman, detrended) and the "
+       "intervals over seeds of research.stats.seed_level_evidence (partial Spearman, "
+       "detrended, slope).",
        source="docs/architecture.md (Calibration); Politis and White 2004", status="[checked]",
        tolerance=f"each share at least level - {COVERAGE_SDS:g} sd, sd = sqrt(level (1 - "
        "level) / replications), the binomial spread of the share; no upper bound (a "
