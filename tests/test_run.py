@@ -159,6 +159,26 @@ def test_divergence_is_a_row_not_a_crash(tmp_path):
     assert table["diverged_at"].iloc[0] is pd.NA  # never diverged
 
 
+def test_lr_is_written_as_each_familys_own_step_size():
+    """What a job is identified and recorded by (no compute): clipped_gd's lr is its eta,
+    in the node and as a batch axis, and gd's lr stays lr."""
+    def plain(*overrides):
+        cfg = _compose("out=/a", *overrides)
+        return schema.canonical(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+
+    got = plain("optimizer=clipped_gd", "optimizer.lr=0.3", "+sweep.optimizer.lr=[1.0,2.0]",
+                "+sweep.x0=[1.0]")
+    assert got["optimizer"] == {"name": "clipped_gd", "eta": 0.3, "gamma": 1.0}
+    assert list(got["sweep"]["optimizer"]) == ["eta"] and "x0" in got["sweep"]
+    assert plain("optimizer=clipped_gd")["optimizer"] == {"name": "clipped_gd", "eta": 0.1,
+                                                          "gamma": 1.0}
+    assert plain("optimizer=gd", "optimizer.lr=0.3")["optimizer"] == {"name": "gd", "lr": 0.3}
+    same = ("optimizer=clipped_gd", "out=/a")
+    assert _ident(*same, "optimizer.lr=0.3") == _ident(*same, "optimizer.eta=0.3") != _ident(
+        *same)
+
+
+@pytest.mark.slow
 def test_one_learning_rate_name_compares_the_families(tmp_path, run_cli):
     """optimizer.lr is every family's step size (clipped GD's eta): one command compares gd
     and clipped_gd, a record names the family's own parameter, either spelling is one job,
@@ -180,9 +200,6 @@ def test_one_learning_rate_name_compares_the_families(tmp_path, run_cli):
     assert clipped["optimizer.lr"].isna().all()
     pd.testing.assert_frame_equal(table.sort_index(axis=1),
                                   tables["basic"].sort_index(axis=1))
-    same = ("optimizer=clipped_gd", "out=/a")
-    assert _ident(*same, "optimizer.lr=0.3") == _ident(*same, "optimizer.eta=0.3") != _ident(
-        *same)
 
 
 @pytest.mark.parametrize(("args", "words"), [
