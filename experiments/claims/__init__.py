@@ -52,7 +52,7 @@ from experiments.claims.registry import (
     tags,
     verdict_word,
 )
-from experiments.claims.rerun import EXACT, Rerun
+from experiments.claims.rerun import EXACT, ROUNDING, Rerun
 from experiments.claims.run import evaluate, evaluate_records, load_records
 from experiments.claims.values import censor, median_text, number, numbers, reached
 
@@ -84,7 +84,7 @@ for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
 
 __all__ = ["GATING_TAGS", "REGISTRY", "REPORT_ONLY_TAGS", "Claim", "ClaimRecord", "Number",
            "Outcome", "by_id", "claim", "failed", "is_gating", "tags", "verdict_word", "EXACT",
-           "Rerun", "evaluate",
+           "ROUNDING", "Rerun", "evaluate",
            "evaluate_records", "load_records", "censor", "median_text", "number", "numbers",
            "reached", "NETWORKS", "network_row", "SMOOTHNESS_RERUN", "interval_verdict",
            "markdown_cell", "run_lengths_text", "smoothness_table", "to_markdown", "Entry", "Move",

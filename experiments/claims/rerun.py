@@ -7,9 +7,10 @@ from __future__ import annotations
 import dataclasses
 import math
 
-ROUNDING = 1e-9
+ROUNDING = 1e-6
 """The relative move every number may make: deterministic float64 arithmetic, rounded in
-another order, moves a result by far less (counts and yes/no values move not at all)."""
+another order, moves a result by far less, and no document prints 7 digits (counts and yes/no
+values move not at all)."""
 
 
 @dataclasses.dataclass(frozen=True)

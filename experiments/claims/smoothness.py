@@ -16,7 +16,11 @@ def interval_verdict(stats: dict) -> str:
 
 
 SMOOTHNESS_RERUN: dict[str, Rerun] = {
-    "rnn": Rerun(atol=0.4, words=True, why="an interval's edge can cross 0; " + MEASURED)}
+    "rnn": Rerun(atol=1.0, words=True, why="the tanh RNN's seeds are chaotic at these rates, "
+                 "so an interval over five of them moves with any one, and its edge can cross "
+                 "0; " + MEASURED),
+    "char_lm": Rerun(atol=0.02, why="the LSTM language model's training rounds differently "
+                     "on another instruction set (moves up to 0.005 measured); " + MEASURED)}
 """How far a rerun on another machine may move a model's rows of SMOOTHNESS.md (default
 ``EXACT``)."""
 
