@@ -147,16 +147,18 @@ def test_each_half_of_figure_4_gets_its_verdict(lo, hi, fails, coverage, holds):
 def test_rnn_grid_figure_and_claim_at_quick_size(tmp_path):
     """One model (the cheapest to compile) through the experiment, the claim and the
     figure; all three are the slow test below and the quick pipeline."""
-    quick.run_experiment("clipping_networks", tmp_path, run_models=["rnn"])
+    every_step = {"rnn": {"evaluation_record_every": 1}}  # counts exact to the step
+    quick.run_experiment("clipping_networks", tmp_path, run_models=["rnn"], models=every_step)
     # deterministic: a second run with the same seeds writes the same numbers
-    quick.run_experiment("clipping_networks", tmp_path / "again", run_models=["rnn"])
+    quick.run_experiment("clipping_networks", tmp_path / "again", run_models=["rnn"],
+                         models=every_step)
     assert record_numbers(tmp_path / "clipping_networks" / "record.json") == record_numbers(
         tmp_path / "again" / "clipping_networks" / "record.json")
     record, traces = results.read_record(tmp_path / "clipping_networks")
     assert records.check("clipping_networks", record["metrics"]) == []
     rnn = record["metrics"]["models"]["rnn"]
     steps = np.asarray(rnn["steps_to_target"])
-    assert steps.shape == (2, 2, 2) and rnn["thresholds"] == [1.0, INF]
+    assert steps.shape == (2, 2, 3) and rnn["thresholds"] == [1.0, INF]
     tr = traces["rnn/train_loss"]
     # the recorded steps to target are those of the recorded losses
     first = np.where((tr <= rnn["target"]).any(-1), np.argmax(tr <= rnn["target"], -1) * 10, -1)
@@ -190,10 +192,10 @@ def test_experiment_figure_and_claims_at_quick_size(tmp_path):
     assert list(m["models"]) == ["char_lm", "resnet_digits", "rnn"]
     lm = m["models"]["char_lm"]
     assert len(lm["corpus_sha256"]) == 64 and lm["python_version"]
-    assert np.asarray(lm["steps_to_target"]).shape == (2, 2, 2)  # lrs x (1 + none) x seeds
+    assert np.asarray(lm["steps_to_target"]).shape == (2, 2, 3)  # lrs x (1 + none) x seeds
     assert lm["thresholds"][-1] == INF
     tr = traces["char_lm/train_loss"]
-    assert tr.shape == (2, 2, 2, 5)
+    assert tr.shape == (2, 2, 3, 5)
     # seeds are paired: every cell of a seed starts at that seed's own initial point
     assert np.allclose(tr[..., 0], tr[:1, :1, :, 0]) and tr[0, 0, 0, 0] != tr[0, 0, 1, 0]
     assert np.isfinite(traces["char_lm/validation_loss"][..., 0]).all()
