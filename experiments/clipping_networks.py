@@ -385,7 +385,7 @@ EXPERIMENT = Experiment(
             "rnn": {"args": {"hidden": 8, "length": 10, "n": 32}, "steps": 40,
                     "record_every": 10, "evaluation_record_every": 10, "target": 0.15,
                     "lrs": [0.1, 1.0], "thresholds": [1.0]}}},
-    seconds=(150.0, 20.0),
+    seconds=(200.0, 20.0),
     bigger=("selection_seeds=[0,1,2,3,4] evaluation_seeds=[100,101,102,103,104,105,106,107,"
             "108,109,110,111,112,113,114,115,116,117,118,119] models.char_lm.steps=1000 "
             "models.char_lm.evaluation_record_every=1 models.resnet_digits.record_every=10 "

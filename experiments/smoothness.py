@@ -352,7 +352,7 @@ EXPERIMENT = Experiment(
            "models": {"digits": {"args": {"hidden": 8}, "log_every": 10},
                       "rnn": {"args": {"hidden": 8, "length": 10, "n": 32},
                               "log_every": 10}}},
-    seconds=(255.0, 10.0),
+    seconds=(410.0, 14.0),
     bigger=("seeds=[0,1,2,3,4,5,6,7,8,9] hvp_iters=20 log_every=5 "
                  "models.lstm.steps=1000 models.lstm.log_every=5 models.char_lm.steps=1000 "
                  "models.char_lm.log_every=5 models.resnet_digits.steps=1000 "
