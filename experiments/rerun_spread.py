@@ -31,7 +31,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from experiments import publish, registry
+from experiments import claims, publish, registry
 from research import results
 
 ROOT = publish.ROOT
@@ -72,8 +72,6 @@ def spread_rows(label: str, results_dir: Path) -> list[dict]:
     """One row per published number (``paper_figures/claims.json``) that the records in
     ``results_dir`` give differently: the committed value, the rerun's, the number's own
     allowance, and whether the allowance covers the move."""
-    from experiments import claims
-
     return [{"run": label, "key": m.key, "old": m.old, "new": m.new,
              "allowance": m.allowance.describe(), "within": m.allowed,
              "rounding": m.old is not None and m.new is not None
@@ -88,8 +86,6 @@ def _show(v) -> str:
 
 
 def to_markdown(rows: list[dict], runs: dict[str, str]) -> str:
-    from experiments import claims
-
     lines = [
         "# How far a rerun on another machine moves the published numbers",
         "",

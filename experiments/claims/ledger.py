@@ -17,6 +17,7 @@ from experiments.claims.registry import ClaimRecord, Value, verdict_word
 from experiments.claims.rerun import EXACT, Rerun
 from experiments.claims.smoothness import SMOOTHNESS_RERUN, interval_verdict
 from experiments.claims.values import number
+from research import results
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,25 +81,15 @@ def smoothness_entries(record: dict) -> dict[str, Entry]:
 def to_json(entries: dict[str, Entry]) -> str:
     """The ledger as ``paper_figures/claims.json``: key -> value, rule, whether it passes and
     the allowance in words. Non-finite values are written as "nan", "inf", "-inf"."""
-    plain = {k: {"value": _plain(e.value), "rule": e.rule, "passes": e.passes,
+    plain = {k: {"value": results.to_plain(e.value), "rule": e.rule, "passes": e.passes,
                  "rerun": e.rerun.describe()} for k, e in entries.items()}
     return json.dumps({"numbers": plain}, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def _plain(v: Value):
-    return v if isinstance(v, bool | str | int) or math.isfinite(v) else str(v)
 
 
 def read_json(text: str) -> dict[str, Value]:
     """The values of a ledger written by ``to_json`` (a "nan"/"inf" text back as a float)."""
     entries = json.loads(text)["numbers"]
-    return {k: _value(e["value"]) for k, e in entries.items()}
-
-
-def _value(v):
-    if isinstance(v, str) and v in ("nan", "inf", "-inf"):
-        return float(v)
-    return v
+    return {k: results.from_plain(e["value"]) for k, e in entries.items()}
 
 
 @dataclasses.dataclass(frozen=True)
