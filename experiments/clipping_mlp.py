@@ -9,10 +9,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from experiments import records
 from experiments.common import Progress, hydra_entry, threshold_metrics, write
+from experiments.groups import made
 from experiments.registry import Experiment
 from research import clipping, problems, training, validate
 from research.toolkit import REAL, Toolkit
@@ -51,14 +52,16 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
     seeds = validate.positive_int("seeds", cfg.seeds)
     epochs = validate.positive_int("epochs", cfg.epochs)
     bs = validate.positive_int("batch_size", cfg.batch_size)
-    lr = float(validate.positive("lr", cfg.lr))
-    mom = float(validate.in_interval("momentum", cfg.momentum, 0.0, 1.0))
+    base = OmegaConf.to_container(cfg.optimizers.sgd, resolve=True)
+    lr = float(validate.positive("optimizers.sgd.lr", base["lr"]))
+    mom = float(validate.in_interval("optimizers.sgd.momentum", base["momentum"], 0.0, 1.0))
     variants = {}
     for name, kw in cfg.variants.items():
         kw = dict(kw or {})
         for k in kw:
             validate.choice(f"variants.{name}", k, KINDS)
-        variants[name] = tk.optimizers.sgd_momentum(lr, mom, **kw)  # validates the threshold
+        variants[name] = made(tk.optimizers.sgd_momentum, {**base, **kw},  # checks the threshold
+                              f"variants.{name}")
     if "global_clipnorm" not in variants:
         raise ValueError("variants must include 'global_clipnorm': the threshold sweep scales "
                          "by the mean pre-clip gradient norm of that run.")

@@ -42,13 +42,13 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from experiments import records
+from experiments import groups, records
 from experiments.common import Progress, check_seeds, hydra_entry, write
 from experiments.registry import Experiment
 from research import engine, optimizers, problems, stats, validate
 
-MODEL_KEYS = ("problem", "args", "batch_size", "momentum", "steps", "record_every", "target",
-              "baseline", "evaluation_record_every", "lrs", "thresholds")
+MODEL_KEYS = ("problem", "momentum", "steps", "record_every", "target", "baseline",
+              "evaluation_record_every", "lrs", "thresholds")
 """The fields of one model's entry in ``conf/clipping_networks.yaml``."""
 
 
@@ -182,9 +182,14 @@ def _check_model(name: str, m: dict) -> dict:
         raise ValueError(f"models.{name}: unknown field {unknown[0]!r}; allowed: "
                          f"{', '.join(MODEL_KEYS)}.")
     p = f"models.{name}"
-    validate.choice(f"{p}.problem", m.get("problem"), problems.names())
-    out = {"problem": m["problem"], "args": dict(m.get("args") or {}),
-           "batch_size": validate.positive_int(f"{p}.batch_size", m.get("batch_size")),
+    problem, args = groups.problem_entry(f"{p}.problem", m.get("problem"))
+    if args.pop("seed", 0) != 0:  # silently replaced by the seeds otherwise
+        raise ValueError(f"{p}.problem.seed is not used: seed s draws the initial parameters "
+                         "and minibatches of every run; set selection_seeds and "
+                         "evaluation_seeds instead.")
+    out = {"problem": problem, "args": args,
+           "batch_size": validate.positive_int(f"{p}.problem.batch_size",
+                                               args.get("batch_size")),
            "momentum": float(validate.in_interval(f"{p}.momentum", m.get("momentum", 0.0),
                                                    0.0, 1.0)),
            "steps": validate.positive_int(f"{p}.steps", m.get("steps")),
@@ -203,21 +208,17 @@ def _check_model(name: str, m: dict) -> dict:
             raise ValueError(f"{p}.{key} must be a non-empty list of positive numbers; got "
                              f"{vals!r}.")
         out[key] = [float(validate.positive(f"{p}.{key}", v)) for v in vals]
-    if "batch_size" in out["args"] or "seed" in out["args"]:
-        raise ValueError(f"{p}.args must not set batch_size or seed (they are the model's "
-                         "batch_size and the seeds); got "
-                         f"{sorted(out['args'])}.")
     return out
 
 
 def _problem(name: str, m: dict):
     """The model's problem, sampling minibatches of ``batch_size``."""
     try:
-        problem = problems.get(m["problem"], **m["args"], batch_size=m["batch_size"])
+        problem = problems.get(m["problem"], **m["args"])
     except TypeError as err:
-        raise ValueError(f"models.{name}.args: {err}.") from None
+        raise ValueError(f"models.{name}.problem: {err}.") from None
     except ValueError as err:
-        raise ValueError(f"models.{name}.args: {err}") from None
+        raise ValueError(f"models.{name}.problem: {err}") from None
     if "validation_loss" not in problem.extra:
         raise ValueError(f"models.{name}.problem must have a validation loss; "
                          f"{m['problem']!r} has none.")
@@ -228,7 +229,7 @@ def _trajectories(problem, m: dict, cells: list[tuple[float, float]], seeds: lis
                   record_every: int):
     """Every cell (lr, threshold) x seed as one trajectory of one engine call: seed s starts
     from the parameters drawn with seed=s and draws its minibatches from PRNGKey(s)."""
-    x0s = [problems.get(m["problem"], **m["args"], seed=s).x0 for s in seeds]
+    x0s = [problems.get(m["problem"], **{**m["args"], "seed": s}).x0 for s in seeds]
     x0 = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *x0s)
     n_cells = len(cells)
     lr_b = np.repeat([c[0] for c in cells], len(seeds))
@@ -376,13 +377,14 @@ EXPERIMENT = Experiment(
         "selection_seeds": [0, 1, 2],
         "evaluation_seeds": [3, 4, 5, 6],
         "models": {
-            "char_lm": {"args": {"embed": 4, "hidden": 8, "length": 8, "n": 32}, "steps": 40,
+            "char_lm": {"problem": {"embed": 4, "hidden": 8, "length": 8, "n": 32},
+                        "steps": 40,
                         "record_every": 10, "evaluation_record_every": 10, "target": 4.0,
                         "lrs": [1.0, 10.0], "thresholds": [1.0]},
-            "resnet_digits": {"args": {"channels": 2, "blocks": 1}, "steps": 20,
+            "resnet_digits": {"problem": {"channels": 2, "blocks": 1}, "steps": 20,
                               "record_every": 10, "evaluation_record_every": 10,
                               "target": 2.0, "lrs": [0.1, 1.0], "thresholds": [1.0]},
-            "rnn": {"args": {"hidden": 8, "length": 10, "n": 32}, "steps": 40,
+            "rnn": {"problem": {"hidden": 8, "length": 10, "n": 32}, "steps": 40,
                     "record_every": 10, "evaluation_record_every": 10, "target": 0.15,
                     "lrs": [0.1, 1.0], "thresholds": [1.0]}}},
     seconds=(200.0, 20.0),

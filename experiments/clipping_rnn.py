@@ -7,10 +7,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from experiments import records
 from experiments.common import Progress, hydra_entry, threshold_metrics, write
+from experiments.groups import made
 from experiments.registry import Experiment
 from research import problems, training, validate
 from research.toolkit import REAL, Toolkit
@@ -20,7 +21,9 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
     seeds = validate.positive_int("seeds", cfg.seeds)
     epochs = validate.positive_int("epochs", cfg.epochs)
     bs = validate.positive_int("batch_size", cfg.batch_size)
-    lr = float(validate.positive("lr", cfg.lr))
+    base = OmegaConf.to_container(cfg.optimizers.sgd, resolve=True)
+    lr = float(validate.positive("optimizers.sgd.lr", base["lr"]))
+    mom = float(validate.in_interval("optimizers.sgd.momentum", base["momentum"], 0.0, 1.0))
     length = validate.positive_int("length", cfg.length, minimum=2)
     n_tr = validate.positive_int("train_size", cfg.train_size)
     n_te = validate.positive_int("test_size", cfg.test_size)
@@ -29,9 +32,11 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
     multiples = [float(validate.positive("threshold_multiples", m))
                  for m in cfg.threshold_multiples]
     variants = {
-        "none": tk.optimizers.sgd_momentum(lr, 0.0),
-        "norm": tk.optimizers.sgd_momentum(lr, 0.0, global_clipnorm=cfg.norm_threshold),
-        "value": tk.optimizers.sgd_momentum(lr, 0.0, clipvalue=cfg.clip_value),
+        "none": made(tk.optimizers.sgd_momentum, base, "optimizers.sgd"),
+        "norm": made(tk.optimizers.sgd_momentum, {**base, "global_clipnorm": cfg.norm_threshold},
+                     "norm_threshold"),
+        "value": made(tk.optimizers.sgd_momentum, {**base, "clipvalue": cfg.clip_value},
+                      "clip_value"),
     }
     say = Progress("clipping_rnn")
     X, y = problems.adding_data(n_tr + n_te, length, seed=0)
@@ -62,7 +67,7 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
             f"min {m['min_cosine']:.3f} median {m['median_cosine']:.3f}")
         if name == "norm":
             mean_gn = float(np.nanmean(r.grad_norm))
-    metrics["thresholds"] = threshold_metrics(say, problems.rnn_apply, params, data, lr, 0.0,
+    metrics["thresholds"] = threshold_metrics(say, problems.rnn_apply, params, data, lr, mom,
                                               multiples, mean_gn, epochs, bs,
                                               "median_final_test_mse")
     write(cfg, say, metrics, traces)

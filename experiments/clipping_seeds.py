@@ -11,29 +11,34 @@ from omegaconf import DictConfig
 
 from experiments import records
 from experiments.common import Progress, hydra_entry, write
+from experiments.groups import made
 from experiments.registry import Experiment
 from research import engine, validate
 from research.toolkit import REAL, Toolkit
 
 
 def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
-    c4, ch = cfg.x4, cfg.chain
-    x0 = float(c4.x0)
-    validate.finite_tree("x4.x0", jnp.asarray(x0))
-    lr = float(validate.positive("x4.lr", c4.lr))
-    gamma = float(validate.positive("x4.gamma", c4.gamma))
-    steps = validate.positive_int("x4.steps", c4.steps)
+    ch = cfg.chain
+    steps = validate.positive_int("x4.steps", cfg.x4.steps)
+    o = cfg.optimizers
+    for key, arg in (("gd", "lr"), ("clipped_gd", "eta"), ("clipped_gd", "gamma"),
+                     ("normalized_gd", "eta"), ("normalized_gd", "beta")):
+        validate.positive(f"optimizers.{key}.{arg}", o[key][arg])
     weights = [float(w) for w in ch.weights]
     if not weights:
         raise ValueError("chain.weights must be a non-empty list of numbers.")
     max_norm = float(validate.positive("chain.max_norm", ch.max_norm))
     chain_lr = float(validate.positive("chain.lr", ch.lr))
     say = Progress("clipping_seeds")
-    p = tk.problems.quartic()
+    p = made(tk.problems.quartic, cfg.problems.quartic, "problems.quartic")
+    x0 = float(p.x0[0])
+    validate.finite_tree("problems.quartic.x0", jnp.asarray(x0))
     traces, metrics = {}, {"x4": {}}
-    for name, opt in (("gd", tk.optimizers.gd(lr)),
-                      ("clipped_gd", tk.optimizers.clipped_gd(lr, gamma)),
-                      ("normalized_gd", tk.optimizers.normalized_gd(lr, gamma))):
+    opts = {"gd": made(tk.optimizers.gd, o.gd, "optimizers.gd"),
+            "clipped_gd": made(tk.optimizers.clipped_gd, o.clipped_gd, "optimizers.clipped_gd"),
+            "normalized_gd": made(tk.optimizers.normalized_gd, o.normalized_gd,
+                                  "optimizers.normalized_gd")}
+    for name, opt in opts.items():
         r = engine.run(p, opt, jnp.array([[x0]]), steps, eps=1e-3, trace_x=True)
         xs = r.trace["x"][0, :, 0]
         traces[f"x4/{name}"] = xs

@@ -32,7 +32,10 @@ def hydra_entry(config_name: str, run: Callable[[DictConfig], None]) -> Callable
     ``check_types``), and a Hydra or OmegaConf error (an unknown key, a wrong type; see
     ``explain``). The Hydra-decorated function is the attribute ``hydra_main``.
     """
+    from experiments import schema
+
     defaults = CONF_DIR / f"{config_name}.yaml"
+    schema.register()  # a figure config names conf/problem and conf/optimizer entries
 
     @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name=config_name)
     def hydra_main(cfg: DictConfig) -> None:

@@ -145,10 +145,15 @@ def closure(module: str, extra: tuple[Path, ...] = ()) -> list[Path]:
 
 
 def config_defaults(conf: Path) -> list[Path]:
-    """The configs in the top folder that ``conf``'s defaults list names (``- figure_base``)."""
+    """The configs that ``conf``'s defaults list names: in the top folder (``- figure_base``)
+    and in the problem and optimizer groups (``- /problem@problems.quartic: quartic``), with
+    the catalogue their schemas are read from."""
     text = (ROOT / conf).read_text()
     names = re.findall(r"^  - ([A-Za-z_]\w*)\s*(?:#.*)?$", text, re.M)
-    return [Path(f"conf/{n}.yaml") for n in names if (ROOT / "conf" / f"{n}.yaml").is_file()]
+    out = [Path(f"conf/{n}.yaml") for n in names if (ROOT / "conf" / f"{n}.yaml").is_file()]
+    entries = re.findall(r"^  - /(problem|optimizer)@[\w.]+: (\w+)\s*(?:#.*)?$", text, re.M)
+    out += sorted({Path(f"conf/{g}/{n}.yaml") for g, n in entries})
+    return out + [Path("experiments/catalogue.json")] if entries else out
 
 
 def loaded_families() -> set[str]:

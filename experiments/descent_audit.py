@@ -7,6 +7,8 @@ excess and the quantiles of the slack (measured / guaranteed decrease).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,6 +16,7 @@ from omegaconf import DictConfig
 
 from experiments import records
 from experiments.common import Progress, hydra_entry, write
+from experiments.groups import made
 from experiments.registry import Experiment
 from research import audit, engine, validate
 from research.toolkit import REAL, Toolkit
@@ -51,15 +54,20 @@ def summary(a: audit.Audit) -> dict:
 
 def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
     steps = validate.positive_int("steps", cfg.steps)
-    for name in cfg.problems:
-        validate.choice("problems", name, tk.problems.names())
+    names = list(cfg.audit)
+    if not names:
+        raise ValueError("audit must name at least one problem.")
+    for name in names:
+        validate.choice("audit", name, tuple(cfg.problems))
     scales = [float(s) for s in cfg.start_scales]
     for s in scales:
         validate.positive("start_scales", s)
     say = Progress("descent_audit")
     metrics = {"problems": {}}
-    for name in cfg.problems:
-        p = tk.problems.get(name).deterministic
+    for name in names:
+        node = cfg.problems[name]
+        p = made(functools.partial(tk.problems.get, node.name), node,
+                 f"problems.{name}").deterministic
         if not p.has_constants:
             raise ValueError(f"problems: {name!r} has no stated (L0, L1) and cannot be audited.")
         x0 = jnp.stack([p.x0 * s for s in scales])
@@ -91,10 +99,10 @@ EXPERIMENT = Experiment(
     order=2,
     figures=("descent_audit",),
     result=records.DescentAudit,
-    quick={"problems": ["quartic", "hard"], "steps": 100,
+    quick={"audit": ["quartic", "hard"], "steps": 100,
            "start_scales": [0.5, 1.0]},
     seconds=(50.0, 5.0),
-    mutation={"problems": ["quartic", "cosh"], "steps": 60, "start_scales": [0.5, 2.0]},
+    mutation={"audit": ["quartic", "cosh"], "steps": 60, "start_scales": [0.5, 2.0]},
 )
 
 main = hydra_entry("descent_audit", run)

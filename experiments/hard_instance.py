@@ -11,28 +11,30 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from experiments import records
 from experiments.common import Progress, hydra_entry, write
+from experiments.groups import made
 from experiments.registry import Experiment
 from research import complexity, validate
 from research.toolkit import REAL, Toolkit
 
 
 def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
-    Ms = [float(m) for m in cfg.M]
-    if not Ms or not all(np.isfinite(m) and m > float(cfg.delta) for m in Ms):
-        raise ValueError(f"M must be a non-empty list of finite numbers above delta; got {Ms}.")
+    hard = OmegaConf.to_container(cfg.problems.hard, resolve=True)
     for key in ("L1", "delta", "flat"):
-        validate.positive(key, cfg[key])
+        validate.positive(f"problems.hard.{key}", hard[key])
+    Ms = [float(m) for m in cfg.M]
+    if not Ms or not all(np.isfinite(m) and m > float(hard["delta"]) for m in Ms):
+        raise ValueError(f"M must be a non-empty list of finite numbers above "
+                         f"problems.hard.delta; got {Ms}.")
     n_h = validate.positive_int("sweep_steps", cfg.sweep_steps, minimum=2)
     cap = validate.positive_int("cap", cfg.cap)
     say = Progress("hard_instance")
     rows = []
     for M in Ms:
-        p = tk.problems.hard_instance(M=M, L1=float(cfg.L1), delta=float(cfg.delta),
-                                   flat=float(cfg.flat))
+        p = made(tk.problems.hard_instance, {**hard, "M": M}, "problems.hard")
         eps = p.extra["eps"]
         x0 = p.batch_x0(1)
         F0 = float(p.fn(p.x0)) - p.f_star

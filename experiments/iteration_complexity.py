@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from experiments import records
 from experiments.common import Progress, hydra_entry, write
+from experiments.groups import made
 from experiments.registry import Experiment
 from research import complexity, engine, validate
 from research.toolkit import REAL, Toolkit
@@ -60,7 +61,9 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
         starts[key] = vals
     say = Progress("iteration_complexity")
     metrics = {"eps": eps, "problems": {}}
-    for p, key in ((tk.problems.quartic(), "quartic_x0"), (tk.problems.cosh(), "cosh_x0")):
+    built = {key: made(getattr(tk.problems, key), cfg.problems[key], f"problems.{key}")
+             for key in ("quartic", "cosh")}
+    for p, key in ((built["quartic"], "quartic_x0"), (built["cosh"], "cosh_x0")):
         x0 = jnp.asarray(starts[key])[:, None]
         M = np.abs(np.asarray(jax.vmap(jax.grad(p.fn))(x0))[:, 0])
         F0 = np.asarray(jax.vmap(p.fn)(x0)) - p.f_star

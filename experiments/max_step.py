@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from experiments import records
 from experiments.common import Progress, hydra_entry, write
+from experiments.groups import made
 from experiments.registry import Experiment
 from research import engine, smoothness, validate
 from research.toolkit import REAL, Toolkit
@@ -54,22 +55,24 @@ def compare(name: str, L0: float, L1: float, g, h_desc, h_half, M, traces: dict,
     return {"L0": L0, "L1": L1, "M": float(np.max(M)), "ratio_h_desc_over_rule": ratios}
 
 
-def check_network(net, tk: Toolkit) -> tuple:
-    """Validate the ``network`` block: (steps, points, optimizer)."""
+def check_network(cfg, tk: Toolkit) -> tuple:
+    """Validate the ``network`` block and its optimizer: (steps, points, optimizer)."""
+    net, o = cfg.network, cfg.optimizers.network
     steps = validate.positive_int("network.steps", net.steps)
     n = validate.positive_int("network.points", net.points, minimum=2)
     if steps % (n - 1):
         raise ValueError(f"network.points - 1 must divide network.steps; got {n}, {steps}.")
-    opt = tk.optimizers.clipped_gd(float(validate.positive("network.eta", net.eta)),
-                                float(validate.positive("network.gamma", net.gamma)))
-    return steps, n, opt
+    validate.positive("optimizers.network.eta", o.eta)
+    validate.positive("optimizers.network.gamma", o.gamma)
+    return steps, n, made(tk.optimizers.clipped_gd, o, "optimizers.network")
 
 
 def network_points(cfg, tk: Toolkit) -> tuple:
     """Iterates of a clipped GD run on the MLP, their Hessian norms, and the (L0, L1)
     envelope fitted to (||grad f||, ||hess f||) along the run."""
-    steps, n, opt = check_network(cfg.network, tk)
-    p = tk.problems.mlp_regression()
+    steps, n, opt = check_network(cfg, tk)
+    p = made(tk.problems.mlp_regression, cfg.problems.mlp_regression,
+             "problems.mlp_regression")
     # run, keeping the iterates at the recorded steps: steps // (n - 1) at a time
     x = p.batch_x0(1)
     pts = [x]
@@ -90,10 +93,12 @@ def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
             raise ValueError(f"{key} must be [low, high] with 0 < low < high; got {[lo, hi]}.")
         ranges[key] = (lo, hi)
     if cfg.network.points:
-        check_network(cfg.network, tk)  # before any compute
+        check_network(cfg, tk)  # before any compute
     say = Progress("max_step")
     traces, metrics = {}, {"problems": {}}
-    for p, key in ((tk.problems.quartic(), "quartic_range"), (tk.problems.cosh(), "cosh_range")):
+    built = {key: made(getattr(tk.problems, key), cfg.problems[key], f"problems.{key}")
+             for key in ("quartic", "cosh")}
+    for p, key in ((built["quartic"], "quartic_range"), (built["cosh"], "cosh_range")):
         x = jnp.geomspace(*ranges[key], n)[:, None]
         h_desc, g = tk.audit.max_step(p.fn, x, c=0.0)
         h_half, _ = tk.audit.max_step(p.fn, x, c=0.5)

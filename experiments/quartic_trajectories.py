@@ -12,20 +12,23 @@ from omegaconf import DictConfig
 
 from experiments import records
 from experiments.common import Progress, hydra_entry, write
+from experiments.groups import made
 from experiments.registry import Experiment
 from research import engine, validate
 from research.toolkit import REAL, Toolkit
 
 
-def methods(problem, x0, common_lr: float, tk: Toolkit) -> dict[str, tuple[str, object]]:
-    """Label -> (description, optimizer) for the four methods compared."""
+def methods(problem, x0, common: DictConfig, tk: Toolkit) -> dict[str, tuple[str, object]]:
+    """Label -> (description, optimizer) for the four methods compared; ``common`` is the
+    fixed-step GD entry the config gives."""
     M = float(jnp.max(4 * jnp.abs(x0) ** 3))  # sup |f'| on {f <= f(x0)} for the largest x0
     h6 = float(tk.theory.theorem6_step(problem.L0, problem.L1, M))
     eta, gamma = tk.theory.clipped_gd_parameters(problem.L0, problem.L1)
     eta_n, beta = tk.theory.normalized_from_clipped(eta, gamma)
     return {
         "gd_theorem6": (f"GD, h = 1/(2(M L1 + L0)) = {h6:.2g} [Thm 6]", tk.optimizers.gd(h6)),
-        "gd_common": (f"GD, h = {common_lr:g}", tk.optimizers.gd(common_lr)),
+        "gd_common": (f"GD, h = {float(common.lr):g}", made(tk.optimizers.gd, common,
+                                                                "optimizers.gd_common")),
         "clipped_gd": (f"clipped GD, eta = {eta:g}, gamma = {gamma:g} [Thm 3]",
                        tk.optimizers.clipped_gd(eta, gamma)),
         "normalized_gd": (f"normalized GD, eta = {float(eta_n):g}, beta = {float(beta):g}",
@@ -36,14 +39,14 @@ def methods(problem, x0, common_lr: float, tk: Toolkit) -> dict[str, tuple[str, 
 def run(cfg: DictConfig, tk: Toolkit = REAL) -> None:
     steps = validate.positive_int("steps", cfg.steps)
     validate.positive("eps", cfg.eps)
-    validate.positive("common_lr", cfg.common_lr)
+    validate.positive("optimizers.gd_common.lr", cfg.optimizers.gd_common.lr)
     x0_list = list(cfg.x0)
     if not x0_list or not all(isinstance(v, int | float) for v in x0_list):
         raise ValueError(f"x0 must be a non-empty list of finite numbers; got {x0_list}.")
     x0 = jnp.asarray(x0_list, dtype=float)[:, None]
     validate.finite_tree("x0", x0)
-    p = tk.problems.quartic(L1=float(cfg.L1))
-    table = methods(p, x0, float(cfg.common_lr), tk)
+    p = made(tk.problems.quartic, cfg.problems.quartic, "problems.quartic")
+    table = methods(p, x0, cfg.optimizers.gd_common, tk)
 
     say = Progress("quartic_trajectories")
     traces, metrics = {}, {"labels": {}, "problem": {"name": p.name, "L0": p.L0, "L1": p.L1,

@@ -22,10 +22,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
-from experiments import claims, figure_index, registry, verify
-from experiments.common import CONF_DIR
+from experiments import claims, figure_index, groups, registry, verify
 from paper_figures.__main__ import draw_one
 from research import results
 from research.toolkit import Toolkit
@@ -37,9 +34,8 @@ def run_experiment(name: str, results_dir: Path, tk: Toolkit | None = None, **ex
     ``tk``: the implementations to run it with (default: the real ones; a mutant's toolkit in
     the mutation suite). ``extra``: further config overrides on top of the quick size.
     """
-    cfg = OmegaConf.load(CONF_DIR / f"{name}.yaml")
     exp = registry.get(name)
-    cfg = OmegaConf.merge(cfg, dict(exp.quick), extra, {"out": str(results_dir / name)})
+    cfg = groups.compose(name, dict(exp.quick), extra, {"out": str(results_dir / name)})
     exp.run(cfg) if tk is None else exp.run(cfg, tk)
 
 

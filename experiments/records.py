@@ -17,7 +17,18 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Any, NotRequired, TypedDict, Union, get_args, get_origin, get_type_hints
+from collections.abc import Mapping
+from typing import (
+    Any,
+    Generic,
+    NotRequired,
+    TypedDict,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 
 class _NumMeta(type):
@@ -82,6 +93,7 @@ class StepProblem(TypedDict):
     M: Num
     ratio_h_desc_over_rule: dict[str, RuleRatio]
     constants: str
+    correlation: NotRequired[dict[str, Any]]
 
 
 class MaxStep(TypedDict):
@@ -130,6 +142,7 @@ class HardInstance(TypedDict):
 class X4Run(TypedDict):
     first_iterates: list[Num]
     diverged: bool
+    diverged_at: int
     iterations_to_eps: int
 
 
@@ -185,6 +198,7 @@ class ClippingMLP(TypedDict):
 
 class Cosines(TypedDict):
     min_cosine: Num
+    median_cosine: Num
 
 
 class RNNVariants(TypedDict):
@@ -412,3 +426,28 @@ def _check(tp, value, path: str) -> list[str]:
     else:
         ok = isinstance(value, tp)
     return [] if ok else [f"{path}: expected {getattr(tp, '__name__', tp)}, got {value!r}"]
+
+
+# --------------------------------------------------------------------------- reading
+
+M = TypeVar("M")
+
+
+class Record(TypedDict, Generic[M]):
+    """A record as a claim reads it: the resolved config (plain data) and typed metrics."""
+
+    config: dict[str, Any]
+    metrics: M
+
+
+def read(records: Mapping[str, Any], name: str, kind: type[M]) -> Record[M]:
+    """Experiment ``name``'s record from the loaded ``records``, typed by its metrics' schema
+    ``kind``, so that the type checker holds every key a claim reads against the schema the
+    writer is checked with. ``kind`` must be the schema ``name`` declares."""
+    from experiments import registry
+
+    declared = registry.schema(name)
+    if declared is not kind:
+        raise TypeError(f"{name}'s records are {getattr(declared, '__name__', declared)}, "
+                        f"not {kind.__name__}.")
+    return typing.cast(Record[M], records[name])

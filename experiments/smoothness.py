@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from experiments import records
+from experiments import groups, records
 from experiments.common import Progress, check_seeds, hydra_entry, write
 from experiments.registry import Experiment
 from research import engine, optimizers, problems, smoothness, stats, validate
@@ -238,6 +238,7 @@ def run(cfg: DictConfig) -> None:
         validate.choice("momentum_models", name, tuple(cfg.models))
     built, inits, subs = {}, {}, {}
     for name, m in models.items():
+        m["problem"], m["args"] = groups.problem_entry(f"models.{name}.problem", m.get("problem"))
         for key in ("lr_large", "lr_small", "clip", "baseline"):
             validate.positive(f"models.{name}.{key}", m.get(key))
         m["regimes"] = m.get("regimes", regimes)
@@ -349,14 +350,14 @@ EXPERIMENT = Experiment(
     result=records.Smoothness,
     quick={"steps": 60, "log_every": 10, "hvp_iters": 5, "run_models": ["digits", "rnn"],
            "momentum_models": [], "seeds": [0, 1], "n_boot": 200,
-           "models": {"digits": {"args": {"hidden": 8}, "log_every": 10},
-                      "rnn": {"args": {"hidden": 8, "length": 10, "n": 32},
+           "models": {"digits": {"problem": {"hidden": 8}, "log_every": 10},
+                      "rnn": {"problem": {"hidden": 8, "length": 10, "n": 32},
                               "log_every": 10}}},
     seconds=(410.0, 14.0),
     bigger=("seeds=[0,1,2,3,4,5,6,7,8,9] hvp_iters=20 log_every=5 "
                  "models.lstm.steps=1000 models.lstm.log_every=5 models.char_lm.steps=1000 "
                  "models.char_lm.log_every=5 models.resnet_digits.steps=1000 "
-                 "models.resnet_digits.log_every=5 models.resnet_digits.args.train_size=null "
+                 "models.resnet_digits.log_every=5 models.resnet_digits.problem.train_size=null "
                  "models.resnet_digits.regimes=[large_lr_clip,small_lr,small_lr_clip]",
             "ten seeds, 200 logged points per run over 1000 steps on every model, the "
                  "ResNet on all 1,500 training images and in the fourth regime too, converged "

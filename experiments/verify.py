@@ -47,16 +47,15 @@ def size_differences(results_dir) -> dict[str, list[str]]:
     sizes), for every record that exists and differs."""
     from omegaconf import OmegaConf
 
-    from experiments import registry
+    from experiments import groups, registry
 
     out = {}
     for name in registry.names():
         path = Path(results_dir) / name
         if not (path / results.RECORD_FILE).exists():
             continue
-        conf = OmegaConf.to_container(OmegaConf.load(registry.CONF_DIR / f"{name}.yaml"),
-                                      resolve=True)
-        conf = {k: v for k, v in conf.items() if k not in ("defaults", "hydra", "out")}
+        conf = OmegaConf.to_container(groups.compose(name), resolve=True)
+        conf = {k: v for k, v in conf.items() if k != "out"}
         record, _ = results.read_record(path, traces=False)
         diff = _differences(conf, record["config"])
         if diff:

@@ -75,8 +75,9 @@ def draw(record: dict, traces: dict) -> plt.Figure:
     ax2.set_xlabel(r"cosine(update, $-\nabla f$)")
     ax2.set_ylabel("fraction of steps (ECDF, all seeds)")
     ax2.legend(fontsize=5.5, frameon=False, loc="upper left")
+    lr = cfg["optimizers"]["sgd"]["lr"]
     fig.suptitle(f"Seed 003: tanh RNN on the adding problem (length {cfg['length']}), SGD lr "
-                 f"{cfg['lr']:g}, {record['metrics']['seeds']} seeds; value clip "
+                 f"{lr:g}, {record['metrics']['seeds']} seeds; value clip "
                  f"{cfg['clip_value']:g}", fontsize=8)
     return fig
 

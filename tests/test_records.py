@@ -55,3 +55,14 @@ def test_a_record_off_its_schema_fails_its_claims_naming_the_field(tmp_path):
         write(cfg, Progress("descent_audit"), metrics)
     assert not (tmp_path / "again").exists()
     assert json.loads((tmp_path / "descent_audit" / "record.json").read_text())
+
+
+def test_a_claim_reads_a_record_only_as_the_type_its_experiment_declares():
+    import pytest
+
+    loaded = {"hard_instance": {"config": {"cap": 10}, "metrics": {"by_M": []}}}
+    typed = records.read(loaded, "hard_instance", records.HardInstance)
+    assert typed["config"]["cap"] == 10 and typed["metrics"] == {"by_M": []}
+    with pytest.raises(TypeError, match="hard_instance's records are HardInstance, not MaxStep"):
+        records.read(loaded, "hard_instance", records.MaxStep)
+

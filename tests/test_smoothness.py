@@ -305,9 +305,9 @@ def test_new_models_run_through_the_experiment_with_all_estimators(tmp_path):
     quick.run_experiment(
         "smoothness", tmp_path, **TINY, hvp_iters=0,
         run_models=["char_lm", "resnet_digits"], momentum_models=["resnet_digits"],
-        models={"char_lm": {"args": {"embed": 4, "hidden": 8, "length": 8, "n": 40},
+        models={"char_lm": {"problem": {"embed": 4, "hidden": 8, "length": 8, "n": 40},
                             "steps": TINY["steps"], "log_every": TINY["log_every"]},
-                "resnet_digits": {"args": {"channels": 2, "blocks": 1, "train_size": 200},
+                "resnet_digits": {"problem": {"channels": 2, "blocks": 1, "train_size": 200},
                                   "subsample": 0.05, "regimes": ["large_lr_clip", "small_lr"],
                                   "steps": TINY["steps"], "log_every": TINY["log_every"]}})
     record, traces = results.read_record(tmp_path / "smoothness")

@@ -4,8 +4,11 @@ attained."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
+from experiments import records
 from experiments.claims.registry import Number, Outcome, claim
 from experiments.claims.rerun import Rerun
 from experiments.claims.values import fmt, numbers
@@ -17,8 +20,8 @@ UNDERFLOW_COUNTS = Rerun(factor=1.01, factor_above=1000.0,
 many there are depends on the order of rounding (counts of violations stay exact)."""
 
 
-def _audit_entries(rec, key):
-    probs = rec["descent_audit"]["metrics"]["problems"]
+def _audit_entries(rec, key: Literal["phi", "vankov"]):
+    probs = records.read(rec, "descent_audit", records.DescentAudit)["metrics"]["problems"]
     return [(p, name, m[key]) for p, info in probs.items()
             for name, m in info["methods"].items() if key in m]
 

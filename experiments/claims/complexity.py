@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from experiments import records
 from experiments.claims.registry import Number, Outcome, claim
 from experiments.claims.values import censor, fmt, numbers, reached
 from research import complexity
 
 
 def _complexity(rec):
-    r = rec["iteration_complexity"]
+    r = records.read(rec, "iteration_complexity", records.IterationComplexity)
     return r["metrics"], int(r["config"]["cap"]), int(r["config"]["sweep_cap"])
 
 

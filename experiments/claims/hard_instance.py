@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from experiments import records
 from experiments.claims.registry import Number, Outcome, claim
 from experiments.claims.values import censor, counts_text, fmt, number, numbers, reached
 from research import complexity
@@ -26,7 +27,7 @@ counts as 'grows without bound' (theory: L1 M / log M, a slope near 1)."""
        "the ratio at the largest M above that at the smallest; fixed-step failures count as the "
        "budget")
 def _hard(rec):
-    r = rec["hard_instance"]
+    r = records.read(rec, "hard_instance", records.HardInstance)
     rows, cap = r["metrics"]["by_M"], int(r["config"]["cap"])
     Ms = numbers([row["M"] for row in rows])
     clipped = [row["clipped_thm3"] for row in rows]
@@ -58,7 +59,7 @@ def _hard(rec):
        tolerance="supported when measured / bound < 1 at every M, refuted when >= 1 at one "
        "(which would not contradict the theorem: the bound need not hold on one instance)")
 def _thm4(rec):
-    rows = rec["hard_instance"]["metrics"]["by_M"]
+    rows = records.read(rec, "hard_instance", records.HardInstance)["metrics"]["by_M"]
     ratios = [(number(r["M"]), number(r["gd_best_fixed"]) / number(r["thm4_lower_recalled"]))
               for r in rows
               if number(r["gd_best_fixed"]) > 0 and number(r["thm4_lower_recalled"]) > 0]

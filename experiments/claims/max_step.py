@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from experiments import records
 from experiments.claims.registry import Number, Outcome, claim
 from experiments.claims.values import fmt, number
 
 
 def _stated(rec):
-    return {k: v for k, v in rec["max_step"]["metrics"]["problems"].items()
-            if v["constants"] == "stated"}
+    probs = records.read(rec, "max_step", records.MaxStep)["metrics"]["problems"]
+    return {k: v for k, v in probs.items() if v["constants"] == "stated"}
 
 
 @claim("rules_are_safe", needs=("max_step",),
@@ -55,7 +56,8 @@ def _safe(rec):
        "step / rule) over the run's points and rules is at least 1, refuted when below 1 on "
        "one")
 def _fitted(rec):
-    probs = {k: v for k, v in rec["max_step"]["metrics"]["problems"].items()
+    probs = {k: v for k, v in
+             records.read(rec, "max_step", records.MaxStep)["metrics"]["problems"].items()
              if v["constants"] != "stated"}
     if not probs:
         return Outcome("not run", "-", decides=False)

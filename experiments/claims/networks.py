@@ -5,9 +5,12 @@ whether its learning rate trains without clipping; a verdict on each half."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
+from experiments import records
 from experiments.claims.registry import Number, Outcome, claim
 from experiments.claims.rerun import EXACT, MEASURED, Rerun
 from experiments.claims.values import censor, number
@@ -83,7 +86,7 @@ def _speed(ev: dict) -> tuple[str, list[Number]]:
                   Number("speedup_lo", lo), Number("speedup_hi", hi)]
 
 
-def _mechanism(ev: dict, grid: dict) -> tuple[str, list[Number]]:
+def _mechanism(ev: Mapping[str, Any], grid: Mapping[str, Any]) -> tuple[str, list[Number]]:
     """The second half: the best clipped lr does not train without clipping. Rule: supported
     when the unclipped run at that lr fails to train on more than half the evaluation seeds,
     refuted when on fewer than half, else inconclusive."""
@@ -109,7 +112,7 @@ def _mechanism(ev: dict, grid: dict) -> tuple[str, list[Number]]:
 HALVES = {True: "supported", False: "refuted", None: "inconclusive"}
 
 
-def network_row(grid: dict) -> Outcome:
+def network_row(grid: Mapping[str, Any]) -> Outcome:
     """The ``clipping_accelerates_networks`` row of one model: the cells chosen on the
     selection seeds, and a verdict on each half of the statement from the evaluation seeds."""
     budget = int(grid["steps"])
@@ -156,7 +159,8 @@ def _network_claim(model: str):
            "refuted when a half is, supported when both are",
            rerun=NETWORK_RERUN.get(model, EXACT))
     def _row(rec):
-        return network_row(rec["clipping_networks"]["metrics"]["models"][model])
+        grids = records.read(rec, "clipping_networks", records.ClippingNetworks)["metrics"]
+        return network_row(grids["models"][model])
 
     return _row
 

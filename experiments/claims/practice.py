@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from experiments import records
 from experiments.claims.registry import Number, Outcome, claim
 from experiments.claims.rerun import MEASURED, Rerun
 from experiments.claims.values import fmt, median_text, number, numbers
@@ -32,7 +33,7 @@ def _median_numbers(stem: str, at: str, value, interval) -> list[Number]:
        rerun=Rerun(factor=4.0, factor_above=0.5,
                    why="an interval's ends are single seeds; " + MEASURED))
 def _seed000(rec):
-    v = rec["clipping_mlp"]["metrics"]["variants"]
+    v = records.read(rec, "clipping_mlp", records.ClippingMLP)["metrics"]["variants"]
     parts = [f"{k}: {100 * number(m['divergence_rate']):.0f}% diverged"
              + (f", median final train/test MSE "
                 f"{median_text(m['median_final_train_mse'], m['final_train_mse_interval'])}"
@@ -63,7 +64,7 @@ SEED001_FIRST = (10.0, -390.0)
        tolerance="exact arithmetic: the first iterates are 10 and -390 exactly; GD is flagged "
        "diverged; clipped and normalized GD reach |f'| <= 1e-3 without diverging")
 def _seed001(rec):
-    x4 = rec["clipping_seeds"]["metrics"]["x4"]
+    x4 = records.read(rec, "clipping_seeds", records.ClippingSeeds)["metrics"]["x4"]
     first = numbers(x4["gd"]["first_iterates"])
     want = dict(enumerate(SEED001_FIRST))
     found = [Number("gd_iterates_recorded", int(first.size), ">=", len(SEED001_FIRST))]
@@ -96,7 +97,7 @@ SEED002_TOTALS = {1.0: 265.0, 2.0: 153.3786, 3.0: 135.1690, 4.0: 129.3492, np.in
        tolerance="the seed's printed digits: gradients to relative 1e-4, total norm to 5e-5, "
        "coefficient to 2e-4, weights to 1e-7")
 def _seed002(rec):
-    ch = rec["clipping_seeds"]["metrics"]["chain"]
+    ch = records.read(rec, "clipping_seeds", records.ClippingSeeds)["metrics"]["chain"]
     grads, weights = numbers(ch["gradients"]), numbers(ch["weights_after_step"])
     total, coef = number(ch["total_norm"]), number(ch["clip_coef"])
     # a record of another length fails on its count; zip pairs what there is
@@ -127,7 +128,7 @@ def _strictly_within(name: str, value: float, want: float, tol: float) -> Number
        tolerance="seed vector: relative 1e-6 of the printed values (printed to 4 decimals); "
        "strict decrease (the vectors have no repeated magnitudes and several nonzero entries)")
 def _norm_type(rec):
-    nt = rec["clipping_mlp"]["metrics"]["norm_type"]
+    nt = records.read(rec, "clipping_mlp", records.ClippingMLP)["metrics"]["norm_type"]
     parts, found = [], [Number("vectors_measured", len(nt), ">=", 1)]
     for key, rows in nt.items():
         totals = numbers([r["total_norm"] for r in rows])
@@ -158,7 +159,7 @@ def _total_norm(key: str, p: float, total: float) -> Number:
        tolerance="norm clipping: cosine > 1 - 1e-9 at every step (float rounding); value "
        "clipping: smallest cosine < 1 - 1e-3")
 def _cosine(rec):
-    v = rec["clipping_rnn"]["metrics"]["variants"]
+    v = records.read(rec, "clipping_rnn", records.ClippingRNN)["metrics"]["variants"]
     norm_c, value_c = number(v["norm"]["min_cosine"]), number(v["value"]["min_cosine"])
     median = number(v["value"]["median_cosine"])
     rate, blowup = number(v["none"]["divergence_rate"]), number(v["none"]["max_grad_norm"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from experiments import records
 from experiments.claims.registry import Number, Outcome, claim
 from experiments.claims.values import censor, counts_text, fmt, numbers, reached
 
@@ -24,7 +25,7 @@ iterations at the largest start (a count that never reached eps counts as T)."""
        "counting a run that never reached eps within T as T; 'diverges' = the common step is "
        "flagged non-finite from the largest start")
 def _x4(rec):
-    r = rec["quartic_trajectories"]
+    r = records.read(rec, "quartic_trajectories", records.QuarticTrajectories)
     m, T = r["metrics"], int(r["config"]["steps"])
     x0 = numbers(r["config"]["x0"])
     big = int(np.argmax(np.abs(x0)))

@@ -4,11 +4,15 @@ of SMOOTHNESS.md."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from experiments import records
 from experiments.claims.registry import Number, Outcome, claim
 from experiments.claims.rerun import MEASURED, Rerun
 
 
-def interval_verdict(stats: dict) -> str:
+def interval_verdict(stats: Mapping[str, Any]) -> str:
     """The interval-based verdict of one model x regime (``experiments.smoothness``):
     "positive", "negative", "no evidence", or "not training" (no verdict rests on a run
     whose training loss does not decrease)."""
@@ -40,7 +44,7 @@ SMOOTHNESS_RERUN: dict[str, Rerun] = {
        "at large lr with clipping are positive, refuted when more than half are negative, "
        "disagree or do not train, else inconclusive")
 def _smoothness(rec):
-    runs = rec["smoothness"]["metrics"]["runs"]
+    runs = records.read(rec, "smoothness", records.Smoothness)["metrics"]["runs"]
     big = [r for r in runs.values() if r["regime"] == "large_lr_clip"]
     words = ("positive", "negative", "statistics disagree", "no evidence", "not training")
     by = {v: [r["model"] for r in big if interval_verdict(r["traj"]) == v] for v in words}
