@@ -19,8 +19,11 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 LAUNCHER_PID = "EXPERIMENTS_LAUNCHER_PID"
 """Environment variable: the pid of the process that parsed the command line. A job running
 in another process runs in a launcher's worker (joblib, submitit)."""
+LAUNCHER_HOST = "EXPERIMENTS_LAUNCHER_HOST"
+"""Environment variable: the host name of that process (its pid means nothing elsewhere)."""
 INTERRUPTED = 130
 """Exit status after Ctrl-C (128 + SIGINT), as a shell reports it."""
+_SIGNALLED: list[int] = []
 
 
 def hydra_entry(config_name: str, run: Callable[[DictConfig], None]) -> Callable[[], None]:
@@ -59,7 +62,8 @@ def hydra_entry(config_name: str, run: Callable[[DictConfig], None]) -> Callable
 def cli(hydra_main: Callable[[], None], interrupted: Callable[[], str] | None = None) -> None:
     """Run a Hydra main from the command line: a config error (``ValueError`` or one that
     ``explain`` knows) is one line ``error: ...`` and exit status 2; Ctrl-C is one line
-    (``interrupted()``, default "interrupted.") and exit status 130, without a traceback."""
+    (``interrupted()``, default "interrupted.") and exit status 130 (128 + the signal's
+    number after ``interrupt``), without a traceback."""
     # Hydra's errors are turned into one sentence here, so they must reach this function.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
@@ -74,7 +78,7 @@ def cli(hydra_main: Callable[[], None], interrupted: Callable[[], str] | None = 
         sys.stderr.flush()
         # Not sys.exit: XLA may still be running the interrupted program on its own threads,
         # and interpreter shutdown under it can abort; there is nothing left to clean up.
-        os._exit(INTERRUPTED)
+        os._exit(128 + _SIGNALLED[-1] if _SIGNALLED else INTERRUPTED)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
@@ -180,28 +184,65 @@ def check_types(cfg, defaults: dict, prefix: str = "") -> None:
                 raise ValueError(f"{name} must be a list of numbers; got {value!r}.")
 
 
+def interrupt(signum, frame) -> None:
+    """A signal handler that stops the process as Ctrl-C does (``KeyboardInterrupt``, which
+    ``cli`` turns into one line); the exit status is 128 + the signal's number."""
+    _SIGNALLED.append(signum)
+    raise KeyboardInterrupt
+
+
 _WATCHING = threading.Event()
+
+
+def launcher_here() -> int | None:
+    """The pid of the launcher (``LAUNCHER_PID``) when it runs on this host, else None."""
+    import socket
+
+    pid = os.environ.get(LAUNCHER_PID, "")
+    if not pid.isdigit() or os.environ.get(LAUNCHER_HOST) != socket.gethostname():
+        return None
+    return int(pid)
+
+
+def running(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def watch_parent(interval: float = 0.5) -> None:
     """Exit this process as soon as its parent changes (the parent died: the process was
-    re-parented). A launcher's workers (joblib, submitit) call it where each job starts, so
-    that ``kill -9`` of the launcher does not leave them computing. Starts one daemon thread
-    per process; later calls do nothing."""
+    re-parented) or the launcher on this host (``launcher_here``) is gone: submitit runs a
+    job as the child of a controller process that outlives the launcher. A launcher's workers
+    (joblib, submitit) call it where each job starts, so that ``kill -9`` of the launcher does
+    not leave them computing. Starts one daemon thread per process; later calls do nothing."""
     if _WATCHING.is_set():
         return
     _WATCHING.set()
     parent = os.getppid()
+    launcher = launcher_here()
+    launcher = None if launcher in (parent, os.getpid()) else launcher
 
     def watch():
         while True:
             time.sleep(interval)
-            if os.getppid() != parent:
-                try:
-                    print(f"[run] worker {os.getpid()}: its launcher (pid {parent}) is gone; "
-                          "stopping.", file=sys.stderr, flush=True)
-                finally:
-                    os._exit(INTERRUPTED)
+            gone = parent if os.getppid() != parent else launcher
+            if gone == launcher and (launcher is None or running(launcher)):
+                continue
+            try:
+                print(f"[run] worker {os.getpid()}: its launcher (pid {gone}) is gone; "
+                      "stopping.", file=sys.stderr, flush=True)
+            finally:
+                os._exit(INTERRUPTED)
 
     threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 

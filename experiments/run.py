@@ -55,7 +55,16 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from experiments import schema
-from experiments.common import LAUNCHER_PID, cli, explain, hydra_entry, watch_parent
+from experiments.common import (
+    LAUNCHER_HOST,
+    LAUNCHER_PID,
+    cli,
+    explain,
+    hydra_entry,
+    interrupt,
+    launcher_here,
+    watch_parent,
+)
 
 schema.register()
 
@@ -623,16 +632,22 @@ def _enter_job() -> None:
         watch_parent()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            if launcher_here() is not None:
+                # the launcher stops its local workers with SIGTERM, which submitit's job
+                # processes ignore (kept for SLURM's pre-emption notice)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _on_sigint(signum, frame):
+def _on_signal(signum, frame):
     _INTERRUPTED.set()
-    raise KeyboardInterrupt
+    interrupt(signum, frame)
 
 
 def count_jobs(config: DictConfig) -> int | None:
     """The number of jobs of a multirun (the basic sweeper's cross product of the sweep
-    overrides and ``hydra.sweeper.params``), or None when it cannot tell.
+    overrides and ``hydra.sweeper.params``; the batching sweeper's plan, composing each
+    combination whose optimizer axes are swept to see whether they batch), or None when it
+    cannot tell.
 
     Raises ``ValueError`` naming the override when a sweep has no values (e.g.
     ``optimizer.eta=range(1,0.5,0.1)``): the multirun would have no jobs.
@@ -648,10 +663,16 @@ def count_jobs(config: DictConfig) -> int | None:
         return None
     target = str(OmegaConf.select(config, "hydra.sweeper._target_", default="") or "")
     if target.endswith("BatchingSweeper"):
-        from hydra_plugins.batching_sweeper.batching_sweeper import plan
+        from hydra.core.global_hydra import GlobalHydra
+
+        from hydra_plugins.batching_sweeper.batching_sweeper import plan, takes_batches
 
         max_batch = OmegaConf.select(config, "hydra.sweeper.max_batch", default=None)
-        return len(plan(overrides, max_batch)[0])
+        if not GlobalHydra.instance().is_initialized():
+            return None  # an optax target's values are jobs: only composing tells
+        loader = GlobalHydra.instance().config_loader()
+        return len(plan(overrides, max_batch,
+                        lambda combo: takes_batches(loader, config, combo))[0])
     sizes: dict[str, int] = {}
     for o in overrides:
         key = o.get_key_element()
@@ -707,20 +728,26 @@ class Guard(Callback):
                       or any(str(o).startswith("out=") for o in task))
 
 
-def interrupted_line() -> str:
-    """The line printed on Ctrl-C: how many jobs finished, and how to resume."""
+def _finished_jobs() -> str:
+    """How many jobs of the multirun have their complete record on disk now, and how to
+    resume: "2 of 3 jobs finished (records in <dir>); the same command resumes the rest"."""
     from research import results
 
+    where = Path(_WHERE["dir"])
+    try:
+        done = sum(results.is_complete(d) for d in results.record_dirs(where))
+    except FileNotFoundError:
+        done = 0
+    of = f" of {_WHERE['jobs']}" if _WHERE.get("jobs") else ""
+    how = "the same command" + ("" if _WHERE["given"] else f" with hydra.sweep.dir={where}")
+    return f"{done}{of} jobs finished (records in {where}); {how} resumes the rest"
+
+
+def interrupted_line() -> str:
+    """The line printed on Ctrl-C or SIGTERM: how many jobs finished, and how to resume. The
+    launchers have stopped their workers by now, so the count is final."""
     if _WHERE.get("mode") == "multirun":
-        where = Path(_WHERE["dir"])
-        try:
-            done = sum(results.is_complete(d) for d in results.record_dirs(where))
-        except FileNotFoundError:
-            done = 0
-        of = f" of {_WHERE['jobs']}" if _WHERE.get("jobs") else ""
-        how = "the same command" + ("" if _WHERE["given"] else f" with hydra.sweep.dir={where}")
-        return (f"interrupted: {done}{of} jobs finished (records in {where}); {how} resumes "
-                f"the rest.")
+        return f"interrupted: {_finished_jobs()}."
     if _WHERE.get("mode") == "run":
         how = "the same command" + ("" if _WHERE["given"]
                                     else f" with hydra.run.dir={_WHERE['dir']}")
@@ -737,23 +764,35 @@ QUIET = "ignore::UserWarning:joblib.externals.loky.backend.resource_tracker"
 
 
 def main() -> None:
+    import socket
+
     from research import runtime
 
     runtime.configure()
     os.environ[LAUNCHER_PID] = str(os.getpid())
+    os.environ[LAUNCHER_HOST] = socket.gethostname()
     os.environ["PYTHONWARNINGS"] = ",".join(
         w for w in (os.environ.get("PYTHONWARNINGS"), QUIET) if w)
-    signal.signal(signal.SIGINT, _on_sigint)
-    cli(_outputs_checked, interrupted=interrupted_line)
+    signal.signal(signal.SIGINT, _on_signal)
+    before = signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        cli(_outputs_checked, interrupted=interrupted_line)
+    finally:  # run in process (the tests), the caller keeps its own handler
+        signal.signal(signal.SIGTERM, before)
 
 
 def _outputs_checked() -> None:
     """Hydra's own writes (a launcher making a job directory) fail outside this module's
     code: an ``OSError`` on a path in the run's or sweep's directory is still one line."""
     from hydra_plugins.batching_sweeper.batching_sweeper import writing
+    from hydra_plugins.guarded_launchers._errors import WorkerLost
 
     try:
         _entry.hydra_main()
+    except WorkerLost as err:
+        # the launcher ran every other job to its end: the records on disk are final
+        print(f"error: {err}; {_finished_jobs()}.", file=sys.stderr)
+        sys.exit(1)
     except OSError as err:
         top = Path(_WHERE.get("dir") or "/nonexistent").absolute()
         if err.filename is None or not Path(str(err.filename)).absolute().is_relative_to(top):

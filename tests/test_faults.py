@@ -308,3 +308,140 @@ def test_ctrl_c_with_the_joblib_launcher_is_one_line_and_stops_the_workers(tmp_p
         for pid in workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+# --------------------------------------------------------------------------- a dead worker
+
+
+def _freeze_then_kill(sweep_dir: Path, victim: int, bystander: int) -> int:
+    """kill -9 the worker of job ``victim`` while job ``bystander`` is in flight: each is
+    stopped (SIGSTOP) as soon as it holds its job's lock, so neither can finish first; the
+    bystander goes on once the victim is dead. Returns the victim's pid."""
+    pids = {}
+    for job in (victim, bystander):
+        pids[job] = _lock_holders(sweep_dir, (job,), timeout=120)[0]
+        os.kill(pids[job], signal.SIGSTOP)
+    os.kill(pids[victim], signal.SIGKILL)
+    os.kill(pids[bystander], signal.SIGCONT)
+    return pids[victim]
+
+
+def _same_rows(sweep_dir: Path, expected: pd.DataFrame) -> None:
+    def rows(t):
+        t = t.drop(columns=["record", "trajectory", "git_commit"])  # others edit the tree
+        return t.sort_values("optimizer.eta").reset_index(drop=True)[sorted(t.columns)]
+
+    pd.testing.assert_frame_equal(rows(_table(sweep_dir)), rows(expected))
+
+
+def _lost_line(stderr: str) -> str:
+    """The one line a lost job leaves on stderr (the sweeper's progress lines aside)."""
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line and not line.startswith("[sweep]")]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_a_dead_joblib_worker_costs_only_its_job(tmp_path, reference):
+    """kill -9 of one joblib worker while the other runs a job: the other job and the job
+    still waiting are written, the command says in one line what finished, and the same
+    command runs only the lost job."""
+    where, expected = reference
+    sweep_dir = tmp_path / "s"
+    args = (*ARGS[1:], "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+            "hydra.sweeper.max_batch=1")  # the batching sweeper: jobs 0 and 1, then job 2
+    proc = _cli(sweep_dir, *args)
+    try:
+        pid = _freeze_then_kill(sweep_dir, victim=0, bystander=1)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    assert _lost_line(err) == (f"error: job 0 lost its worker (pid {pid} was killed by SIGKILL); "
+                               f"2 of 3 jobs finished (records in {sweep_dir}); the same "
+                               "command resumes the rest.")
+    assert [results.is_complete(sweep_dir / str(j)) for j in range(JOBS)] == [False, True, True]
+    proc = _cli(sweep_dir, *args)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert out.count("wrote") == 1 and f"wrote {sweep_dir / '0'}" in out, out
+    _same_rows(sweep_dir, expected)
+
+
+@pytest.mark.slow
+def test_a_dead_submitit_job_fails_alone(tmp_path, reference):
+    where, expected = reference
+    sweep_dir = tmp_path / "s"
+    args = (*ARGS, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10")
+    proc = _cli(sweep_dir, *args)
+    try:
+        _freeze_then_kill(sweep_dir, victim=1, bystander=0)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    assert err.strip() == ("error: job 1 lost its worker (its process ended without a result); "
+                           f"2 of 3 jobs finished (records in {sweep_dir}); the same command "
+                           "resumes the rest."), err
+    kept = {j: (sweep_dir / str(j) / "record.json").stat().st_mtime_ns for j in (0, 2)}
+    proc = _cli(sweep_dir, *args)  # submitit's jobs print into its logs, not here
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert {j: (sweep_dir / str(j) / "record.json").stat().st_mtime_ns for j in (0, 2)} == kept
+    _same_rows(sweep_dir, expected)
+
+
+def test_sigterm_to_the_launcher_stops_its_submitit_jobs_before_counting(tmp_path):
+    """SIGTERM to the launcher alone (SIGINT takes the same path): its submitit jobs, children
+    of submitit's controller processes and not of the launcher, are gone when it exits, so
+    its line counts the records that will ever be there."""
+    signum = signal.SIGTERM
+    sweep_dir = tmp_path / "s"
+    proc = _cli(sweep_dir, BASIC, "hydra/launcher=submitit_local",
+                "hydra.launcher.timeout_min=10", "x0=1.0,2.0", "engine.steps=2000000000",
+                "engine.record_every=2000000000", "progress=off")
+    workers = []
+    try:
+        workers = _lock_holders(sweep_dir, (0, 1), timeout=120)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signum, err
+        assert err.strip().splitlines()[-1] == (
+            f"interrupted: 0 of 2 jobs finished (records in {sweep_dir}); the same command "
+            "resumes the rest."), err
+        assert [p for p in workers if _alive(p)] == []
+    finally:
+        proc.kill()
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_the_interrupt_line_counts_one_job_per_value_of_an_optax_target(tmp_path,
+                                                                        monkeypatch):
+    """An optax target's swept numbers are one job each: Ctrl-C in the second of three jobs
+    says 1 of 3 finished."""
+    from research import sweep
+
+    calls, real = [], sweep.run_batch
+
+    def interrupted_at_the_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    def exit_status(code):
+        raise SystemExit(code)
+
+    monkeypatch.setattr(sweep, "run_batch", interrupted_at_the_second)
+    monkeypatch.setattr(os, "_exit", exit_status)
+    sweep_dir = tmp_path / "s"
+    code, out, err = _in_process(sweep_dir, "problem=quartic", "optimizer=adam",
+                                 "optimizer.learning_rate=0.001,0.01,0.1", "engine.steps=20",
+                                 "engine.record_every=10", "progress=off")
+    assert code == 130, err
+    assert err.strip().splitlines()[-1] == (
+        f"interrupted: 1 of 3 jobs finished (records in {sweep_dir}); the same command resumes "
+        "the rest."), err

@@ -58,6 +58,8 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from hydra_plugins.guarded_launchers._errors import WorkerLost
+
 BATCH_KEYS = ("x0", "engine.seed")
 BATCH_PREFIX = "optimizer."
 RETIRED = ".retired"
@@ -146,6 +148,17 @@ def plan(overrides: Sequence[Override], max_batch: int | None,
             jobs += _jobs(sub, rest, compact, max_batch, overrides)
             count += 1
     return jobs, count
+
+
+def takes_batches(loader, config: DictConfig, combo: tuple[str, ...]) -> bool:
+    """Whether the optimizer of a combination (composed by Hydra's config ``loader`` from the
+    multirun's ``config``) takes batched hyperparameters: not an optax target
+    (``optimizer._target_``), whose numbers are constants of its program."""
+    try:
+        cfg = loader.load_sweep_config(config, list(combo))
+        return "_target_" not in list(cfg.optimizer.keys())
+    except Exception:  # noqa: BLE001 (the combination's own check names the error)
+        return True
 
 
 def _split(overrides: Sequence[Override], hold: Sequence[str] = ()):
@@ -371,13 +384,7 @@ class BatchingSweeper(Sweeper):
         return plan(parser.parse_overrides(args), max_batch, self._batches)
 
     def _batches(self, combo: tuple[str, ...]) -> bool:
-        """Whether the optimizer of a combination takes batched hyperparameters: not an
-        optax target (``optimizer._target_``), whose numbers are constants of its program."""
-        try:
-            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(combo))
-            return "_target_" not in list(cfg.optimizer.keys())
-        except Exception:  # noqa: BLE001 (the combination's own check names the error)
-            return True
+        return takes_batches(self.hydra_context.config_loader, self.config, combo)
 
     # ------------------------------------------------------------------ checks
 
@@ -550,21 +557,32 @@ class BatchingSweeper(Sweeper):
         returns = []
         if done:
             say.done(sum(jobs[i].points for i in done))
-        for first in range(0, len(todo), group):
-            part = todo[first:first + group]
-            for i in part:
-                say.start(i + 1, jobs[i])
-            # the launcher numbers the jobs it gets consecutively from initial_job_idx (their
-            # directories): hand it each run of consecutive indices on its own
-            for run in _consecutive(part):
-                with writing(setting):  # the launcher makes the job directories
-                    results = self.launcher.launch([list(jobs[i].overrides) for i in run],
-                                                   initial_job_idx=run[0])
-                for r in results:
-                    _ = r.return_value  # re-raise a job's failure
-                returns.append(results)
-            say.done(sum(jobs[i].points for i in part))
+        lost: list[WorkerLost] = []
+        try:
+            for first in range(0, len(todo), group):
+                part = todo[first:first + group]
+                for i in part:
+                    say.start(i + 1, jobs[i])
+                # the launcher numbers the jobs it gets consecutively from initial_job_idx
+                # (their directories): hand it each run of consecutive indices on its own
+                for run in _consecutive(part):
+                    with writing(setting):  # the launcher makes the job directories
+                        results = self.launcher.launch([list(jobs[i].overrides) for i in run],
+                                                       initial_job_idx=run[0])
+                    for r in results:
+                        try:
+                            _ = r.return_value  # re-raise a job's failure
+                        except WorkerLost as err:  # that job alone: the others still run
+                            lost.append(err)
+                    returns.append(results)
+                say.done(sum(jobs[i].points for i in part))
+        finally:
+            close = getattr(self.launcher, "close", None)
+            if close is not None:  # a launcher's pool lives for one sweep
+                close()
         say.close()
+        if lost:
+            raise WorkerLost.merge(lost)
         return returns
 
     def _group_size(self, n: int) -> int:
