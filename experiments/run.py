@@ -63,6 +63,7 @@ from experiments.common import (
     hydra_entry,
     interrupt,
     launcher_here,
+    running,
     watch_parent,
 )
 
@@ -587,22 +588,43 @@ def _claim(config: DictConfig) -> None:
         raise ValueError(f"hydra.sweep.dir={where} holds a single run's record, not a sweep; "
                          f"give a new hydra.sweep.dir.")
     found = records(where)
-    old = previous(where) if found else None
+    old = previous(where)
     # the same command again needs no parsing (a long list takes Hydra about a second)
     same = old is not None and (OmegaConf.to_container(old, enum_to_str=True)
                                 == OmegaConf.to_container(config, enum_to_str=True)
                                 or sweep_identity(old) == sweep_identity(config))
-    if found and not same and config.resume:
+    # another sweep still running there has no record yet, but its jobs hold their locks
+    running = not found and old is not None and not same and _running_here(where)
+    if (found or running) and not same and config.resume:
         what = (f"another sweep ({' '.join(arguments(old))})" if old is not None
                 else "records no sweep wrote (no multirun.yaml)")
-        raise ValueError(f"hydra.sweep.dir={where} holds {what}; give a new hydra.sweep.dir, or "
-                         f"resume=false to replace it.")
+        still = ", which is still running" if running else ""
+        raise ValueError(f"hydra.sweep.dir={where} holds {what}{still}; give a new "
+                         f"hydra.sweep.dir, or resume=false to replace it.")
     layout = ("hydra.sweeper._target_", "hydra.sweep.subdir")
     basic = not str(OmegaConf.select(config, layout[0], default="")).endswith("BatchingSweeper")
     if found and basic and not (same and all(
             _raw(old, key) == _raw(config, key) for key in layout)):
         print(f"[sweep] moved {len(found)} records of another sweep or layout to "
               f"{retire(where, found)}", file=sys.stderr, flush=True)
+
+
+def _running_here(where: Path) -> bool:
+    """Whether a job of this host holds a lock below sweep directory ``where``: its lock file
+    names a live process. Read, never taken: taking it, even briefly, could make that job
+    refuse itself as busy."""
+    from hydra_plugins.batching_sweeper.batching_sweeper import RETIRED
+
+    for path in where.rglob(".*.lock"):
+        if RETIRED in path.relative_to(where).parts:
+            continue
+        try:
+            pid = int(path.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if running(pid):
+            return True
+    return False
 
 
 def _raw(config: DictConfig, key: str):

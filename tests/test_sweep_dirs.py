@@ -3,6 +3,11 @@ configuration) into a directory that holds records is refused in one line before
 runs, two jobs of one sweep never share a directory, and re-chunking a sweep leaves every
 point in the table exactly once."""
 
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -141,3 +146,37 @@ def test_under_the_basic_sweeper_the_second_job_into_a_shared_directory_stops(tm
                                 f"one directory, {where / 'fixed'}; include ${{hydra.job.num}} "
                                 f"in it."), r.stderr
     assert list(_rows(where)["engine.steps"]) == [10]
+
+
+HOLD = """
+import sys, time
+from research import results
+with results.lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_another_sweep_into_a_running_ones_directory_is_refused_before_any_write(tmp_path,
+                                                                                 run_cli):
+    """A sweep whose first jobs are still running has no record yet; its multirun.yaml and
+    the locks its jobs hold say it is there. Another sweep is refused before anything is
+    written, that multirun.yaml included."""
+    where = tmp_path / "sweep"
+    assert run_cli("-m", *TINY, TEN, "optimizer.eta=0.1,0.2",
+                   f"hydra.sweep.dir={where}").returncode == 0
+    shutil.rmtree(where / "0")  # its one job, as it was before the job finished
+    theirs = (where / "multirun.yaml").read_text()
+    job = subprocess.Popen([sys.executable, "-c", HOLD, str(where / "0")], text=True,
+                           cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE)
+    try:
+        assert job.stdout.readline().strip() == "held"
+        line = _error(run_cli("-m", *TINY, TEN, "optimizer.eta=0.3,0.4",
+                              f"hydra.sweep.dir={where}"))
+    finally:
+        job.kill()
+        job.wait()
+    assert f"hydra.sweep.dir={where} holds another sweep" in line, line
+    assert "still running" in line and "resume=false" in line, line
+    assert (where / "multirun.yaml").read_text() == theirs
+    assert not list(where.rglob("record.json"))
