@@ -280,14 +280,31 @@ class ClippingNetworks(TypedDict):
 class StochasticMethod(TypedDict):
     iterations_to_eps: int
     diverged: int
-    clip_fraction: Num
+    clip_fraction: Num  # steps clipped / (T seeds), counted at every step
+    average_grad_norm: Num  # the seed mean of each trajectory's mean ||grad f|| over t = 0..T
+    average_grad_norm_se: Num
+    min_recorded_grad_norm: Num
     final_mean_grad_norm: Num
 
 
-class StochasticProblem(TypedDict):
+class ClipAbove(TypedDict):
+    printed: Num
+    without_eta: Num
+
+
+class StochasticRegime(TypedDict):
+    problem: str
+    noise: str
+    tau: Num
     L0: Num
     L1: Num
+    M: Num
+    x0: Num
+    eta_thm7: Num
+    h_thm8: Num
+    clip_above: ClipAbove
     methods: dict[str, StochasticMethod]
+    alpha: NotRequired[Num]  # heavy-tailed noise only
 
 
 class Plateau(TypedDict):
@@ -296,16 +313,20 @@ class Plateau(TypedDict):
 
 
 class ClippingBias(TypedDict):
+    base: str
+    eta: Num
+    tau: Num
+    p: Num
     thresholds: list[Num]
     plateau: Plateau
 
 
 class Stochastic(TypedDict):
     T: int
-    tau: Num
     eps: Num
     seeds: int
-    problems: dict[str, StochasticProblem]
+    clip_share: Num
+    regimes: dict[str, StochasticRegime]
     bias: ClippingBias
 
 

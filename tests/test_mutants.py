@@ -62,7 +62,8 @@ def test_every_gating_experiment_is_deterministic(suite, tmp_path):
 
 @pytest.mark.parametrize("name", ["stochastic", "smoothness"])
 def test_other_experiments_are_deterministic(tmp_path, name):
-    small = {"stochastic": {"T": 200, "seeds": 2, "record_every": 20, "problems": ["cosh"],
+    small = {"stochastic": {"T": 200, "seeds": 2, "record_every": 20,
+                            "regimes": ["cosh_uniform", "cosh_heavy"],
                             "bias": {"steps": 200, "thresholds": [0.5]}},
              "smoothness": {"steps": 20, "log_every": 10, "hvp_iters": 3,
                             "run_models": ["digits"], "momentum_models": [],
