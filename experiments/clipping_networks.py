@@ -31,21 +31,32 @@ Measured on the evaluation seeds (``evaluate``):
 - how many evaluation seeds the unclipped run at the clipped learning rate fails to train
   on. A run *trains* when it stays finite and ends below the model's ``baseline``, the loss
   of the best constant predictor (a blow-up that ends finite is not training).
+
+Scale-out (``phase``; docs/sweeps.md, "Figure 4 on a cluster"): each phase's trajectories run
+in engine calls of ``chunk`` rows (``blocks``, ``run_block``), which the single process
+(``phase=all``) runs all of and shards of a multirun (``phase=selection``, then
+``evaluation``) deal among themselves (``experiments.shards``); ``select``, ``evaluate`` and
+``combine`` turn the calls' outputs into the record either way (``phase=combine`` reads them
+from the shard records), so the two give the same record bit for bit.
 """
 
 from __future__ import annotations
 
 import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from experiments import groups, records
+from experiments import groups, records, shards
 from experiments.common import Progress, check_seeds, hydra_entry, write
 from experiments.registry import Experiment
-from research import engine, optimizers, problems, stats, validate
+from research import engine, optimizers, problems, results, stats, validate
 
 MODEL_KEYS = ("problem", "momentum", "steps", "record_every", "target", "baseline",
               "evaluation_record_every", "lrs", "thresholds")
@@ -225,45 +236,62 @@ def _problem(name: str, m: dict):
     return problem
 
 
-def _trajectories(problem, m: dict, cells: list[tuple[float, float]], seeds: list[int],
-                  record_every: int):
-    """Every cell (lr, threshold) x seed as one trajectory of one engine call: seed s starts
-    from the parameters drawn with seed=s and draws its minibatches from PRNGKey(s)."""
-    x0s = [problems.get(m["problem"], **{**m["args"], "seed": s}).x0 for s in seeds]
-    x0 = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *x0s)
-    n_cells = len(cells)
-    lr_b = np.repeat([c[0] for c in cells], len(seeds))
-    thr_b = np.repeat([c[1] for c in cells], len(seeds))
-    x0_b = jax.tree_util.tree_map(lambda a: jnp.tile(a, (n_cells,) + (1,) * (a.ndim - 1)), x0)
-    keys = jnp.tile(jnp.stack([jax.random.PRNGKey(s) for s in seeds]), (n_cells, 1))
-    opt = optimizers.sgd_momentum(jnp.asarray(lr_b), m["momentum"],
-                                  global_clipnorm=jnp.asarray(thr_b))
-    return engine.run(problem, opt, x0_b, m["steps"], record_every=record_every, key=keys,
-                      per_trajectory_keys=True, trace_grad_norm=False,
-                      observe={"validation": problem.extra["validation_loss"]})
+def _rows(cells: list[tuple[float, float]], seeds: list[int]) -> list[tuple[float, float, int]]:
+    """Every cell (lr, threshold) x seed as one trajectory (lr, threshold, seed), cell-major:
+    the order of a phase's rows in every block, record and trace."""
+    return [(lr, thr, s) for lr, thr in cells for s in seeds]
 
 
-def select(name: str, m: dict, problem, seeds: list[int], say) -> tuple[dict, dict]:
-    """The selection grid on ``seeds``: (its record entry, its traces)."""
+def run_block(problem, m: dict, rows: list, size: int, record_every: int) -> dict:
+    """One engine call over ``rows`` (lr, threshold, seed), padded to ``size`` rows so that
+    every block of a phase has one shape (``shards``): seed s starts from the parameters
+    drawn with seed=s and draws its minibatches from PRNGKey(s). Returns the raw outputs of
+    the real rows: "train" and "validation" (rows x recorded iterates), "diverged_at"."""
+    padded = shards.pad(rows, size)
+    x0s = {s: problems.get(m["problem"], **{**m["args"], "seed": s}).x0
+           for s in dict.fromkeys(r[2] for r in padded)}
+    x0 = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *(x0s[r[2]] for r in padded))
+    keys = jnp.stack([jax.random.PRNGKey(r[2]) for r in padded])
+    opt = optimizers.sgd_momentum(jnp.asarray([r[0] for r in padded]), m["momentum"],
+                                  global_clipnorm=jnp.asarray([r[1] for r in padded]))
+    r = engine.run(problem, opt, x0, m["steps"], record_every=record_every, key=keys,
+                   per_trajectory_keys=True, trace_grad_norm=False,
+                   observe={"validation": problem.extra["validation_loss"]})
+    n = len(rows)
+    return {"train": r.trace["f"][:n], "validation": r.trace["validation"][:n],
+            "diverged_at": r.diverged_at[:n]}
+
+
+def _joined(outputs: list[dict], every: int, steps: int):
+    """A phase's block outputs of one model, in row order, as one engine result would give
+    them: (train, validation, diverged, diverged_at, iterations)."""
+    train, val, div_at = (np.concatenate([o[k] for o in outputs])
+                          for k in ("train", "validation", "diverged_at"))
+    return train, val, div_at >= 0, div_at, np.arange(0, steps + 1, every)
+
+
+def grid_cells(m: dict) -> list[tuple[float, float]]:
+    """The selection grid's cells: every lr x (every threshold, then inf: no clipping)."""
+    return [(float(a), float(b)) for a in m["lrs"] for b in [*m["thresholds"], math.inf]]
+
+
+def select(name: str, m: dict, seeds: list[int], outputs: list[dict]) -> tuple[dict, dict]:
+    """The selection grid on ``seeds`` from its blocks' ``outputs`` (``run_block``, in row
+    order): (its record entry, its traces)."""
     lrs, thr = np.asarray(m["lrs"]), np.asarray([*m["thresholds"], np.inf])
-    cells = [(float(a), float(b)) for a in lrs for b in thr]
-    say(f"{name}: selection, {lrs.size} learning rates x {thr.size - 1} thresholds + no "
-        f"clipping x {len(seeds)} seeds of {m['steps']} steps (batch {m['batch_size']}, "
-        f"momentum {m['momentum']:g}), one compiled call ...")
-    r = _trajectories(problem, m, cells, seeds, m["record_every"])
+    train, val, diverged, div_at, its = _joined(outputs, m["record_every"], m["steps"])
     shape = (lrs.size, thr.size, len(seeds))
-    train, val = r.trace["f"], r.trace["validation"]
-    steps = steps_to_target(train, r.iterations, m["target"], r.diverged).reshape(shape)
-    final_train = np.where(r.diverged, np.nan, train[:, -1]).reshape(shape)
+    steps = steps_to_target(train, its, m["target"], diverged).reshape(shape)
+    final_train = np.where(diverged, np.nan, train[:, -1]).reshape(shape)
     entry = {"lrs": lrs.tolist(), "thresholds": thr.tolist(), "seeds": seeds,
              "initial_train_loss": float(np.median(train[:, 0])),
              "steps_to_target": steps.tolist(), "final_train": final_train.tolist(),
-             "final_validation": np.where(r.diverged, np.nan, val[:, -1]).reshape(shape).tolist(),
-             "diverged": r.diverged.reshape(shape).tolist(),
-             "diverged_at": r.diverged_at.reshape(shape).tolist(),
-             **summarise(lrs, thr, steps, final_train, r.diverged.reshape(shape),
+             "final_validation": np.where(diverged, np.nan, val[:, -1]).reshape(shape).tolist(),
+             "diverged": diverged.reshape(shape).tolist(),
+             "diverged_at": div_at.reshape(shape).tolist(),
+             **summarise(lrs, thr, steps, final_train, diverged.reshape(shape),
                          m["baseline"])}
-    traces = {f"{name}/iteration": r.iterations,
+    traces = {f"{name}/iteration": its,
               f"{name}/train_loss": train.reshape(*shape, -1),
               f"{name}/validation_loss": val.reshape(*shape, -1)}
     return entry, traces
@@ -273,25 +301,27 @@ ROLES = ("best_clipped", "best_unclipped", "unclipped_at_clipped_lr")
 """The evaluated cells: the two chosen ones, and the clipped cell's lr without clipping."""
 
 
-def evaluate(name: str, m: dict, problem, chosen: dict, seeds: list[int], level: float,
-             say) -> tuple[dict | None, dict]:
-    """The chosen cells on the evaluation ``seeds`` (None without both chosen cells):
-    per role its steps to target, final training loss, divergence and whether each seed
-    trains; the paired speed-up (``speedup``); how many seeds the unclipped run at the
-    clipped lr fails to train on, and how many the clipped best trains on."""
-    bc, bu = chosen["best_clipped"], chosen["best_unclipped"]
+def evaluated_cells(grid: dict) -> list[tuple[float, float]] | None:
+    """The cells of ``ROLES`` chosen by a selection ``grid`` entry (None without both)."""
+    bc, bu = grid["best_clipped"], grid["best_unclipped"]
     if bc is None or bu is None:
-        return None, {}
-    cells = [(bc["lr"], bc["threshold"]), (bu["lr"], math.inf), (bc["lr"], math.inf)]
+        return None
+    return [(bc["lr"], bc["threshold"]), (bu["lr"], math.inf), (bc["lr"], math.inf)]
+
+
+def evaluate(name: str, m: dict, cells: list[tuple[float, float]], seeds: list[int],
+             level: float, outputs: list[dict]) -> tuple[dict, dict]:
+    """The chosen ``cells`` (``evaluated_cells``) on the evaluation ``seeds`` from their
+    blocks' ``outputs``: per role its steps to target, final training loss, divergence and
+    whether each seed trains; the paired speed-up (``speedup``); how many seeds the
+    unclipped run at the clipped lr fails to train on, and how many the clipped best trains
+    on."""
     every = m["evaluation_record_every"]
-    say(f"{name}: evaluation, 3 cells x {len(seeds)} fresh seeds, recorded every {every} "
-        "steps ...")
-    r = _trajectories(problem, m, cells, seeds, every)
+    train, _, diverged, _, its = _joined(outputs, every, m["steps"])
     shape = (len(cells), len(seeds))
-    train = r.trace["f"]
-    steps = steps_to_target(train, r.iterations, m["target"], r.diverged).reshape(shape)
-    final = np.where(r.diverged, np.nan, train[:, -1]).reshape(shape)
-    diverged = r.diverged.reshape(shape)
+    steps = steps_to_target(train, its, m["target"], diverged).reshape(shape)
+    final = np.where(diverged, np.nan, train[:, -1]).reshape(shape)
+    diverged = diverged.reshape(shape)
     ok = trains(final, diverged, m["baseline"])
     out = {"seeds": seeds, "record_every": every, "cells": {
         role: {"lr": cells[k][0], "threshold": cells[k][1],
@@ -301,26 +331,9 @@ def evaluate(name: str, m: dict, problem, chosen: dict, seeds: list[int], level:
         "speedup": speedup(steps[1], steps[0], every, m["steps"], level),
         "unclipped_fails_at_clipped_lr": int((~ok[2]).sum()),
         "clipped_trains": int(ok[0].sum())}
-    traces = {f"{name}/evaluation/iteration": r.iterations,
+    traces = {f"{name}/evaluation/iteration": its,
               f"{name}/evaluation/train_loss": train.reshape(*shape, -1)}
     return out, traces
-
-
-def run_model(name: str, m: dict, selection_seeds: list[int], evaluation_seeds: list[int],
-              level: float, say) -> tuple[dict, dict]:
-    """One model: selection, then evaluation; returns (metrics entry, traces)."""
-    problem = _problem(name, m)
-    grid, traces = select(name, m, problem, selection_seeds, say)
-    evaluation, more = evaluate(name, m, problem, grid, evaluation_seeds, level, say)
-    entry = {"problem": problem.description, "problem_name": m["problem"], "args": m["args"],
-             "batch_size": m["batch_size"], "momentum": m["momentum"], "steps": m["steps"],
-             "record_every": m["record_every"], "target": m["target"],
-             "baseline": m["baseline"], **grid, "evaluation": evaluation}
-    for k in ("corpus_sha256", "python_version"):
-        if k in problem.extra:
-            entry[k] = problem.extra[k]
-    say(line(name, entry))
-    return entry, {**traces, **more}
 
 
 def _cell(c: dict | None) -> str:
@@ -342,7 +355,40 @@ def line(name: str, e: dict) -> str:
             f"best clipped {_cell(e['best_clipped'])}; evaluation: speed-up {ratio}")
 
 
-def run(cfg: DictConfig) -> None:
+NAME = "clipping_networks"
+PHASES = ("all", "selection", "evaluation", "combine")
+"""all: every block in this process, then the record; selection, evaluation: shard ``shard``
+of ``shards`` of that phase, one record in ``shards_dir``; combine: the record from them."""
+RECORD_ONLY = ("phase", "shard", "shards", "shards_dir", "resume")
+"""Keys the final record's config leaves out: how the work was split, not what it computed,
+so a sharded run and a single process write the same record."""
+SHARD_EXIT = 1
+"""Exit status when shards are missing or mismatched (2 is a bad config value)."""
+
+
+class Incomplete(Exception):
+    """Shard records that cannot be combined; the message names every one."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked config: what to compute and which part of it this process runs."""
+
+    selection: list[int]
+    evaluation: list[int]
+    level: float
+    models: dict[str, dict]
+    chunk: int | None
+    phase: str
+    shards: int
+    shard: int
+    shards_dir: Path
+    resume: bool
+    config: dict
+
+
+def plan(cfg: DictConfig) -> Plan:
+    """Check ``cfg`` (``ValueError`` naming the key on a bad value; nothing is computed)."""
     selection = check_seeds(cfg.selection_seeds, "selection_seeds")
     evaluation = check_seeds(cfg.evaluation_seeds, "evaluation_seeds")
     shared = sorted(set(selection) & set(evaluation))
@@ -354,15 +400,293 @@ def run(cfg: DictConfig) -> None:
     for name in cfg.run_models:
         validate.choice("run_models", name, tuple(models))
     checked = {name: _check_model(name, models[name]) for name in cfg.run_models}
-    say = Progress("clipping_networks")
-    metrics = {"selection_seeds": selection, "evaluation_seeds": evaluation, "level": level,
-               "models": {}}
-    traces = {}
-    for name, m in checked.items():
-        entry, tr = run_model(name, m, selection, evaluation, level, say)
-        metrics["models"][name] = entry
+    chunk = cfg.chunk
+    if chunk is not None:
+        chunk = validate.positive_int("chunk (trajectories per engine call, or null)", chunk)
+    phase = validate.choice("phase", cfg.phase, PHASES)
+    shards_ = validate.positive_int("shards", cfg.shards)
+    shard = validate.positive_int("shard", cfg.shard, minimum=0)
+    if shard >= shards_:
+        raise ValueError(f"shard must be one of 0 to {shards_ - 1} (shards={shards_}); got "
+                         f"{shard}.")
+    if phase == "all" and (shards_, shard) != (1, 0):
+        raise ValueError(f"shards and shard split phase=selection and phase=evaluation; "
+                         f"phase=all runs every block itself: give phase=selection or "
+                         f"evaluation, or drop them (got shards={shards_}, shard={shard}).")
+    if not isinstance(cfg.resume, bool):
+        raise ValueError(f"resume must be true or false; got {cfg.resume!r}.")
+    return Plan(selection, evaluation, level, checked, chunk, phase, shards_, shard,
+                Path(str(cfg.shards_dir)), cfg.resume,
+                OmegaConf.to_container(cfg, resolve=True))
+
+
+def blocks(p: Plan, phase: str, cells: dict) -> list[dict]:
+    """Every block of ``phase`` (model by model, in row order): the model, its rows
+    [start, stop) and the padded size, one per model for ``chunk`` null. ``cells``: model ->
+    its cells in this phase (None: the model has none)."""
+    seeds = p.selection if phase == "selection" else p.evaluation
+    out = []
+    for name in p.models:
+        if cells[name] is None:
+            continue
+        size, spans = shards.split(len(cells[name]) * len(seeds), p.chunk)
+        out += [{"model": name, "start": a, "stop": b, "size": size} for a, b in spans]
+    return out
+
+
+def run_blocks(p: Plan, phase: str, cells: dict, chosen: list[dict], problems_: dict,
+               say) -> list[dict]:
+    """Run the ``chosen`` blocks of ``phase``: their raw outputs, in order."""
+    seeds = p.selection if phase == "selection" else p.evaluation
+    out = []
+    for name, m in p.models.items():
+        mine = [b for b in chosen if b["model"] == name]
+        if not mine:
+            continue
+        total = len(cells[name]) * len(seeds)
+        size = mine[0]["size"]
+        if phase == "selection":
+            what = (f"{len(m['lrs'])} learning rates x {len(m['thresholds'])} thresholds + no "
+                    f"clipping x {len(seeds)} seeds of {m['steps']} steps (batch "
+                    f"{m['batch_size']}, momentum {m['momentum']:g})")
+        else:
+            what = (f"3 cells x {len(seeds)} fresh seeds, recorded every "
+                    f"{m['evaluation_record_every']} steps")
+        part = "" if sum(b["stop"] - b["start"] for b in mine) == total else (
+            f", trajectories {mine[0]['start'] + 1}-{mine[-1]['stop']} of {total}")
+        calls = "one compiled call" if len(mine) == 1 and size == total else (
+            f"{len(mine)} call{'s' * (len(mine) > 1)} of {size} trajectories")
+        say(f"{name}: {phase}, {what}{part}, {calls} ...")
+        rows = _rows(cells[name], seeds)
+        every = m["record_every" if phase == "selection" else "evaluation_record_every"]
+        out += [run_block(problems_[name], m, rows[b["start"]:b["stop"]], b["size"], every)
+                for b in mine]
+    return out
+
+
+def _by_model(bl: list[dict], outputs: list[dict], name: str) -> list[dict]:
+    return [o for b, o in zip(bl, outputs, strict=True) if b["model"] == name]
+
+
+def combine_selection(p: Plan, bl: list[dict], outputs: list[dict]) -> tuple[dict, dict]:
+    """Every model's selection grid from the outputs of every selection block."""
+    grids, traces = {}, {}
+    for name, m in p.models.items():
+        grids[name], tr = select(name, m, p.selection, _by_model(bl, outputs, name))
         traces.update(tr)
-    write(cfg, say, metrics, traces)
+    return grids, traces
+
+
+def combine(p: Plan, problems_: dict, grids: dict, traces: dict, cells: dict,
+            bl: list[dict], outputs: list[dict], say) -> tuple[dict, dict]:
+    """The record's metrics and traces from the selection ``grids`` (``combine_selection``)
+    and the outputs of every evaluation block."""
+    metrics = {"selection_seeds": p.selection, "evaluation_seeds": p.evaluation,
+               "level": p.level, "models": {}}
+    traces = dict(traces)
+    for name, m in p.models.items():
+        problem, evaluation = problems_[name], None
+        if cells[name] is not None:
+            evaluation, tr = evaluate(name, m, cells[name], p.evaluation, p.level,
+                                      _by_model(bl, outputs, name))
+            traces.update(tr)
+        entry = {"problem": problem.description, "problem_name": m["problem"],
+                 "args": m["args"], "batch_size": m["batch_size"], "momentum": m["momentum"],
+                 "steps": m["steps"], "record_every": m["record_every"],
+                 "target": m["target"], "baseline": m["baseline"], **grids[name],
+                 "evaluation": evaluation}
+        for k in ("corpus_sha256", "python_version"):
+            if k in problem.extra:
+                entry[k] = problem.extra[k]
+        metrics["models"][name] = entry
+        say(line(name, entry))
+    return metrics, traces
+
+
+def _record_config(p: Plan) -> DictConfig:
+    return OmegaConf.create({k: v for k, v in p.config.items() if k not in RECORD_ONLY})
+
+
+def _write(p: Plan, say, metrics: dict, traces: dict) -> None:
+    out = Path(str(p.config["out"]))
+    if (out / results.RECORD_FILE).exists():
+        say(f"replacing the record at {out}")
+    write(_record_config(p), say, metrics, traces)
+
+
+def run_all(p: Plan, say) -> None:
+    """The single process: every block of both phases, combined as the shards are."""
+    problems_ = {name: _problem(name, m) for name, m in p.models.items()}
+    cells = {name: grid_cells(m) for name, m in p.models.items()}
+    sel = blocks(p, "selection", cells)
+    grids, traces = combine_selection(p, sel, run_blocks(p, "selection", cells, sel,
+                                                         problems_, say))
+    chosen = {name: evaluated_cells(grids[name]) for name in p.models}
+    ev = blocks(p, "evaluation", chosen)
+    outputs = run_blocks(p, "evaluation", chosen, ev, problems_, say)
+    _write(p, say, *combine(p, problems_, grids, traces, chosen, ev, outputs, say))
+
+
+def _plain_cells(cells: dict) -> dict:
+    return results.from_plain(results.to_plain(cells))
+
+
+def collect(p: Plan, phase: str, cells: dict | None, code: str):
+    """Read every shard record of ``phase``: (its blocks, their outputs, the problems found,
+    one phrase per shard that is missing, damaged or does not match). ``cells`` None: the
+    selection could not be combined, so only what a shard is can be checked."""
+    bl = blocks(p, phase, cells) if cells is not None else []
+    outputs: list = [None] * len(bl)
+    problems_ = []
+    for i in range(p.shards):
+        where = shards.directory(p.shards_dir, phase, i)
+        why = shards.problem(where, p.config, code, phase, i)
+        if why is None and cells is not None:
+            record, arrays = results.read_record(where)
+            m = record["metrics"]
+            mine = shards.deal(len(bl), p.shards, i)
+            if phase == "evaluation" and m.get("chosen") != _plain_cells(cells):
+                why = ("evaluated other cells than the selection chooses now (the selection "
+                       "was run again after it)")
+            elif m.get("blocks") != [bl[k] for k in mine]:
+                why = "holds other blocks than this configuration deals it"
+            else:
+                for j, k in enumerate(mine):
+                    outputs[k] = {key: arrays[f"{j}/{key}"]
+                                  for key in ("train", "validation", "diverged_at")}
+        if why is not None:
+            problems_.append(f"{phase} shard {i} of {p.shards} ({where}) {why}")
+    return bl, outputs, problems_
+
+
+def _selection(p: Plan, code: str):
+    """The selection, combined from its shard records: (blocks, grids, traces, chosen
+    cells); ``Incomplete`` naming every shard that is missing or does not match."""
+    sel_cells = {name: grid_cells(m) for name, m in p.models.items()}
+    bl, outputs, problems_ = collect(p, "selection", sel_cells, code)
+    if problems_:
+        raise Incomplete("; ".join(problems_))
+    grids, traces = combine_selection(p, bl, outputs)
+    return grids, traces, {name: evaluated_cells(grids[name]) for name in p.models}
+
+
+def run_shard(p: Plan, say) -> None:
+    """Shard ``p.shard`` of phase ``p.phase``: run its blocks and write their outputs, unless
+    its finished record is there already (``resume``)."""
+    code = shards.code_version(NAME)
+    if p.phase == "evaluation":
+        try:
+            cells = _selection(p, code)[2]
+        except Incomplete as err:
+            raise Incomplete(f"phase=evaluation needs the whole selection: {err}; run (or "
+                             "re-run) the phase=selection command first") from None
+    else:
+        cells = {name: grid_cells(m) for name, m in p.models.items()}
+    bl = blocks(p, p.phase, cells)
+    mine = [bl[k] for k in shards.deal(len(bl), p.shards, p.shard)]
+    where = shards.directory(p.shards_dir, p.phase, p.shard)
+    name = f"{p.phase} shard {p.shard} of {p.shards}"
+    where.parent.mkdir(parents=True, exist_ok=True)
+    with results.lock(where, blocking=False) as held:
+        if not held:
+            say(f"{name}: another process is running it ({where}); skipped.")
+            return
+        why = shards.problem(where, p.config, code, p.phase, p.shard)
+        if why is None and p.phase == "evaluation":
+            record, _ = results.read_record(where, traces=False)
+            if record["metrics"].get("chosen") != _plain_cells(cells):
+                why = "evaluated other cells than the selection chooses now"
+        if why is None and p.resume:
+            say(f"{name}: finished already ({where}); nothing to run.")
+            return
+        if why is not None and why.startswith(shards.OTHER_CONFIG) and p.resume:
+            raise ValueError(f"shards_dir={p.shards_dir} holds {name}, which {why}; give "
+                             "another shards_dir, or resume=false to replace it.")
+        if why != shards.MISSING:
+            say(f"{name}: its record at {where} {why or 'is finished'}; running it again "
+                f"{'(resume=false)' if why is None else ''}".rstrip() + ".")
+        problems_ = {m: _problem(m, p.models[m]) for m in dict.fromkeys(b["model"]
+                                                                       for b in mine)}
+        outputs = run_blocks(p, p.phase, cells, mine, problems_, say) if mine else []
+        traces = {f"{j}/{key}": o[key] for j, o in enumerate(outputs) for key in o}
+        metrics = {"phase": p.phase, "shard": p.shard, "shards": p.shards, "blocks": mine,
+                   "chosen": _plain_cells(cells) if p.phase == "evaluation" else None}
+        shards.write(where, p.config, metrics, traces, code)
+    done = (f"{len(mine)} of the phase's {len(bl)} blocks" if mine
+            else f"no block (the phase has {len(bl)}, dealt to shards 0 to {len(bl) - 1})")
+    say(f"{name}: wrote {where} ({done}).")
+
+
+def run_combine(p: Plan, say) -> None:
+    """The record from every shard record; ``Incomplete`` (nothing written) naming every
+    shard that is missing or does not match."""
+    code = shards.code_version(NAME)
+    try:
+        grids, traces, cells = _selection(p, code)
+        selection_problems: list[str] = []
+    except Incomplete as err:
+        selection_problems, cells = [str(err)], None
+    bl, outputs, problems_ = collect(p, "evaluation", cells, code)
+    if selection_problems or problems_:
+        raise Incomplete(f"cannot combine {p.shards_dir}: "
+                         + "; ".join(selection_problems + problems_)
+                         + "; nothing written: the phase commands run only what is missing")
+    problems_by_model = {name: _problem(name, m) for name, m in p.models.items()}
+    say(f"combining {p.shards} selection and {p.shards} evaluation shards from "
+        f"{p.shards_dir}")
+    _write(p, say, *combine(p, problems_by_model, grids, traces, cells, bl, outputs, say))
+
+
+def run(cfg: DictConfig) -> None:
+    p = plan(cfg)
+    say = Progress(NAME)
+    try:
+        {"all": run_all, "combine": run_combine}.get(p.phase, run_shard)(p, say)
+    except Incomplete as err:
+        print(f"error: {err}.", file=sys.stderr)
+        sys.exit(SHARD_EXIT)
+
+
+class CheckFirst(Callback):
+    """Checks a multirun's config, each swept value in turn, before Hydra makes its sweep
+    directory, so that a bad value (or an evaluation before its selection) writes nothing."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        try:
+            self._check(config)
+        except ValueError as err:
+            # Hydra turns a callback's exceptions into warnings; SystemExit passes through.
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+        except Incomplete as err:
+            print(f"error: {err}.", file=sys.stderr)
+            sys.exit(SHARD_EXIT)
+
+    @staticmethod
+    def _check(config: DictConfig) -> None:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        base = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+        swept = [o for o in OverridesParser.create().parse_overrides(
+            list(config.hydra.overrides.task))
+                 if o.is_sweep_override() and not o.is_hydra_override()]
+        # a swept key holds its sweep in this config; each value is checked with the others'
+        # first values (each job checks its own combination again)
+        for o in swept:
+            OmegaConf.update(base, o.key_or_group, next(iter(o.sweep_iterator()), None),
+                             merge=False)
+        p = plan(base)
+        for o in swept:
+            for value in o.sweep_iterator():
+                cfg = base.copy()
+                OmegaConf.update(cfg, o.key_or_group, value, merge=False)
+                plan(cfg)
+        if p.phase == "evaluation":
+            try:
+                _selection(p, shards.code_version(NAME))
+            except Incomplete as err:
+                raise Incomplete(f"phase=evaluation needs the whole selection: {err}; run "
+                                 "(or re-run) the phase=selection command first") from None
 
 
 EXPERIMENT = Experiment(
