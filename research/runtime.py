@@ -19,13 +19,22 @@ import sys
 __all__ = ["configure", "require_x64", "x64_enabled"]
 
 
+def _usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the platform has one (a
+    cluster task is pinned to its own), else every core."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def configure(*, x64: bool = True, cpu_devices: int | None = None) -> None:
     """Set float64 mode and the number of CPU devices for this process and its children.
 
     Args:
       x64: switch JAX's float64 mode on (the theory checks need it) or off.
       cpu_devices: CPU devices XLA exposes, so ``research.engine`` can shard a batch across
-        cores; None: one per core. It takes effect only before JAX's CPU backend starts (the
+        cores; None: one per core this process may run on (a SLURM task's CPUs, not the
+        node's). It takes effect only before JAX's CPU backend starts (the
         first computation); later, a different count is refused in one sentence.
 
     The settings also go into the environment, which JAX reads when it is first imported, so
@@ -34,7 +43,7 @@ def configure(*, x64: bool = True, cpu_devices: int | None = None) -> None:
 
     References: docs/architecture.md, "Process settings".
     """
-    n = (os.cpu_count() or 1) if cpu_devices is None else int(cpu_devices)
+    n = _usable_cores() if cpu_devices is None else int(cpu_devices)
     if n < 1:
         raise ValueError(f"cpu_devices must be a positive integer; got {cpu_devices!r}.")
     os.environ["JAX_ENABLE_X64"] = "1" if x64 else "0"

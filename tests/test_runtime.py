@@ -1,6 +1,8 @@
 """research.runtime: importing the library changes no process setting; configure does, once,
 for this process and its children; code that needs float64 says so in one sentence."""
 
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -93,3 +95,14 @@ def test_float64_checks_name_the_function_and_the_fix():
 def test_configure_refuses_a_nonpositive_device_count():
     with pytest.raises(ValueError, match="cpu_devices must be a positive integer"):
         runtime.configure(cpu_devices=0)
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None or not hasattr(os, "sched_getaffinity"),
+                    reason="needs taskset and CPU affinity")
+def test_default_devices_are_the_cores_this_process_may_use_not_the_machines():
+    # a cluster task pinned to one core must not split its batches over the node's cores
+    code = ("from research import runtime; runtime.configure(); import jax; "
+            "print(jax.device_count())")
+    out = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code], env=_clean_env(),
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
