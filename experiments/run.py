@@ -807,7 +807,7 @@ def _outputs_checked() -> None:
     """Hydra's own writes (a launcher making a job directory) fail outside this module's
     code: an ``OSError`` on a path in the run's or sweep's directory is still one line."""
     from hydra_plugins.batching_sweeper.batching_sweeper import writing
-    from hydra_plugins.guarded_launchers._errors import WorkerLost
+    from hydra_plugins.guarded_launchers import WorkerLost
 
     try:
         _entry.hydra_main()

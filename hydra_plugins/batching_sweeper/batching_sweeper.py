@@ -58,7 +58,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from hydra_plugins.guarded_launchers._errors import WorkerLost
+from hydra_plugins.guarded_launchers import WorkerLost
 
 BATCH_KEYS = ("x0", "engine.seed")
 BATCH_PREFIX = "optimizer."

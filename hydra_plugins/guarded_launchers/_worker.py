@@ -6,10 +6,29 @@ import sys
 from multiprocessing.connection import Connection
 
 
+def execute_job(number: int, overrides, hydra_context, config, task_function,
+                singleton_state):
+    """Run job ``number`` of a sweep in this process, as a Hydra launcher does: Hydra's
+    process state from the launcher, the job's own config with its number, then the task."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.singleton import Singleton
+    from hydra.core.utils import run_job, setup_globals
+    from omegaconf import open_dict
+
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    job_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    with open_dict(job_config):  # the job's id and number, as the sweep's other jobs get them
+        job_config.hydra.job.id = f"{job_config.hydra.job.name}_{number}"
+        job_config.hydra.job.num = number
+    HydraConfig.instance().set_config(job_config)
+    return run_job(hydra_context=hydra_context, config=job_config, task_function=task_function,
+                   job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+
+
 def serve(fd: int) -> None:
     import cloudpickle
     from hydra.core.utils import JobReturn, JobStatus
-    from hydra_plugins.hydra_joblib_launcher._core import execute_job
 
     conn = Connection(fd)
     while True:

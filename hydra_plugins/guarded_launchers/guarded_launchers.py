@@ -45,7 +45,7 @@ from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher
 
-from hydra_plugins.guarded_launchers._errors import WorkerLost
+from ._errors import WorkerLost
 
 HERE = "hydra_plugins.guarded_launchers.guarded_launchers"
 STOP_WAIT = 10.0
