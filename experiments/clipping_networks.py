@@ -359,7 +359,7 @@ NAME = "clipping_networks"
 PHASES = ("all", "selection", "evaluation", "combine")
 """all: every block in this process, then the record; selection, evaluation: shard ``shard``
 of ``shards`` of that phase, one record in ``shards_dir``; combine: the record from them."""
-RECORD_ONLY = ("phase", "shard", "shards", "shards_dir", "resume")
+PLACEMENT = ("phase", "shard", "shards", "shards_dir", "resume")
 """Keys the final record's config leaves out: how the work was split, not what it computed,
 so a sharded run and a single process write the same record."""
 SHARD_EXIT = 1
@@ -504,7 +504,7 @@ def combine(p: Plan, problems_: dict, grids: dict, traces: dict, cells: dict,
 
 
 def _record_config(p: Plan) -> DictConfig:
-    return OmegaConf.create({k: v for k, v in p.config.items() if k not in RECORD_ONLY})
+    return OmegaConf.create({k: v for k, v in p.config.items() if k not in PLACEMENT})
 
 
 def _write(p: Plan, say, metrics: dict, traces: dict) -> None:
@@ -711,6 +711,7 @@ EXPERIMENT = Experiment(
             "rnn": {"problem": {"hidden": 8, "length": 10, "n": 32}, "steps": 40,
                     "record_every": 10, "evaluation_record_every": 10, "target": 0.15,
                     "lrs": [0.1, 1.0], "thresholds": [1.0]}}},
+    placement=PLACEMENT,
     seconds=(200.0, 20.0),
     bigger=("selection_seeds=[0,1,2,3,4] evaluation_seeds=[100,101,102,103,104,105,106,107,"
             "108,109,110,111,112,113,114,115,116,117,118,119] models.char_lm.steps=1000 "

@@ -52,6 +52,9 @@ class Experiment:
       mutation: config overrides (on top of ``quick``) for the mutation suite
         (``experiments/mutants.py``), which re-runs the experiment with wrong variants of the
         library that its gating claims must catch; None: the suite does not run it.
+      placement: config keys that say where and in which part a run executes (a shard of
+        a multirun), not what it computes: the record leaves them out, and the committed
+        sizes are compared without them.
     """
 
     name: str
@@ -63,6 +66,7 @@ class Experiment:
     seconds: tuple[float, float] = (60.0, 10.0)
     mutation: Mapping[str, Any] | None = None
     bigger: tuple[str, str] | None = None
+    placement: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_files(f"experiment {self.name!r}", self.name, self.figures)

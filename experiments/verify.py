@@ -55,7 +55,8 @@ def size_differences(results_dir) -> dict[str, list[str]]:
         if not (path / results.RECORD_FILE).exists():
             continue
         conf = OmegaConf.to_container(groups.compose(name), resolve=True)
-        conf = {k: v for k, v in conf.items() if k != "out"}
+        skip = {"out", *registry.get(name).placement}
+        conf = {k: v for k, v in conf.items() if k not in skip}
         record, _ = results.read_record(path, traces=False)
         diff = _differences(conf, record["config"])
         if diff:

@@ -66,8 +66,9 @@ def draw(record: dict, traces: dict) -> plt.Figure:
              fontsize=6.5, color="0.25")
     for artist in (legend, note):  # the strip is sized by its grid row, not by its text
         artist.set_in_layout(False)
+    flat = record["config"]["problems"]["hard"]["flat"]
     fig.suptitle(rf"Hard instance: slope $\delta$ = {2 * r0['eps']:g} over |x| < "
-                 f"{record['config']['flat']:g}, exponential wall, L1 = {r0['L1']:g}, "
+                 f"{flat:g}, exponential wall, L1 = {r0['L1']:g}, "
                  rf"$\epsilon$ = {r0['eps']:g}", fontsize=8)
     return fig
 

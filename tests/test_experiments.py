@@ -110,7 +110,7 @@ def test_quartic_experiment_and_figure(tmp_path):
     ("clipping_rnn", "recurrent_scale=-1", "recurrent_scale"),
     ("clipping_seeds", "chain.max_norm=0", "chain.max_norm"),
     ("stochastic", "bias.thresholds=[0.1,-1.0]", "bias.thresholds"),
-    ("stochastic", "problems=[cliff]", "problems"),
+    ("stochastic", "regimes=[cliff]", "regimes"),
     ("smoothness", "regimes=[warp_speed]", "regimes"),
     ("smoothness", "models.rnn.clip=0", "models.rnn.clip"),
     ("smoothness", "log_every=7", "log_every"),

@@ -66,3 +66,14 @@ def test_a_claim_reads_a_record_only_as_the_type_its_experiment_declares():
     with pytest.raises(TypeError, match="hard_instance's records are HardInstance, not MaxStep"):
         records.read(loaded, "hard_instance", records.MaxStep)
 
+
+
+def test_every_claim_module_reads_records_through_their_declared_type():
+    # a bare rec["<name>"] would hand the claim an untyped dict the type checker cannot hold
+    # against the schema the writer is checked with
+    import re
+    from pathlib import Path
+
+    bare = [f"{p.name}: {m.group(0)}" for p in Path("experiments/claims").glob("*.py")
+            for m in re.finditer(r'\brec\["\w+"\]', p.read_text())]
+    assert bare == []

@@ -4,8 +4,12 @@ under heavy-tailed noise, and clipped SGD's bias under skewed noise."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
+from experiments import records
 from experiments.claims.registry import Number, Outcome, claim
 from experiments.claims.values import censor, counts_text, fmt, number, numbers, reached
 
@@ -30,7 +34,7 @@ def _shares(methods) -> str:
        tolerance="supported when every method reaches eps within T in both regimes, refuted "
        "when one does not (a count that never reached it is T)")
 def _stochastic(rec):
-    m = rec["stochastic"]["metrics"]
+    m = records.read(rec, "stochastic", records.Stochastic)["metrics"]
     parts, found = [], []
     for name in NEAR_START:
         info = m["regimes"][name]
@@ -54,7 +58,8 @@ def _stochastic(rec):
          Number("seeds", number(m["seeds"]))] + found)
 
 
-def _ratio_interval(sgd: dict, clipped: dict) -> tuple[float, float, float]:
+def _ratio_interval(sgd: Mapping[str, Any],
+                    clipped: Mapping[str, Any]) -> tuple[float, float, float]:
     """SGD's average over clipped SGD's, and the ratio's range with each seed mean moved by
     SPREAD standard errors (a diverged run's average is inf)."""
     s, c = number(sgd["average_grad_norm"]), number(clipped["average_grad_norm"])
@@ -79,7 +84,7 @@ def _ratio_interval(sgd: dict, clipped: dict) -> tuple[float, float, float]:
        "standard errors: supported when all of it lies above 1, refuted when all of it lies "
        "below 1, inconclusive when it straddles 1 or no regime clips that often")
 def _thm7_vs_thm8(rec):
-    m = rec["stochastic"]["metrics"]
+    m = records.read(rec, "stochastic", records.Stochastic)["metrics"]
     share = number(m["clip_share"])
     found, parts, rs, los, his = [Number("clip_share", share)], [], [], [], []
     for name, info in m["regimes"].items():
@@ -130,7 +135,7 @@ def _thm7_vs_thm8(rec):
        f"{SPREAD:g} standard errors: supported when all of it lies above 1, refuted when all "
        "of it lies below 1, inconclusive otherwise")
 def _heavy(rec):
-    m = rec["stochastic"]["metrics"]
+    m = records.read(rec, "stochastic", records.Stochastic)["metrics"]
     info = m["regimes"]["cosh_heavy"]
     v, sgd = info["methods"]["clipped_sgd_thm7_without_eta"], info["methods"]["sgd_thm8"]
     r, lo, hi = _ratio_interval(sgd, v)
@@ -162,7 +167,7 @@ STALL = 2.0
        f"its value at the largest threshold and {STALL:g}x the uniform plateau at the smallest "
        "threshold; refuted when either fails")
 def _bias(rec):
-    b = rec["stochastic"]["metrics"]["bias"]
+    b = records.read(rec, "stochastic", records.Stochastic)["metrics"]["bias"]
     skew, uni = numbers(b["plateau"]["skewed"]), numbers(b["plateau"]["uniform"])
     th = numbers(b["thresholds"])
     ratio = float(skew[0] / uni[0])
