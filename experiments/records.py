@@ -391,6 +391,9 @@ class Smoothness(TypedDict):
     models: list[str]
     seeds: list[int]
     steps: int
+    hvp_iters: int
+    hess_every: int
+    hessian_models: list[str]
     bootstrap: Bootstrap
     seed_level: SeedLevelCorrection
     runs: dict[str, SmoothnessRun]

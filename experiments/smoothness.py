@@ -15,8 +15,8 @@ Three estimators of the local smoothness at each logged iterate (``ESTIMATORS``)
   with that ``batch_size``; ``train_rows`` from ``train_rows``), afresh at each logged point,
   the same rows at both points of the ratio (``research.smoothness.subsample_key``);
   ``subsample: null`` skips it;
-- ``hess``: the Hessian norm by ``hvp_iters`` warm-started power iterations; ``hvp_iters:
-  0`` skips it.
+- ``hess``: the Hessian norm by ``hvp_iters`` warm-started power iterations at every
+  ``hess_every``-th logged point, on the ``hessian_models``; ``hvp_iters: 0`` skips it.
 
 Per model x regime the record holds, for each estimator, the correlations of log L against
 log |g| (full-batch gradient norm) pooled over the seeds, with hierarchical block bootstrap
@@ -42,7 +42,11 @@ from experiments.registry import Experiment
 from research import engine, optimizers, problems, smoothness, stats, validate
 
 REGIMES = smoothness.REGIMES[:3]
-"""The regimes every model runs (``momentum_clip`` runs for ``momentum_models`` only)."""
+"""The regimes every model runs (``momentum`` and ``momentum_clip`` run for
+``momentum_models`` only)."""
+
+MOMENTUM_REGIMES = smoothness.REGIMES[3:]
+"""SGD with momentum without clipping (the control) and with it, at the same lr."""
 
 SERIES = smoothness.SERIES
 """The per-point series of ``smoothness.along_training``, in its order."""
@@ -80,6 +84,8 @@ def optimizer_for(regime: str, m: dict, momentum: float):
         return optimizers.clipped_gd(m["lr_small"], float("inf"))
     if regime == "small_lr_clip":
         return optimizers.clipped_gd(m["lr_small"], m["clip"])
+    if regime == "momentum":  # an infinite threshold: the same family, so one compiled call
+        return optimizers.sgd_momentum(m["lr_small"], momentum, global_clipnorm=float("inf"))
     if regime == "momentum_clip":
         return optimizers.sgd_momentum(m["lr_small"], momentum, global_clipnorm=m["clip"])
     raise ValueError(f"regimes must be among {', '.join(REGIMES)}; got {regime!r}.")
@@ -144,7 +150,7 @@ def subsample_problem(name: str, m: dict):
 
 
 def train_batch(problem, optimizer_list, x0_list, keys, steps: int, log_every: int,
-                hvp_iters: int, subsample_fn=None):
+                hvp_iters: int, subsample_fn=None, hess_every: int = 1):
     """``smoothness.along_training`` for a batch of (optimizer, x0, key) triples whose
     optimizers share one ``update`` (one family), in one vmapped call split across devices.
 
@@ -163,7 +169,8 @@ def train_batch(problem, optimizer_list, x0_list, keys, steps: int, log_every: i
     keys = jnp.stack(keys)
     args = engine.pad_and_shard((x0, state0, keys), batch)
     run = jax.jit(jax.vmap(lambda x, s, k: smoothness.along_trajectory(
-        problem, update, steps, log_every, hvp_iters, x, s, k, subsample_fn=subsample_fn)))
+        problem, update, steps, log_every, hvp_iters, x, s, k, subsample_fn=subsample_fn,
+        hess_every=hess_every)))
     recs, div_at, _ = jax.device_get(run(*args))
     series = {n: np.asarray(r)[:batch] for n, r in zip(SERIES, recs, strict=True)}
     return series, np.asarray(div_at)[:batch]
@@ -221,6 +228,10 @@ def run(cfg: DictConfig) -> None:
         raise ValueError(f"log_every must divide steps; got steps={steps}, "
                          f"log_every={log_every}.")
     hvp_iters = validate.positive_int("hvp_iters", cfg.hvp_iters, minimum=0)  # 0: skip
+    hess_every = validate.positive_int("hess_every", cfg.hess_every)
+    hessian_models = list(cfg.hessian_models)
+    for name in hessian_models:
+        validate.choice("hessian_models", name, tuple(cfg.models))
     momentum = float(validate.in_interval("momentum", cfg.momentum, 0.0, 1.0))
     seeds = check_seeds(cfg.seeds)
     boot = {"n_boot": validate.positive_int("n_boot", cfg.n_boot),
@@ -259,10 +270,15 @@ def run(cfg: DictConfig) -> None:
         if m["steps"] % m["log_every"]:
             raise ValueError(f"models.{name}.log_every must divide models.{name}.steps; got "
                              f"steps={m['steps']}, log_every={m['log_every']}.")
-    rows = sum(len(m["regimes"]) + (name in cfg.momentum_models) for name, m in models.items())
+        m["hvp_iters"] = hvp_iters if name in hessian_models else 0
+        m["hess_every"] = hess_every
+    rows = sum(len(m["regimes"]) + len(MOMENTUM_REGIMES) * (name in cfg.momentum_models)
+               for name, m in models.items())
     boot["corrected"] = 1 - (1 - boot["level"]) / (2 * rows)
     say = Progress("smoothness")
     metrics = {"steps": steps, "log_every": log_every, "hvp_iters": hvp_iters,
+               "hess_every": hess_every,
+               "hessian_models": [n for n in models if models[n]["hvp_iters"] > 0],
                "models": list(models), "seeds": seeds, "estimators": list(ESTIMATORS),
                "subsample": {name: subs[name][1] for name in models},
                "bootstrap": {**boot, "method": "hierarchical circular block bootstrap "
@@ -280,7 +296,7 @@ def run(cfg: DictConfig) -> None:
         it = np.arange(0, m["steps"], m["log_every"])
         sub_problem, sub_info = subs[name]
         sub_fn = None if sub_problem is None else sub_problem.stochastic_fn
-        todo = m["regimes"] + (["momentum_clip"] if name in cfg.momentum_models else [])
+        todo = m["regimes"] + (list(MOMENTUM_REGIMES) if name in cfg.momentum_models else [])
         opts = {r: optimizer_for(r, m, momentum) for r in todo}
         families: dict = {}
         for r in todo:
@@ -290,7 +306,7 @@ def run(cfg: DictConfig) -> None:
             series, div_at = train_batch(
                 problem, [opts[r] for r in members for _ in seeds],
                 [x for _ in members for x in inits[name]], keys * len(members), m["steps"],
-                m["log_every"], hvp_iters, sub_fn)
+                m["log_every"], m["hvp_iters"], sub_fn, m["hess_every"])
             S = len(seeds)
             for i, r in enumerate(members):
                 results[r] = ({k: v[i * S:(i + 1) * S] for k, v in series.items()},
@@ -312,10 +328,11 @@ def run(cfg: DictConfig) -> None:
                 "model": name, "regime": regime, "problem": problem.description,
                 "optimizer": {"regime": regime, "lr": m["lr_large" if regime ==
                                                          "large_lr_clip" else "lr_small"],
-                              "clip": None if regime == "small_lr" else m["clip"],
-                              "momentum": momentum if regime == "momentum_clip" else 0.0},
+                              "clip": None if regime in ("small_lr", "momentum") else m["clip"],
+                              "momentum": momentum if regime in MOMENTUM_REGIMES else 0.0},
                 "seeds": seeds, "steps": m["steps"], "log_every": m["log_every"],
                 "subsample": sub_info,
+                "hessian": {"hvp_iters": m["hvp_iters"], "every": m["hess_every"]},
                 "diverged_at": int(div_at[0]),
                 "loss_first": float(loss[0][0]),
                 "loss_last": last[0],
@@ -326,10 +343,13 @@ def run(cfg: DictConfig) -> None:
                              "training_reason": [c.reason for c in checks],
                              "loss_last_quarter": [c.last for c in checks]},
             }
-            computed = {"traj": True, "sub": sub_fn is not None, "hess": hvp_iters > 0}
+            computed = {"traj": True, "sub": sub_fn is not None, "hess": m["hvp_iters"] > 0}
             for est in ESTIMATORS:
-                rec[est] = (_estimator_stats(out["grad_norm"], out[f"smoothness_{est}"], it,
-                                             seeds, training, boot)
+                # the Hessian's own points only: its log-differences pair measured neighbours
+                at = slice(None, None, m["hess_every"] if est == "hess" else 1)
+                rec[est] = (_estimator_stats(out["grad_norm"][:, at],
+                                             out[f"smoothness_{est}"][:, at], it[at], seeds,
+                                             training, boot)
                             if computed[est] else dict(NOT_COMPUTED))
             metrics["runs"][key] = rec
             t, h, u = rec["traj"], rec["hess"], rec["sub"]
@@ -348,20 +368,22 @@ EXPERIMENT = Experiment(
     order=10,
     figures=("smoothness",),
     result=records.Smoothness,
-    quick={"steps": 60, "log_every": 10, "hvp_iters": 5, "run_models": ["digits", "rnn"],
+    quick={"steps": 60, "log_every": 10, "hvp_iters": 5, "hess_every": 1,
+           "run_models": ["digits", "rnn"],
            "momentum_models": [], "seeds": [0, 1], "n_boot": 200,
            "models": {"digits": {"problem": {"hidden": 8}, "log_every": 10},
                       "rnn": {"problem": {"hidden": 8, "length": 10, "n": 32},
                               "log_every": 10}}},
-    seconds=(410.0, 14.0),
-    bigger=("seeds=[0,1,2,3,4,5,6,7,8,9] hvp_iters=20 log_every=5 "
+    seconds=(420.0, 14.0),
+    bigger=("seeds=[0,1,2,3,4,5,6,7,8,9] hvp_iters=20 hess_every=1 "
+            "hessian_models=[mlp,digits,rnn,lstm,char_lm,resnet_digits] log_every=5 "
                  "models.lstm.steps=1000 models.lstm.log_every=5 models.char_lm.steps=1000 "
                  "models.char_lm.log_every=5 models.resnet_digits.steps=1000 "
                  "models.resnet_digits.log_every=5 models.resnet_digits.problem.train_size=null "
                  "models.resnet_digits.regimes=[large_lr_clip,small_lr,small_lr_clip]",
             "ten seeds, 200 logged points per run over 1000 steps on every model, the "
-                 "ResNet on all 1,500 training images and in the fourth regime too, converged "
-                 "Hessian norms"),
+                 "ResNet on all 1,500 training images and in the fourth regime too, the "
+                 "Hessian norm at every logged point of every model"),
 )
 
 main = hydra_entry("smoothness", run)

@@ -27,7 +27,8 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullForma
 from research import plotting, smoothness
 
 TITLES = {"large_lr_clip": "large lr, clipped", "small_lr": "small lr",
-          "small_lr_clip": "small lr, clipped", "momentum_clip": "momentum 0.9, clipped"}
+          "small_lr_clip": "small lr, clipped", "momentum": "momentum 0.9, unclipped",
+          "momentum_clip": "momentum 0.9, clipped"}
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 """One marker per seed, in the record's seed order."""

@@ -355,7 +355,8 @@ def test_smoothness_claim_and_table_use_the_interval_verdicts():
             "b/large_lr_clip": run("b", "large_lr_clip", "no evidence"),
             "c/large_lr_clip": run("c", "large_lr_clip", "not training", training=False),
             "a/small_lr": run("a", "small_lr", "negative")}
-    rec = {"metrics": {"steps": 100, "log_every": 2, "hvp_iters": 20, "seeds": [0, 1, 2],
+    rec = {"metrics": {"steps": 100, "log_every": 2, "hvp_iters": 20, "hess_every": 1,
+                       "hessian_models": ["a", "b", "c"], "seeds": [0, 1, 2],
                        "models": ["a", "b", "c"], "runs": runs, "bootstrap": BOOTSTRAP,
                        "seed_level": SEED_LEVEL}}
     claim = claims.by_id()["smoothness_grows_with_gradient_norm"]
@@ -395,7 +396,8 @@ def test_smoothness_table_shows_the_subsample_estimator_next_to_the_full_batch_o
                                 "training": True, "diverged_at": -1,
                                 "traj": est("positive", 0.61), "sub": est("no evidence", -0.23),
                                 "hess": {"computed": False, "verdict": "not computed"}}}
-    rec = {"metrics": {"steps": 100, "log_every": 5, "hvp_iters": 0, "seeds": [0, 1],
+    rec = {"metrics": {"steps": 100, "log_every": 5, "hvp_iters": 0, "hess_every": 1,
+                       "hessian_models": [], "seeds": [0, 1],
                        "models": ["a"], "runs": runs, "bootstrap": BOOTSTRAP,
                        "seed_level": SEED_LEVEL,
                        "subsample": {"a": {"fraction": 0.1, "rows": 7, "train_rows": 70}}}}

@@ -290,6 +290,41 @@ def test_hvp_iters_zero_skips_only_the_hessian():
         np.testing.assert_array_equal(off[name], on[name], err_msg=name)
 
 
+def test_hess_every_measures_only_every_mth_point_and_leaves_the_rest_unchanged():
+    from research import optimizers
+
+    q = problems.quadratic(dim=3, condition=100.0)
+    every = smoothness.along_training(q, optimizers.gd(0.005), 60, 5, hvp_iters=30,
+                                      hess_every=4)
+    each = smoothness.along_training(q, optimizers.gd(0.005), 60, 5, hvp_iters=30)
+    h = every["smoothness_hess"]
+    measured = np.arange(h.size) % 4 == 0
+    assert np.all(np.isnan(h[~measured]))
+    np.testing.assert_allclose(h[measured], 100.0, rtol=1e-9)  # lambda_max of the quadratic
+    np.testing.assert_allclose(each["smoothness_hess"][measured], h[measured], rtol=1e-9)
+    for name in ("loss", "grad_norm", "smoothness_traj"):
+        np.testing.assert_array_equal(every[name], each[name], err_msg=name)
+
+
+def test_the_committed_study_measures_the_hessian_on_one_model_of_each_kind():
+    """Definition 1's quantity beside the trajectory estimate: a feed-forward, a
+    convolutional and a recurrent network, and the momentum control beside momentum with
+    clipping on the image models."""
+    from experiments import groups
+
+    cfg = groups.compose("smoothness")
+    assert cfg.hvp_iters > 0
+    kinds = {"mlp": "feed-forward", "digits": "feed-forward", "resnet_digits": "convolutional",
+             "rnn": "recurrent", "lstm": "recurrent", "char_lm": "recurrent"}
+    assert {kinds[m] for m in cfg.hessian_models} == {"feed-forward", "convolutional",
+                                                      "recurrent"}
+    assert set(cfg.hessian_models) <= set(cfg.run_models)
+    for name in cfg.hessian_models:
+        m = cfg.models[name]
+        points = m.get("steps", cfg.steps) // m.get("log_every", cfg.log_every)
+        assert points // cfg.hess_every >= 10, name  # enough points per seed for a slope
+
+
 # --------------------------------------------------------------------------- the experiment
 
 TINY = {"steps": 20, "log_every": 5, "seeds": [0, 1], "n_boot": 50,

@@ -83,6 +83,19 @@ def _subsample_sizes(m: dict) -> str:
     return ", ".join(parts)
 
 
+def _hessian_text(m: dict) -> str:
+    """How and where the Hessian norm was measured."""
+    on = m["hessian_models"]
+    if not on:
+        return "power iteration, not computed in this run (hvp_iters = 0)"
+    every = int(number(m["hess_every"]))
+    where = "every logged point" if every == 1 else f"every {every}th logged point"
+    off = [k for k in m["models"] if k not in on]
+    return (f"{m['hvp_iters']} power iterations warm-started from the previous measured "
+            f"point, at {where}, on {', '.join(on)}"
+            + (f" (not computed on {', '.join(off)})" if off else ""))
+
+
 def run_lengths_text(m: dict) -> str:
     """The runs' lengths: "S steps per run, logged every K" with " (except ...)" for the
     models whose runs have their own steps / log_every, or only the per-model list when no
@@ -116,8 +129,7 @@ def smoothness_table(record: dict) -> str:
         "is the same ratio with gradients averaged over a random subsample of the training "
         f"rows (the authors' own; {_subsample_sizes(m)}), drawn afresh at each logged point, "
         "the same rows at both points; ‖H‖ is the Hessian norm by "
-        + (f"{m['hvp_iters']} warm-started power iterations" if number(m['hvp_iters']) > 0
-           else "power iteration, not computed in this run (hvp_iters = 0)")
+        + _hessian_text(m)
         + ". Every correlation is of log L-hat "
         "against log ‖∇f‖. Pooled: over all seeds' logged points, with a "
         f"{100 * number(b['level']):.0f}% interval from a bootstrap over seeds and "
