@@ -392,21 +392,28 @@ def test_a_dead_submitit_job_fails_alone(tmp_path, reference):
     _same_rows(sweep_dir, expected)
 
 
-def test_sigterm_to_the_launcher_stops_its_submitit_jobs_before_counting(tmp_path):
-    """SIGTERM to the launcher alone (SIGINT takes the same path): its submitit jobs, children
-    of submitit's controller processes and not of the launcher, are gone when it exits, so
-    its line counts the records that will ever be there."""
-    signum = signal.SIGTERM
+@pytest.mark.parametrize("terminal", [
+    False, pytest.param(True, marks=pytest.mark.slow)])
+def test_sigterm_to_the_launcher_stops_its_submitit_jobs_before_counting(tmp_path, terminal):
+    """SIGTERM to the launcher alone, or a terminal's Ctrl-C (SIGINT to the whole process
+    group, submitit's controllers included): its submitit jobs, children of submitit's
+    controller processes and not of the launcher, are gone when it exits, so its line counts
+    the records that will ever be there, and it is the only line."""
+    signum = signal.SIGINT if terminal else signal.SIGTERM
     sweep_dir = tmp_path / "s"
     proc = _cli(sweep_dir, BASIC, "hydra/launcher=submitit_local",
                 "hydra.launcher.timeout_min=10", "x0=1.0,2.0", "engine.steps=2000000000",
-                "engine.record_every=2000000000", "progress=off")
+                "engine.record_every=2000000000", "progress=off", start_new_session=True)
     workers = []
     try:
         workers = _lock_holders(sweep_dir, (0, 1), timeout=120)
-        proc.send_signal(signum)
+        if terminal:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 128 + signum, err
+        assert "Traceback" not in err, err
         assert err.strip().splitlines()[-1] == (
             f"interrupted: 0 of 2 jobs finished (records in {sweep_dir}); the same command "
             "resumes the rest."), err

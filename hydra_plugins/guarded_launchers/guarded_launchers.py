@@ -253,10 +253,16 @@ class GuardedLocalLauncher(LocalLauncher):
         executor.update_parameters(**params)
         n = len(job_overrides)
         numbers = list(range(initial_job_idx, initial_job_idx + n))
-        jobs = executor.map_array(self, [list(o) for o in job_overrides],
-                                  ["hydra.sweep.dir"] * n, numbers,
-                                  [f"job_id_for_{i}" for i in numbers],
-                                  [Singleton.get_state()] * n)
+        # submitit's controllers inherit an ignored SIGINT: a terminal's Ctrl-C, sent to the
+        # whole process group, then reaches only this launcher, which stops them in _stop
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            jobs = executor.map_array(self, [list(o) for o in job_overrides],
+                                      ["hydra.sweep.dir"] * n, numbers,
+                                      [f"job_id_for_{i}" for i in numbers],
+                                      [Singleton.get_state()] * n)
+        finally:
+            signal.signal(signal.SIGINT, previous)
         returns: list[JobReturn] = []
         try:
             for number, overrides, job in zip(numbers, job_overrides, jobs, strict=True):
