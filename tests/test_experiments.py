@@ -64,6 +64,7 @@ def test_a_figure_worker_that_dies_fails_the_command_instead_of_hanging(tmp_path
     assert err.count("\n") == 0 and "a process drawing the figures died" in err, err
 
 
+@pytest.mark.slow  # the CLI-to-figure path runs fast in test_extending's walk-through
 def test_quartic_experiment_and_figure(tmp_path):
     out = tmp_path / "quartic_trajectories"
     r = _run("experiments.quartic_trajectories", "steps=400", f"out={out}")

@@ -97,6 +97,7 @@ def test_configure_refuses_a_nonpositive_device_count():
         runtime.configure(cpu_devices=0)
 
 
+@pytest.mark.slow  # a JAX process of its own, for a setting only a cluster task meets
 @pytest.mark.skipif(shutil.which("taskset") is None or not hasattr(os, "sched_getaffinity"),
                     reason="needs taskset and CPU affinity")
 def test_default_devices_are_the_cores_this_process_may_use_not_the_machines():

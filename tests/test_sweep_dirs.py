@@ -157,6 +157,7 @@ with results.lock(sys.argv[1]):
 """
 
 
+@pytest.mark.slow  # a sweep kept running while another starts: seconds of real jobs
 def test_another_sweep_into_a_running_ones_directory_is_refused_before_any_write(tmp_path,
                                                                                  run_cli):
     """A sweep whose first jobs are still running has no record yet; its multirun.yaml and
