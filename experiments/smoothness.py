@@ -30,16 +30,18 @@ constant predictor's loss).
 from __future__ import annotations
 
 import inspect
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from experiments import groups, records
+from experiments import groups, records, shards
 from experiments.common import Progress, check_seeds, hydra_entry, write
 from experiments.registry import Experiment
-from research import engine, optimizers, problems, smoothness, stats, validate
+from research import engine, optimizers, problems, results, smoothness, stats, validate
 
 REGIMES = smoothness.REGIMES[:3]
 """The regimes every model runs (``momentum`` and ``momentum_clip`` run for
@@ -221,7 +223,11 @@ def _ci(c: dict) -> str:
     return f"{c['estimate']:+.2f} [{c['lo']:+.2f}, {c['hi']:+.2f}]"
 
 
-def run(cfg: DictConfig) -> None:
+def study(cfg: DictConfig, say, only: list[str] | None = None) -> tuple[dict, dict]:
+    """The study's (metrics, traces), every model of ``run_models`` checked and the models in
+    ``only`` (default: all) trained and measured. A model's runs depend on its own settings
+    and the whole study's (its seeds, the corrected level), never on which other models run
+    in the same process: a shard's runs equal the single process's."""
     steps = validate.positive_int("steps", cfg.steps)
     log_every = validate.positive_int("log_every", cfg.log_every)
     if steps % log_every:
@@ -275,7 +281,6 @@ def run(cfg: DictConfig) -> None:
     rows = sum(len(m["regimes"]) + len(MOMENTUM_REGIMES) * (name in cfg.momentum_models)
                for name, m in models.items())
     boot["corrected"] = 1 - (1 - boot["level"]) / (2 * rows)
-    say = Progress("smoothness")
     metrics = {"steps": steps, "log_every": log_every, "hvp_iters": hvp_iters,
                "hess_every": hess_every,
                "hessian_models": [n for n in models if models[n]["hvp_iters"] > 0],
@@ -292,6 +297,8 @@ def run(cfg: DictConfig) -> None:
     traces = {}
     keys = [jax.random.PRNGKey(s) for s in seeds]
     for name, problem in built.items():
+        if only is not None and name not in only:
+            continue
         m = models[name]
         it = np.arange(0, m["steps"], m["log_every"])
         sub_problem, sub_info = subs[name]
@@ -359,7 +366,117 @@ def run(cfg: DictConfig) -> None:
                 f"{_ci(t['pooled']['spearman'])}, partial {_ci(t['pooled']['partial_spearman'])}"
                 f", detrended {_ci(t['pooled']['detrended'])} -> {t['verdict']}; sub -> "
                 f"{u['verdict']}; hess -> {h['verdict']}")
-    write(cfg, say, metrics, traces)
+    return metrics, traces
+
+
+NAME = "smoothness"
+PHASES = ("all", "models", "combine")
+"""all: every model in this process; models: shard ``shard`` of ``shards`` (the run models
+dealt to them in order), one record in ``shards_dir``; combine: the record from them."""
+PLACEMENT = ("phase", "shard", "shards", "shards_dir", "resume")
+"""Keys the study's record leaves out: how the work was split, not what it computed."""
+SHARD_EXIT = 1
+"""Exit status of a combine that finds shards missing or not matching (nothing written)."""
+
+
+class Incomplete(Exception):
+    """Shards are missing or do not match; the message names each one."""
+
+
+def _placement(cfg: DictConfig) -> tuple[str, int, int, Path, bool]:
+    phase = validate.choice("phase", cfg.phase, PHASES)
+    n = validate.positive_int("shards", cfg.shards)
+    shard = validate.positive_int("shard", cfg.shard, minimum=0)
+    if shard >= n:
+        raise ValueError(f"shard must be one of 0 to {n - 1} (shards={n}); got {shard}.")
+    if phase == "all" and (n, shard) != (1, 0):
+        raise ValueError(f"shards and shard split phase=models; phase=all runs every model "
+                         f"itself: give phase=models, or drop them (got shards={n}, "
+                         f"shard={shard}).")
+    if not isinstance(cfg.resume, bool):
+        raise ValueError(f"resume must be true or false; got {cfg.resume!r}.")
+    return phase, n, shard, Path(str(cfg.shards_dir)), cfg.resume
+
+
+def _record_config(cfg: DictConfig) -> DictConfig:
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    return OmegaConf.create({k: v for k, v in plain.items() if k not in PLACEMENT})
+
+
+def _shard_models(cfg: DictConfig, n: int, shard: int) -> list[str]:
+    names = list(cfg.run_models)
+    return [names[i] for i in shards.deal(len(names), n, shard)]
+
+
+def run_shard(cfg: DictConfig, say, n: int, shard: int, where_all: Path, resume: bool) -> None:
+    """Shard ``shard`` of ``n``: train and measure its models and write their runs, unless
+    its finished record is there already (``resume``)."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    code = shards.code_version(NAME)
+    mine = _shard_models(cfg, n, shard)
+    where = shards.directory(where_all, "models", shard)
+    label = f"models shard {shard} of {n}"
+    where.parent.mkdir(parents=True, exist_ok=True)
+    with results.lock(where, blocking=False) as held:
+        if not held:
+            say(f"{label}: another process is running it ({where}); skipped.")
+            return
+        why = shards.problem(where, config, code, "models", shard)
+        if why is None and resume:
+            say(f"{label}: finished already ({where}); nothing to run.")
+            return
+        if why is not None and why.startswith(shards.OTHER_CONFIG) and resume:
+            raise ValueError(f"shards_dir={where_all} holds {label}, which {why}; give another "
+                             "shards_dir, or resume=false to replace it.")
+        metrics, traces = study(cfg, say, only=mine)
+        shards.write(where, config, {"phase": "models", "shard": shard, "shards": n,
+                                     "models_run": mine, "runs": metrics["runs"]},
+                     traces, code)
+    say(f"{label}: wrote {where} ({', '.join(mine) or 'no model'}).")
+
+
+def run_combine(cfg: DictConfig, say, n: int, where_all: Path) -> None:
+    """The record from every shard's runs; ``Incomplete`` (nothing written) naming every
+    shard that is missing or does not match."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    code = shards.code_version(NAME)
+    runs, traces, missing = {}, {}, []
+    for i in range(n):
+        where = shards.directory(where_all, "models", i)
+        why = shards.problem(where, config, code, "models", i)
+        if why is None:
+            record, arrays = results.read_record(where)
+            if record["metrics"].get("models_run") != _shard_models(cfg, n, i):
+                why = "holds other models than this configuration deals it"
+            else:
+                runs.update(record["metrics"]["runs"])
+                traces.update(arrays)
+        if why is not None:
+            missing.append(f"models shard {i} of {n} ({where}) {why}")
+    if missing:
+        raise Incomplete(f"cannot combine {where_all}: " + "; ".join(missing)
+                         + "; nothing written: the phase=models command runs only what is "
+                         "missing")
+    metrics, _ = study(cfg, say, only=[])
+    metrics["runs"] = runs  # shards hold contiguous runs of models: the single run's order
+    say(f"combining {n} shards from {where_all}")
+    write(_record_config(cfg), say, metrics, traces)
+
+
+def run(cfg: DictConfig) -> None:
+    phase, n, shard, where_all, resume = _placement(cfg)
+    say = Progress(NAME)
+    if phase == "all":
+        write(_record_config(cfg), say, *study(cfg, say))
+        return
+    try:
+        if phase == "models":
+            run_shard(cfg, say, n, shard, where_all, resume)
+        else:
+            run_combine(cfg, say, n, where_all)
+    except Incomplete as err:
+        print(f"error: {err}.", file=sys.stderr)
+        sys.exit(SHARD_EXIT)
 
 
 EXPERIMENT = Experiment(
@@ -374,6 +491,7 @@ EXPERIMENT = Experiment(
            "models": {"digits": {"problem": {"hidden": 8}, "log_every": 10},
                       "rnn": {"problem": {"hidden": 8, "length": 10, "n": 32},
                               "log_every": 10}}},
+    placement=PLACEMENT,
     seconds=(420.0, 14.0),
     bigger=("seeds=[0,1,2,3,4,5,6,7,8,9] hvp_iters=20 hess_every=1 "
             "hessian_models=[mlp,digits,rnn,lstm,char_lm,resnet_digits] log_every=5 "
