@@ -12,8 +12,8 @@ from tests.conftest import record_numbers
 
 MODULE = "experiments.smoothness"
 TINY = ["steps=20", "log_every=10", "seeds=[0,1]", "n_boot=50", "hvp_iters=3", "hess_every=1",
-        "run_models=[digits,rnn]", "momentum_models=[digits]", "hessian_models=[rnn]",
-        "regimes=[large_lr_clip,small_lr]", "models.digits.problem.hidden=8",
+        "run_models=[digits,rnn]", "momentum_models=[]", "hessian_models=[rnn]",
+        "regimes=[large_lr_clip]", "models.digits.problem.hidden=8",
         "models.digits.log_every=10", "models.rnn.problem.hidden=8",
         "models.rnn.problem.length=10", "models.rnn.problem.n=32", "models.rnn.log_every=10"]
 
@@ -49,11 +49,8 @@ def test_shards_combine_into_the_single_record_and_a_missing_one_is_named(tmp_pa
     assert not (tmp_path / "none").exists()
     code, out, err = cli_in_process(MODULE, *shard_run)
     assert code == 0, err
-    assert "models shard 0 of 2: finished already" in out
+    assert "models shard 0 of 2: finished already" in out  # the same command: only shard 1
     assert "models shard 1 of 2: wrote" in out
-    code, _, err = cli_in_process(MODULE, *combine, f"out={tmp_path / 'again'}")
-    assert code == 0, err
-    _same(single, tmp_path / "again")
 
 
 def test_shard_keys_are_checked_before_anything_runs(tmp_path, cli_in_process):
