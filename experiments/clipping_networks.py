@@ -359,15 +359,6 @@ NAME = "clipping_networks"
 PHASES = ("all", "selection", "evaluation", "combine")
 """all: every block in this process, then the record; selection, evaluation: shard ``shard``
 of ``shards`` of that phase, one record in ``shards_dir``; combine: the record from them."""
-PLACEMENT = ("phase", "shard", "shards", "shards_dir", "resume")
-"""Keys the final record's config leaves out: how the work was split, not what it computed,
-so a sharded run and a single process write the same record."""
-SHARD_EXIT = 1
-"""Exit status when shards are missing or mismatched (2 is a bad config value)."""
-
-
-class Incomplete(Exception):
-    """Shard records that cannot be combined; the message names every one."""
 
 
 @dataclass(frozen=True)
@@ -403,20 +394,8 @@ def plan(cfg: DictConfig) -> Plan:
     chunk = cfg.chunk
     if chunk is not None:
         chunk = validate.positive_int("chunk (trajectories per engine call, or null)", chunk)
-    phase = validate.choice("phase", cfg.phase, PHASES)
-    shards_ = validate.positive_int("shards", cfg.shards)
-    shard = validate.positive_int("shard", cfg.shard, minimum=0)
-    if shard >= shards_:
-        raise ValueError(f"shard must be one of 0 to {shards_ - 1} (shards={shards_}); got "
-                         f"{shard}.")
-    if phase == "all" and (shards_, shard) != (1, 0):
-        raise ValueError(f"shards and shard split phase=selection and phase=evaluation; "
-                         f"phase=all runs every block itself: give phase=selection or "
-                         f"evaluation, or drop them (got shards={shards_}, shard={shard}).")
-    if not isinstance(cfg.resume, bool):
-        raise ValueError(f"resume must be true or false; got {cfg.resume!r}.")
-    return Plan(selection, evaluation, level, checked, chunk, phase, shards_, shard,
-                Path(str(cfg.shards_dir)), cfg.resume,
+    where = shards.placement(cfg, PHASES)
+    return Plan(selection, evaluation, level, checked, chunk, *where,
                 OmegaConf.to_container(cfg, resolve=True))
 
 
@@ -503,15 +482,11 @@ def combine(p: Plan, problems_: dict, grids: dict, traces: dict, cells: dict,
     return metrics, traces
 
 
-def _record_config(p: Plan) -> DictConfig:
-    return OmegaConf.create({k: v for k, v in p.config.items() if k not in PLACEMENT})
-
-
 def _write(p: Plan, say, metrics: dict, traces: dict) -> None:
     out = Path(str(p.config["out"]))
     if (out / results.RECORD_FILE).exists():
         say(f"replacing the record at {out}")
-    write(_record_config(p), say, metrics, traces)
+    write(shards.record_config(p.config), say, metrics, traces)
 
 
 def run_all(p: Plan, say) -> None:
@@ -561,11 +536,11 @@ def collect(p: Plan, phase: str, cells: dict | None, code: str):
 
 def _selection(p: Plan, code: str):
     """The selection, combined from its shard records: (blocks, grids, traces, chosen
-    cells); ``Incomplete`` naming every shard that is missing or does not match."""
+    cells); ``shards.Incomplete`` naming every shard that is missing or does not match."""
     sel_cells = {name: grid_cells(m) for name, m in p.models.items()}
     bl, outputs, problems_ = collect(p, "selection", sel_cells, code)
     if problems_:
-        raise Incomplete("; ".join(problems_))
+        raise shards.Incomplete("; ".join(problems_))
     grids, traces = combine_selection(p, bl, outputs)
     return grids, traces, {name: evaluated_cells(grids[name]) for name in p.models}
 
@@ -577,8 +552,8 @@ def run_shard(p: Plan, say) -> None:
     if p.phase == "evaluation":
         try:
             cells = _selection(p, code)[2]
-        except Incomplete as err:
-            raise Incomplete(f"phase=evaluation needs the whole selection: {err}; run (or "
+        except shards.Incomplete as err:
+            raise shards.Incomplete(f"phase=evaluation needs the whole selection: {err}; run (or "
                              "re-run) the phase=selection command first") from None
     else:
         cells = {name: grid_cells(m) for name, m in p.models.items()}
@@ -618,17 +593,17 @@ def run_shard(p: Plan, say) -> None:
 
 
 def run_combine(p: Plan, say) -> None:
-    """The record from every shard record; ``Incomplete`` (nothing written) naming every
+    """The record from every shard record; ``shards.Incomplete`` (nothing written) naming every
     shard that is missing or does not match."""
     code = shards.code_version(NAME)
     try:
         grids, traces, cells = _selection(p, code)
         selection_problems: list[str] = []
-    except Incomplete as err:
+    except shards.Incomplete as err:
         selection_problems, cells = [str(err)], None
     bl, outputs, problems_ = collect(p, "evaluation", cells, code)
     if selection_problems or problems_:
-        raise Incomplete(f"cannot combine {p.shards_dir}: "
+        raise shards.Incomplete(f"cannot combine {p.shards_dir}: "
                          + "; ".join(selection_problems + problems_)
                          + "; nothing written: the phase commands run only what is missing")
     problems_by_model = {name: _problem(name, m) for name, m in p.models.items()}
@@ -642,9 +617,9 @@ def run(cfg: DictConfig) -> None:
     say = Progress(NAME)
     try:
         {"all": run_all, "combine": run_combine}.get(p.phase, run_shard)(p, say)
-    except Incomplete as err:
+    except shards.Incomplete as err:
         print(f"error: {err}.", file=sys.stderr)
-        sys.exit(SHARD_EXIT)
+        sys.exit(shards.EXIT)
 
 
 class CheckFirst(Callback):
@@ -658,9 +633,9 @@ class CheckFirst(Callback):
             # Hydra turns a callback's exceptions into warnings; SystemExit passes through.
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
-        except Incomplete as err:
+        except shards.Incomplete as err:
             print(f"error: {err}.", file=sys.stderr)
-            sys.exit(SHARD_EXIT)
+            sys.exit(shards.EXIT)
 
     @staticmethod
     def _check(config: DictConfig) -> None:
@@ -684,8 +659,8 @@ class CheckFirst(Callback):
         if p.phase == "evaluation":
             try:
                 _selection(p, shards.code_version(NAME))
-            except Incomplete as err:
-                raise Incomplete(f"phase=evaluation needs the whole selection: {err}; run "
+            except shards.Incomplete as err:
+                raise shards.Incomplete(f"phase=evaluation needs the whole selection: {err}; run "
                                  "(or re-run) the phase=selection command first") from None
 
 
@@ -711,7 +686,7 @@ EXPERIMENT = Experiment(
             "rnn": {"problem": {"hidden": 8, "length": 10, "n": 32}, "steps": 40,
                     "record_every": 10, "evaluation_record_every": 10, "target": 0.15,
                     "lrs": [0.1, 1.0], "thresholds": [1.0]}}},
-    placement=PLACEMENT,
+    placement=shards.RECORD_PLACEMENT,
     seconds=(200.0, 20.0),
     bigger=("selection_seeds=[0,1,2,3,4] evaluation_seeds=[100,101,102,103,104,105,106,107,"
             "108,109,110,111,112,113,114,115,116,117,118,119] models.char_lm.steps=1000 "

@@ -21,6 +21,7 @@ import hashlib
 import math
 import socket
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -28,7 +29,52 @@ from research import results
 
 PLACEMENT = ("phase", "shard", "shards_dir", "resume", "out")
 """Config keys that say which part runs and where it is written, not what is computed."""
+RECORD_PLACEMENT = ("phase", "shard", "shards", "shards_dir", "resume")
+"""The keys an experiment's final record leaves out: how the work was split, not what it
+computed, so a sharded run and a single process write the same record."""
+EXIT = 1
+"""Exit status when shards are missing or mismatched (2 is a bad config value)."""
 MISSING = "is missing (not run yet, or its job failed)"
+
+
+class Incomplete(Exception):
+    """Shard records that cannot be combined; the message names every one."""
+
+
+class Placement(NamedTuple):
+    phase: str
+    shards: int
+    shard: int
+    shards_dir: Path
+    resume: bool
+
+
+def placement(cfg, phases: tuple[str, ...]) -> Placement:
+    """The config's placement keys, checked (``ValueError`` naming the key). ``phases``: the
+    experiment's phases, the first running everything in one process, the last combining
+    the shards, the ones between split into shards."""
+    from research import validate
+
+    phase = validate.choice("phase", cfg.phase, phases)
+    n = validate.positive_int("shards", cfg.shards)
+    shard = validate.positive_int("shard", cfg.shard, minimum=0)
+    if shard >= n:
+        raise ValueError(f"shard must be one of 0 to {n - 1} (shards={n}); got {shard}.")
+    if phase == phases[0] and (n, shard) != (1, 0):
+        split = [f"phase={p}" for p in phases[1:-1]]
+        raise ValueError(f"shards and shard split {' and '.join(split)}; phase={phase} runs "
+                         f"everything itself: give {' or '.join(split)}, or drop them (got "
+                         f"shards={n}, shard={shard}).")
+    if not isinstance(cfg.resume, bool):
+        raise ValueError(f"resume must be true or false; got {cfg.resume!r}.")
+    return Placement(phase, n, shard, Path(str(cfg.shards_dir)), cfg.resume)
+
+
+def record_config(config: dict):
+    """The final record's config: ``config`` (plain) without ``RECORD_PLACEMENT``."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create({k: v for k, v in config.items() if k not in RECORD_PLACEMENT})
 OTHER_CONFIG = "has another configuration"
 
 

@@ -373,36 +373,6 @@ NAME = "smoothness"
 PHASES = ("all", "models", "combine")
 """all: every model in this process; models: shard ``shard`` of ``shards`` (the run models
 dealt to them in order), one record in ``shards_dir``; combine: the record from them."""
-PLACEMENT = ("phase", "shard", "shards", "shards_dir", "resume")
-"""Keys the study's record leaves out: how the work was split, not what it computed."""
-SHARD_EXIT = 1
-"""Exit status of a combine that finds shards missing or not matching (nothing written)."""
-
-
-class Incomplete(Exception):
-    """Shards are missing or do not match; the message names each one."""
-
-
-def _placement(cfg: DictConfig) -> tuple[str, int, int, Path, bool]:
-    phase = validate.choice("phase", cfg.phase, PHASES)
-    n = validate.positive_int("shards", cfg.shards)
-    shard = validate.positive_int("shard", cfg.shard, minimum=0)
-    if shard >= n:
-        raise ValueError(f"shard must be one of 0 to {n - 1} (shards={n}); got {shard}.")
-    if phase == "all" and (n, shard) != (1, 0):
-        raise ValueError(f"shards and shard split phase=models; phase=all runs every model "
-                         f"itself: give phase=models, or drop them (got shards={n}, "
-                         f"shard={shard}).")
-    if not isinstance(cfg.resume, bool):
-        raise ValueError(f"resume must be true or false; got {cfg.resume!r}.")
-    return phase, n, shard, Path(str(cfg.shards_dir)), cfg.resume
-
-
-def _record_config(cfg: DictConfig) -> DictConfig:
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    return OmegaConf.create({k: v for k, v in plain.items() if k not in PLACEMENT})
-
-
 def _shard_models(cfg: DictConfig, n: int, shard: int) -> list[str]:
     names = list(cfg.run_models)
     return [names[i] for i in shards.deal(len(names), n, shard)]
@@ -454,29 +424,30 @@ def run_combine(cfg: DictConfig, say, n: int, where_all: Path) -> None:
         if why is not None:
             missing.append(f"models shard {i} of {n} ({where}) {why}")
     if missing:
-        raise Incomplete(f"cannot combine {where_all}: " + "; ".join(missing)
+        raise shards.Incomplete(f"cannot combine {where_all}: " + "; ".join(missing)
                          + "; nothing written: the phase=models command runs only what is "
                          "missing")
     metrics, _ = study(cfg, say, only=[])
     metrics["runs"] = runs  # shards hold contiguous runs of models: the single run's order
     say(f"combining {n} shards from {where_all}")
-    write(_record_config(cfg), say, metrics, traces)
+    write(shards.record_config(config), say, metrics, traces)
 
 
 def run(cfg: DictConfig) -> None:
-    phase, n, shard, where_all, resume = _placement(cfg)
+    phase, n, shard, where_all, resume = shards.placement(cfg, PHASES)
     say = Progress(NAME)
     if phase == "all":
-        write(_record_config(cfg), say, *study(cfg, say))
+        write(shards.record_config(OmegaConf.to_container(cfg, resolve=True)), say,
+              *study(cfg, say))
         return
     try:
         if phase == "models":
             run_shard(cfg, say, n, shard, where_all, resume)
         else:
             run_combine(cfg, say, n, where_all)
-    except Incomplete as err:
+    except shards.Incomplete as err:
         print(f"error: {err}.", file=sys.stderr)
-        sys.exit(SHARD_EXIT)
+        sys.exit(shards.EXIT)
 
 
 EXPERIMENT = Experiment(
@@ -491,7 +462,7 @@ EXPERIMENT = Experiment(
            "models": {"digits": {"problem": {"hidden": 8}, "log_every": 10},
                       "rnn": {"problem": {"hidden": 8, "length": 10, "n": 32},
                               "log_every": 10}}},
-    placement=PLACEMENT,
+    placement=shards.RECORD_PLACEMENT,
     seconds=(420.0, 14.0),
     bigger=("seeds=[0,1,2,3,4,5,6,7,8,9] hvp_iters=20 hess_every=1 "
             "hessian_models=[mlp,digits,rnn,lstm,char_lm,resnet_digits] log_every=5 "

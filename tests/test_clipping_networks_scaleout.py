@@ -3,8 +3,6 @@ the record combined from the shards equals the single process's bit for bit, thr
 launcher; a missing or mismatched shard is named in one line and nothing is written; the same
 command re-runs only what is missing."""
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -14,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments import clipping_networks, quick, registry, shards
+from experiments import quick, registry, shards
 from research import results
 
 ROOT = Path(__file__).resolve().parents[1]
+CN = "experiments.clipping_networks"
 SMALL = {"run_models": ["rnn"], "chunk": 4}
 """The cheapest model, its 12 selection and 12 evaluation trajectories in calls of 4: three
 calls per phase, dealt to two shards as two and one."""
@@ -35,22 +34,6 @@ def _args(shards_dir: Path, *more: str) -> list[str]:
     """The command line of the quick size with ``SMALL`` into ``shards_dir``."""
     return [*_flat(dict(registry.get("clipping_networks").quick)), *_flat(SMALL),
             "shards=2", f"shards_dir={shards_dir}", *more]
-
-
-def _in_process(*args: str) -> tuple[int, str, str]:
-    """``python -m experiments.clipping_networks <args>`` in this process (the basic launcher
-    runs a multirun's jobs here): (exit status, stdout, stderr)."""
-    saved = sys.argv
-    sys.argv = ["clipping_networks", *args]
-    out, err, code = io.StringIO(), io.StringIO(), 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            clipping_networks.main()
-    except SystemExit as stop:
-        code = stop.code
-    finally:
-        sys.argv = saved
-    return code, out.getvalue(), err.getvalue()
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -90,14 +73,14 @@ def test_split_deal_and_pad():
     assert shards.pad([1, 2], 4) == [1, 2, 2, 2] and shards.pad([1, 2], 2) == [1, 2]
 
 
-def test_shards_through_the_basic_launcher_give_the_single_record(tmp_path, single):
+def test_shards_through_the_basic_launcher_give_the_single_record(tmp_path, single, cli_in_process):
     where = tmp_path / "shards"
-    code, out, err = _in_process("-m", *_args(where, "phase=selection", "shard=range(0,2)"))
+    code, out, err = cli_in_process(CN, "-m", *_args(where, "phase=selection", "shard=range(0,2)"))
     assert code == 0, err
     assert "trajectories 1-8 of 12, 2 calls of 4 trajectories" in out
-    code, out, err = _in_process("-m", *_args(where, "phase=evaluation", "shard=range(0,2)"))
+    code, out, err = cli_in_process(CN, "-m", *_args(where, "phase=evaluation", "shard=range(0,2)"))
     assert code == 0, err
-    code, out, err = _in_process(*_args(where, "phase=combine", f"out={tmp_path / 'rec'}"))
+    code, out, err = cli_in_process(CN, *_args(where, "phase=combine", f"out={tmp_path / 'rec'}"))
     assert code == 0, err
     _same_record(tmp_path / "rec", single)
 
@@ -110,20 +93,20 @@ def test_shards_through_the_basic_launcher_give_the_single_record(tmp_path, sing
     rec = json.loads(text)
     rec["metrics"]["code"] = "0" * 16
     stale.write_text(json.dumps(rec))
-    code, out, err = _in_process(*_args(where, "phase=combine", f"out={tmp_path / 'none'}"))
-    assert code == clipping_networks.SHARD_EXIT and err.count("\n") == 1, err
+    code, out, err = cli_in_process(CN, *_args(where, "phase=combine", f"out={tmp_path / 'none'}"))
+    assert code == shards.EXIT and err.count("\n") == 1, err
     assert f"selection shard 1 of 2 ({lost}) is missing" in err
     assert "evaluation shard 0 of 2" in err and "other code" in err
     assert not (tmp_path / "none").exists()
     # the evaluation refuses before Hydra writes anything while the selection lacks a shard
-    code, out, err = _in_process("-m", *_args(tmp_path / "other", "phase=evaluation",
+    code, out, err = cli_in_process(CN, "-m", *_args(tmp_path / "other", "phase=evaluation",
                                               "shard=range(0,2)"))
-    assert code == clipping_networks.SHARD_EXIT and "selection shard 0 of 2" in err
+    assert code == shards.EXIT and "selection shard 0 of 2" in err
     assert not (tmp_path / "other").exists()
 
     # the same commands re-run only the missing shard and the stale one
     kept = (where / "selection" / "0" / "record.json").read_text()
-    code, out, err = _in_process("-m", *_args(where, "phase=selection", "shard=range(0,2)"))
+    code, out, err = cli_in_process(CN, "-m", *_args(where, "phase=selection", "shard=range(0,2)"))
     assert code == 0, err
     assert "selection shard 0 of 2: finished already" in out
     # one engine call: shard 1's block; shard 0's two are not run again
@@ -132,23 +115,23 @@ def test_shards_through_the_basic_launcher_give_the_single_record(tmp_path, sing
     assert (where / "selection" / "0" / "record.json").read_text() == kept
     assert json.loads((lost / "record.json").read_text())["metrics"] == json.loads(
         lost_record)["metrics"]
-    code, out, err = _in_process("-m", *_args(where, "phase=evaluation", "shard=range(0,2)"))
+    code, out, err = cli_in_process(CN, "-m", *_args(where, "phase=evaluation", "shard=range(0,2)"))
     assert code == 0, err
     assert "evaluation shard 0 of 2: its record" in out and "other code" in out
     assert "evaluation shard 1 of 2: finished already" in out
-    code, out, err = _in_process(*_args(where, "phase=combine", f"out={tmp_path / 'again'}"))
+    code, out, err = cli_in_process(CN, *_args(where, "phase=combine", f"out={tmp_path / 'again'}"))
     assert code == 0, err
     _same_record(tmp_path / "again", single)
 
 
-def test_a_shard_of_another_configuration_is_not_replaced(tmp_path):
+def test_a_shard_of_another_configuration_is_not_replaced(tmp_path, cli_in_process):
     where = tmp_path / "shards"
     (where / "selection" / "0").mkdir(parents=True)
     config = {"selection_seeds": [0], "models": {}, "shards": 2}
     shards.write(where / "selection" / "0", config,
                  {"phase": "selection", "shard": 0, "shards": 2, "blocks": []}, {}, "x")
     before = (where / "selection" / "0" / "record.json").read_text()
-    code, out, err = _in_process("-m", *_args(where, "phase=selection", "shard=range(0,2)"))
+    code, out, err = cli_in_process(CN, "-m", *_args(where, "phase=selection", "shard=range(0,2)"))
     assert code == 2 and err.count("\n") == 1, err
     assert "has another configuration" in err and "resume=false" in err
     assert (where / "selection" / "0" / "record.json").read_text() == before
@@ -160,16 +143,17 @@ def test_a_shard_of_another_configuration_is_not_replaced(tmp_path):
     ("phase=selektion", "phase must be one of 'all', 'selection', 'evaluation', 'combine'"),
     ("chunk=0", "chunk (trajectories per engine call, or null) must be an integer >= 1"),
 ])
-def test_bad_values_stop_a_multirun_before_it_writes(tmp_path, override, words):
+def test_bad_values_stop_a_multirun_before_it_writes(tmp_path, override, words, cli_in_process):
     args = _args(tmp_path / "s", "phase=selection", "shard=range(0,2)")
-    code, out, err = _in_process("-m", *args, override)
+    code, out, err = cli_in_process(CN, "-m", *args, override)
     assert code == 2 and err.count("\n") == 1 and words in err, err
     assert not (tmp_path / "s").exists()
 
 
-def test_phase_all_takes_no_shard(tmp_path):
-    code, out, err = _in_process(*_args(tmp_path, "shard=1", f"out={tmp_path / 'r'}"))
-    assert code == 2 and "phase=all runs every block itself" in err
+def test_phase_all_takes_no_shard(tmp_path, cli_in_process):
+    code, out, err = cli_in_process(CN, *_args(tmp_path, "shard=1", f"out={tmp_path / 'r'}"))
+    assert code == 2 and ("phase=all runs everything itself: give phase=selection or "
+                          "phase=evaluation") in err
     assert not (tmp_path / "r").exists()
 
 
