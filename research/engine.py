@@ -73,6 +73,8 @@ class RunResult:
       iterations: the iterate indices t of the trace columns, (n_recorded,):
         0, k, 2k, ..., steps for ``record_every = k``.
       iterations_to_eps: (batch,) first t with ||grad f(x_t)|| <= eps, else -1.
+      iterations_to_target: (batch,) first t with f(x_t) <= f_target, checked at every
+        step whatever ``record_every``, else -1 (all -1 without ``f_target``).
       diverged: (batch,) True when the trajectory became non-finite.
       diverged_at: (batch,) the t whose step (or value at x_t) was non-finite, else -1.
       x: the final iterates (last finite ones for diverged trajectories), batched pytree.
@@ -84,6 +86,7 @@ class RunResult:
     diverged: np.ndarray
     diverged_at: np.ndarray
     x: Any
+    iterations_to_target: np.ndarray
 
     @property
     def batch_size(self) -> int:
@@ -110,6 +113,7 @@ class Carry(NamedTuple):
       state: the optimizer's state (hyperparameters kept out: they are loop constants).
       alive: False from the first non-finite step on.
       hit: the first t with ||grad f(x_t)|| <= eps, else -1.
+      reached: the first t with f(x_t) <= f_target, else -1.
       diverged_at: the t whose step (or value at x_t) was non-finite, else -1.
       key: the PRNG key of a stochastic problem.
       t: the iteration reached.
@@ -119,6 +123,7 @@ class Carry(NamedTuple):
     state: Any
     alive: Any
     hit: Any
+    reached: Any
     diverged_at: Any
     key: Any
     t: Any
@@ -148,9 +153,12 @@ def _hyper_apply(update, state0):
     return apply, state0.inner
 
 
-def _step_function(fn, stochastic_fn, apply, trace_x, observe, trace_grad_norm, eps):
+def _step_function(fn, stochastic_fn, apply, trace_x, observe, trace_grad_norm, eps,
+                   f_target):
     """``step(carry, record) -> (carry, Recorded | None)``: one optimizer step of one
-    trajectory, frozen once non-finite; ``record`` (static) also measures the iterate."""
+    trajectory, frozen once non-finite; ``record`` (static) also measures the iterate.
+    f(x_t) is compared with ``f_target`` at every step; NaN turns that off (a stochastic
+    problem then skips f at unrecorded steps)."""
     exact = jax.value_and_grad(fn)
     stochastic = stochastic_fn is not None
     sampled = jax.grad(stochastic_fn) if stochastic else None
@@ -167,7 +175,10 @@ def _step_function(fn, stochastic_fn, apply, trace_x, observe, trace_grad_norm, 
             elif record:
                 f, gn = fn(c.x), nan
             else:
-                f, gn = nan, global_norm(g)
+                # f_target is one number for the whole batch, so under vmap this stays a
+                # branch: runs that track nothing do not pay for f
+                f = jax.lax.cond(jnp.isnan(f_target), lambda x: nan, fn, c.x)
+                gn = global_norm(g)
             gn_used = global_norm(g)
         else:
             f, g = exact(c.x)
@@ -177,6 +188,9 @@ def _step_function(fn, stochastic_fn, apply, trace_x, observe, trace_grad_norm, 
         if record or not stochastic:  # f and gn are the exact values at x_t
             ok = ok & jnp.isfinite(f)
             hit = jnp.where((hit < 0) & ok & (gn <= eps), c.t, hit)
+        # an observation only: a non-finite f at an unrecorded step does not end the run
+        reached = jnp.where((c.reached < 0) & ok & jnp.isfinite(f) & (f <= f_target), c.t,
+                            c.reached)
         u, new_state = apply(g, c.state, c.x)
         x_new = optax.apply_updates(c.x, u)
         ok_new = ok & all_finite(x_new)
@@ -190,7 +204,8 @@ def _step_function(fn, stochastic_fn, apply, trace_x, observe, trace_grad_norm, 
                            jax.tree_util.tree_map(lambda a: jnp.where(alive, a, nan), c.x)
                            if trace_x else None)
         return Carry(freeze(ok_new, x_new, c.x), freeze(ok_new, new_state, c.state), ok_new,
-                     hit, jnp.where(c.alive & ~ok_new, c.t, c.diverged_at), key, c.t + 1), rec
+                     hit, reached, jnp.where(c.alive & ~ok_new, c.t, c.diverged_at), key,
+                     c.t + 1), rec
 
     return step
 
@@ -249,7 +264,7 @@ def scan_recorded(step, carry0, n_blocks: int, record_every: int = 1, *,
     return carry, recs
 
 
-def _finish(fn, observe, steps: int, carry: Carry, recs: Recorded, eps):
+def _finish(fn, observe, steps: int, carry: Carry, recs: Recorded, eps, f_target):
     """Measure the final iterate and append it to the traces (the run's last column)."""
     nan = jnp.asarray(jnp.nan, dtype=jnp.result_type(float))
     f_last, g_last = jax.value_and_grad(fn)(carry.x)
@@ -257,6 +272,7 @@ def _finish(fn, observe, steps: int, carry: Carry, recs: Recorded, eps):
     alive, t = carry.alive, carry.t
     ok = alive & jnp.isfinite(f_last) & jnp.isfinite(gn_last)
     hit = jnp.where((carry.hit < 0) & ok & (gn_last <= eps), t, carry.hit)
+    reached = jnp.where((carry.reached < 0) & ok & (f_last <= f_target), t, carry.reached)
     div_at = jnp.where(alive & ~ok, t, carry.diverged_at)
     last = alive & (t == steps)  # False when stop_at_eps ended the run early
     fs = jnp.append(recs.f, jnp.where(last, f_last, nan))
@@ -268,36 +284,37 @@ def _finish(fn, observe, steps: int, carry: Carry, recs: Recorded, eps):
     if recs.x is not None:
         xs = jax.tree_util.tree_map(
             lambda r, a: jnp.concatenate([r, jnp.where(last, a, nan)[None]]), recs.x, carry.x)
-    return carry.x, fs, gns, hs, obs, hit, div_at, xs
+    return carry.x, fs, gns, hs, obs, hit, reached, div_at, xs
 
 
 def _trajectory(fn, stochastic_fn, update, steps: int, record_every: int, stop_at_eps: bool,
-                trace_x: bool, progress: bool, observe: tuple, trace_grad_norm: bool, x0,
-                state0, key, eps):
+                trace_x: bool, progress: bool, observe: tuple, trace_grad_norm: bool,
+                x0, state0, key, eps, f_target):
     """One trajectory of the problem with objective ``fn`` (and minibatch estimate
     ``stochastic_fn`` or None); vmapped over the batch by ``_run_batch``."""
     apply, inner0 = _hyper_apply(update, state0)
-    step = _step_function(fn, stochastic_fn, apply, trace_x, observe, trace_grad_norm, eps)
+    step = _step_function(fn, stochastic_fn, apply, trace_x, observe, trace_grad_norm, eps,
+                          f_target)
     minus_one = jnp.asarray(-1, dtype=jnp.int32)
-    carry0 = Carry(x0, inner0, jnp.asarray(True), minus_one, minus_one, key,
+    carry0 = Carry(x0, inner0, jnp.asarray(True), minus_one, minus_one, minus_one, key,
                    jnp.asarray(0, dtype=jnp.int32))
     # stop_at_eps: blocks run while the trajectory is alive and has not reached eps
     running = (lambda c: c.alive & (c.hit < 0)) if stop_at_eps else None
     carry, recs = scan_recorded(step, carry0, steps // record_every, record_every,
                                 progress=progress, running=running)
-    return _finish(fn, observe, steps, carry, recs, eps)
+    return _finish(fn, observe, steps, carry, recs, eps, f_target)
 
 
 @functools.partial(jax.jit, static_argnames=("fn", "stochastic_fn", "update", "steps",
                                              "record_every", "stop_at_eps", "trace_x",
                                              "progress", "observe", "trace_grad_norm"))
 def _run_batch(fn, stochastic_fn, update, steps, record_every, stop_at_eps, trace_x, progress,
-               observe, trace_grad_norm, x0, state0, keys, eps):
+               observe, trace_grad_norm, x0, state0, keys, eps, f_target):
     global TRACE_COUNT
     TRACE_COUNT += 1
     traj = functools.partial(_trajectory, fn, stochastic_fn, update, steps, record_every,
                              stop_at_eps, trace_x, progress, observe, trace_grad_norm)
-    return jax.vmap(traj, in_axes=(0, 0, 0, None))(x0, state0, keys, eps)
+    return jax.vmap(traj, in_axes=(0, 0, 0, None, None))(x0, state0, keys, eps, f_target)
 
 
 def clear_compiled() -> None:
@@ -437,7 +454,7 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
         eps: float | None = None, record_every: int = 1, key=0,
         stop_at_eps: bool = False, trace_x: bool = False, progress=None,
         per_trajectory_keys: bool = False, observe=None,
-        trace_grad_norm: bool = True) -> RunResult:
+        trace_grad_norm: bool = True, f_target: float | None = None) -> RunResult:
     """Run ``optimizer`` on ``problem`` from every point of the batch ``x0``.
 
     Args:
@@ -476,6 +493,9 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
         recorded iterates (only f is evaluated there): ``trace["grad_norm"]`` is then
         NaN except at the last iterate, and ``eps`` is checked there only. For a
         deterministic problem the exact gradient is the step's own, so this changes nothing.
+      f_target: None, or a number: ``iterations_to_target`` is the first t with
+        f(x_t) <= f_target, checked at every step (a stochastic problem then evaluates its
+        exact f at every step; it changes no trace, count or divergence flag).
 
     Returns:
       A ``RunResult``; its arrays are NumPy arrays.
@@ -494,20 +514,27 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
     batch = batch_size(x0)
     state0 = batched_state(optimizer, x0, batch)
     keys = _trajectory_keys(key, batch, per_trajectory_keys)
+    if f_target is not None and not (np.ndim(f_target) == 0
+                                     and np.isfinite(validate._concrete(f_target))):
+        raise ValueError(f"f_target must be None or a finite number; got {f_target!r}.")
     eps_arg = jnp.asarray(-1.0 if eps is None else eps, dtype=float)
+    target_arg = jnp.asarray(np.nan if f_target is None else f_target, dtype=float)
     observed = _observed(observe)
     x0_, state0_, keys_ = pad_and_shard((x0, state0, keys), batch)
     with _progress_to(progress):
         out = _run_batch(problem.fn, problem.stochastic_fn, optimizer.update, steps,
                          record_every, bool(stop_at_eps), bool(trace_x), progress is not None,
                          observed, bool(trace_grad_norm) or problem.stochastic_fn is None,
-                         x0_, state0_, keys_, eps_arg)
+                         x0_, state0_, keys_, eps_arg, target_arg)
         out = jax.block_until_ready(out)
-    x, fs, gns, hs, obs, hit, div_at, xs = jax.tree_util.tree_map(lambda a: a[:batch], out)
-    fs, gns, hs, obs, hit, div_at, xs = jax.device_get((fs, gns, hs, obs, hit, div_at, xs))
+    x, fs, gns, hs, obs, hit, reached, div_at, xs = jax.tree_util.tree_map(
+        lambda a: a[:batch], out)
+    fs, gns, hs, obs, hit, reached, div_at, xs = jax.device_get(
+        (fs, gns, hs, obs, hit, reached, div_at, xs))
     trace = {"f": fs, "grad_norm": gns, "step_size": hs}
     trace.update({name: o for (name, _), o in zip(observed, obs, strict=True)})
     if trace_x:
         trace["x"] = xs
     return RunResult(trace=trace, iterations=np.arange(0, steps + 1, record_every),
-                     iterations_to_eps=hit, diverged=div_at >= 0, diverged_at=div_at, x=x)
+                     iterations_to_eps=hit, diverged=div_at >= 0, diverged_at=div_at, x=x,
+                     iterations_to_target=reached)

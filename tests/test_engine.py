@@ -291,3 +291,47 @@ def test_clipped_steps_are_finite_on_huge_finite_gradients(make):
         # effective step ||x_{t+1} - x_t|| / ||g_t|| = 1e51 / (4 x_t^3); none after the last
         np.testing.assert_allclose(res.trace["step_size"][b, :-1], 1e51 / (4 * x[:-1] ** 3),
                                    rtol=1e-13)
+
+
+def test_steps_to_a_target_loss_are_counted_at_every_step_as_a_plain_loop_counts():
+    # minibatch SGD on logistic regression, recorded every 10th step only: the count is the
+    # first t with the exact f(x_t) <= target, from a loop that draws the same minibatches
+    p = problems.logistic()
+    x0, lr, steps, every = p.batch_x0(3), 0.5, 60, 10
+    grad = jax.jit(jax.grad(p.stochastic_fn))
+    fs = np.empty((3, steps + 1))
+    for b, key in enumerate(jax.random.split(jax.random.PRNGKey(7), 3)):
+        x = x0[b]
+        for t in range(steps + 1):
+            fs[b, t] = float(p.fn(x))
+            key, sub = jax.random.split(key)
+            x = x - lr * grad(x, sub)
+    lowest = np.sort(fs.min(axis=1))
+    target = float(lowest[:2].mean())  # reached by one trajectory, not by the others
+    below = fs <= target
+    want = np.where(below.any(axis=1), np.argmax(below, axis=1), -1)
+    assert (want >= 0).any() and (want < 0).any()
+    assert want[want >= 0].min() % every  # a crossing between two recorded steps
+    gap = np.abs(fs - target).min() / target
+    assert gap > 1e-9  # no crossing within rounding of the target, so the count is exact
+    opt = optimizers.gd(lr)
+    plain = engine.run(p, opt, x0, steps, record_every=every, key=7)
+    res = engine.run(p, opt, x0, steps, record_every=every, key=7, f_target=target)
+    assert list(res.iterations_to_target) == list(want)
+    assert list(plain.iterations_to_target) == [-1, -1, -1]
+    for k in plain.trace:  # an observation only: nothing else changes
+        assert np.array_equal(plain.trace[k], res.trace[k], equal_nan=True), k
+    assert np.array_equal(plain.diverged_at, res.diverged_at)
+
+
+def test_a_diverged_trajectory_reaches_no_target_after_its_divergence():
+    # GD with lr 0.1 on x^4: from 10 it overflows; from 1 it reaches f <= 0.1 at t = 2
+    p = problems.quartic()
+    res = engine.run(p, optimizers.gd(0.1), jnp.array([[1.0], [10.0]]), 20, f_target=0.1)
+    assert list(res.iterations_to_target) == [2, -1] and list(res.diverged) == [False, True]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), [0.1, 0.2]])
+def test_a_target_must_be_one_finite_number(bad):
+    with pytest.raises(ValueError, match="f_target must be None or a finite number"):
+        engine.run(problems.quartic(), optimizers.gd(0.1), jnp.array([[1.0]]), 5, f_target=bad)
