@@ -2,7 +2,8 @@
 reference on the experiments' own kinds of runs.
 
 - The engine (``engine.run``, called as the figure experiments call it): iteration counts to
-  |f'| <= eps, divergence and traces of GD, clipped GD and normalized GD on x^4 and cosh,
+  |f'| <= eps and to f <= a target (counted at every step, as Figure 4 counts), divergence
+  and traces of GD, clipped GD and normalized GD on x^4 and cosh,
   against a plain step-by-step NumPy loop with the closed-form derivatives.
 - The smoothness estimators (``smoothness.along_training``, the step function the smoothness
   experiment logs with, and ``hessian_norm`` called alone, as max_step does) along clipped-GD
@@ -48,6 +49,8 @@ METHODS = ("gd", "clipped_gd", "normalized_gd")
 class EngineRun(TypedDict):
     iterations_to_eps: list[int]
     reference_iterations_to_eps: list[int]
+    iterations_to_target: list[int]
+    reference_iterations_to_target: list[int]
     diverged_at: list[int]
     reference_diverged_at: list[int]
     trace_max_rel_error: Num
@@ -145,17 +148,20 @@ def reference_step(b: dict, g):
 
 
 @functools.cache
-def reference_loop(runs_json: str, steps: int, eps: float):
+def reference_loop(runs_json: str, steps: int, eps: float, targets_json: str):
     """The plain loop x <- x - h(|f'(x)|) f'(x) for every trajectory of the engine's sample
     (``runs_json``: its runs as JSON), with the engine's documented conventions: traces of f,
     |f'| and the effective step |u| / |f'| per iterate, NaN once a trajectory diverged; the
-    first t with |f'(x_t)| <= eps; the t whose f, f' or next iterate was non-finite (-1:
-    none). It depends on the config alone, so it is computed once per process."""
+    first t with |f'(x_t)| <= eps; the first t with f(x_t) <= its problem's target
+    (``targets_json``: problem -> target); the t whose f, f' or next iterate was non-finite
+    (-1: none). It depends on the config alone, so it is computed once per process."""
     b = _batch(json.loads(runs_json))
+    targets = json.loads(targets_json)
+    target = np.where(b["quartic"], targets["quartic"], targets["cosh"])
     (f4, df4, _), (fc, dfc, _) = closed_form("quartic"), closed_form("cosh")
     x, q = b["x0"].copy(), b["quartic"]
     out = {k: np.full((x.size, steps + 1), np.nan) for k in ("f", "grad_norm", "step_size")}
-    hit, div = np.full(x.size, -1), np.full(x.size, -1)
+    hit, div, reached = np.full(x.size, -1), np.full(x.size, -1), np.full(x.size, -1)
     alive = np.ones(x.size, bool)
     with np.errstate(all="ignore"):
         for t in range(steps + 1):
@@ -164,6 +170,7 @@ def reference_loop(runs_json: str, steps: int, eps: float):
             out["f"][alive, t], out["grad_norm"][alive, t] = fx[alive], g[alive]
             ok = alive & np.isfinite(fx) & np.isfinite(g)
             hit = np.where((hit < 0) & ok & (g <= eps), t, hit)
+            reached = np.where((reached < 0) & ok & (fx <= target), t, reached)
             if t == steps:
                 div = np.where(alive & ~ok, t, div)
                 break
@@ -173,7 +180,7 @@ def reference_loop(runs_json: str, steps: int, eps: float):
             ok_new = ok & np.isfinite(new)
             div = np.where(alive & ~ok_new, t, div)
             x, alive = np.where(ok_new, new, x), ok_new
-    return out, hit, div
+    return out, hit, reached, div
 
 
 def _optimizer(tk: Toolkit, method: str, hp: dict):
@@ -197,27 +204,28 @@ def _compared_columns(iterations, hit, every: int, stopped: bool) -> np.ndarray:
 def engine_section(tk: Toolkit, e: dict) -> dict:
     """Every run of the engine's sample against the reference loop."""
     steps, eps = e["steps"], e["eps"]
-    ref_all, hit_all, div_all = reference_loop(json.dumps(e["runs"], sort_keys=True), steps,
-                                               eps)
+    ref_all, hit_all, reached_all, div_all = reference_loop(
+        json.dumps(e["runs"], sort_keys=True), steps, eps, json.dumps(e["f_target"]))
     out, first = {}, 0
     for label, spec in sorted(e["runs"].items()):
         rows = slice(first, first + len(spec["x0"]))
         first = rows.stop
-        out[label] = engine_run(tk, spec, steps, eps,
+        out[label] = engine_run(tk, spec, steps, eps, e["f_target"][spec["problem"]],
                                 ({k: v[rows] for k, v in ref_all.items()}, hit_all[rows],
-                                 div_all[rows]))
+                                 reached_all[rows], div_all[rows]))
     return out
 
 
-def engine_run(tk: Toolkit, spec: dict, steps: int, eps: float, reference) -> dict:
+def engine_run(tk: Toolkit, spec: dict, steps: int, eps: float, f_target: float,
+               reference) -> dict:
     """One run of the engine's sample, called as the figure experiments call it, against its
     rows of the reference loop."""
     problem = {"quartic": tk.problems.quartic, "cosh": tk.problems.cosh}[spec["problem"]]()
     every, stopped = int(spec.get("record_every", 1)), bool(spec.get("stop_at_eps", False))
     x0 = jnp.asarray(spec["x0"], dtype=float)[:, None]
     res = tk.engine.run(problem, _optimizer(tk, spec["method"], spec), x0, steps=steps,
-                        eps=eps, record_every=every, stop_at_eps=stopped)
-    ref, hit, div = reference
+                        eps=eps, record_every=every, stop_at_eps=stopped, f_target=f_target)
+    ref, hit, reached, div = reference
     keep = _compared_columns(res.iterations, hit, every, stopped)
     err, pattern = 0.0, 0
     for k in ("f", "grad_norm", "step_size"):
@@ -228,6 +236,8 @@ def engine_run(tk: Toolkit, spec: dict, steps: int, eps: float, reference) -> di
                for b, t in enumerate(hit) if t > 0]
     return {"iterations_to_eps": [int(c) for c in res.iterations_to_eps],
             "reference_iterations_to_eps": hit.tolist(),
+            "iterations_to_target": [int(c) for c in res.iterations_to_target],
+            "reference_iterations_to_target": reached.tolist(),
             "diverged_at": [int(d) for d in res.diverged_at],
             "reference_diverged_at": div.tolist(),
             "trace_max_rel_error": err, "trace_pattern_mismatches": pattern,
@@ -669,6 +679,12 @@ def checked(cfg: DictConfig) -> dict:
     e = c["engine"]
     validate.positive_int("engine.steps", e["steps"])
     validate.positive("engine.eps", e["eps"])
+    targets = e.get("f_target")
+    if not isinstance(targets, dict) or set(targets) != {"quartic", "cosh"}:
+        raise ValueError("engine.f_target must give a number for each of quartic and cosh; "
+                         f"got {targets!r}.")
+    for name, v in targets.items():
+        validate.positive(f"engine.f_target.{name}", v)
     for label, spec in e["runs"].items():
         validate.choice(f"engine.runs.{label}.problem", spec.get("problem"), ("quartic", "cosh"))
         validate.choice(f"engine.runs.{label}.method", spec.get("method"), METHODS)

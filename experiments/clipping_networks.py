@@ -12,9 +12,10 @@ Two sets of seeds, so that the seeds that choose a setting do not also measure i
   training loss (recorded every ``record_every`` steps), ties by the lower median final
   training loss.
 - **Evaluation** (``evaluation_seeds``, disjoint from the selection seeds): the two chosen
-  cells, and the unclipped run at the clipped cell's learning rate, on fresh seeds, with the
-  full-batch training loss recorded every ``evaluation_record_every`` steps (1: every step,
-  so a count is exact; k: a count is known to within k steps, and its interval says so).
+  cells, and the unclipped run at the clipped cell's learning rate, on fresh seeds. Their
+  steps to the target are counted at every step (the engine compares the full-batch
+  training loss with the target after each one), so a count is exact; the traces keep every
+  ``evaluation_record_every``-th step.
 
 Seed s draws the initial parameters with the problem's ``seed=s`` and the minibatch
 sequence from a key that depends on s only: every cell of a seed starts from the same point
@@ -23,7 +24,7 @@ and sees the same minibatches (common random numbers), so the comparisons are pa
 Measured on the evaluation seeds (``evaluate``):
 
 - the paired speed-up per seed, unclipped best's steps over clipped best's, as an interval
-  that covers recording and censoring in the right direction (a run that never reaches the
+  that covers censoring in the right direction (a run that never reaches the
   target took more than the budget: the ratio is then a lower bound when the unclipped run
   is censored, an upper bound when the clipped one is, and unknown when both are), and a
   distribution-free interval for the median over seeds (order statistics; its coverage is
@@ -153,32 +154,31 @@ def summarise(lrs, thresholds, steps: np.ndarray, final_train: np.ndarray,
             "grid_unstable_clipped": bool(any(not ok[c].any() for c in clipped))}
 
 
-def step_bounds(steps, every: int, budget: int) -> tuple[np.ndarray, np.ndarray]:
-    """The range of the true first step at the target, from the first recorded one: within
-    the ``every`` steps up to it; beyond ``budget`` for a run that never reached it (-1)."""
+def step_bounds(steps, budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """The range of a run's first step at the target, from its exact count: that count, or
+    beyond ``budget`` for a run that never reached it (-1)."""
     s = np.asarray(steps, dtype=float)
     hit = s >= 0
-    return (np.where(hit, np.maximum(s - every + 1, 0), budget + 1),
-            np.where(hit, s, np.inf))
+    return np.where(hit, s, budget + 1), np.where(hit, s, np.inf)
 
 
-def ratio_bounds(unclipped, clipped, every: int, budget: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per seed, the range of (unclipped steps) / (clipped steps) that the recorded counts
-    allow: exact when both are exact, a lower bound when only the unclipped run is censored,
-    an upper bound when only the clipped one is, [0, inf] when both are."""
-    ulo, uhi = step_bounds(unclipped, every, budget)
-    clo, chi = step_bounds(clipped, every, budget)
+def ratio_bounds(unclipped, clipped, budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per seed, the range of (unclipped steps) / (clipped steps) that the counts allow: exact
+    when both runs reached the target, a lower bound when only the unclipped run is
+    censored, an upper bound when only the clipped one is, [0, inf] when both are."""
+    ulo, uhi = step_bounds(unclipped, budget)
+    clo, chi = step_bounds(clipped, budget)
     with np.errstate(divide="ignore", invalid="ignore"):
         lo = np.where(np.isinf(chi), 0.0, ulo / chi)
         hi = np.where((clo == 0) | np.isinf(uhi), np.inf, uhi / np.where(clo == 0, 1, clo))
     return lo, hi
 
 
-def speedup(unclipped, clipped, every: int, budget: int, level: float) -> dict:
+def speedup(unclipped, clipped, budget: int, level: float) -> dict:
     """The paired speed-up on the evaluation seeds: per seed its bounds and the point value
     with a censored count taken as the budget; the median of the points; the interval for
     the median (``stats.median_bounds``)."""
-    lo, hi = ratio_bounds(unclipped, clipped, every, budget)
+    lo, hi = ratio_bounds(unclipped, clipped, budget)
     cap = [np.where(np.asarray(s) < 0, budget, s).astype(float) for s in (unclipped, clipped)]
     point = cap[0] / np.maximum(cap[1], 1.0)
     _, low, high, cover, _ = stats.median_bounds(lo, hi, level)
@@ -242,11 +242,14 @@ def _rows(cells: list[tuple[float, float]], seeds: list[int]) -> list[tuple[floa
     return [(lr, thr, s) for lr, thr in cells for s in seeds]
 
 
-def run_block(problem, m: dict, rows: list, size: int, record_every: int) -> dict:
+def run_block(problem, m: dict, rows: list, size: int, record_every: int,
+              count_every_step: bool = False) -> dict:
     """One engine call over ``rows`` (lr, threshold, seed), padded to ``size`` rows so that
     every block of a phase has one shape (``shards``): seed s starts from the parameters
     drawn with seed=s and draws its minibatches from PRNGKey(s). Returns the raw outputs of
-    the real rows: "train" and "validation" (rows x recorded iterates), "diverged_at"."""
+    the real rows: "train" and "validation" (rows x recorded iterates), "diverged_at", and
+    with ``count_every_step`` "reached", the first step at which the full-batch training
+    loss is <= the target, checked at every step (-1: never)."""
     padded = shards.pad(rows, size)
     x0s = {s: problems.get(m["problem"], **{**m["args"], "seed": s}).x0
            for s in dict.fromkeys(r[2] for r in padded)}
@@ -256,18 +259,25 @@ def run_block(problem, m: dict, rows: list, size: int, record_every: int) -> dic
                                   global_clipnorm=jnp.asarray([r[1] for r in padded]))
     r = engine.run(problem, opt, x0, m["steps"], record_every=record_every, key=keys,
                    per_trajectory_keys=True, trace_grad_norm=False,
-                   observe={"validation": problem.extra["validation_loss"]})
+                   observe={"validation": problem.extra["validation_loss"]},
+                   f_target=m["target"] if count_every_step else None)
     n = len(rows)
-    return {"train": r.trace["f"][:n], "validation": r.trace["validation"][:n],
-            "diverged_at": r.diverged_at[:n]}
+    out = {"train": r.trace["f"][:n], "validation": r.trace["validation"][:n],
+           "diverged_at": r.diverged_at[:n]}
+    if count_every_step:
+        out["reached"] = r.iterations_to_target[:n]
+    return out
 
 
-def _joined(outputs: list[dict], every: int, steps: int):
-    """A phase's block outputs of one model, in row order, as one engine result would give
-    them: (train, validation, diverged, diverged_at, iterations)."""
-    train, val, div_at = (np.concatenate([o[k] for o in outputs])
-                          for k in ("train", "validation", "diverged_at"))
-    return train, val, div_at >= 0, div_at, np.arange(0, steps + 1, every)
+OUTPUTS = {"selection": ("train", "validation", "diverged_at"),
+           "evaluation": ("train", "validation", "diverged_at", "reached")}
+"""What ``run_block`` returns in each phase (and a shard record keeps of each block)."""
+
+
+def _joined(outputs: list[dict], key: str) -> np.ndarray:
+    """One output of a phase's blocks of one model, in row order, as one engine call would
+    give it."""
+    return np.concatenate([o[key] for o in outputs])
 
 
 def grid_cells(m: dict) -> list[tuple[float, float]]:
@@ -279,7 +289,8 @@ def select(name: str, m: dict, seeds: list[int], outputs: list[dict]) -> tuple[d
     """The selection grid on ``seeds`` from its blocks' ``outputs`` (``run_block``, in row
     order): (its record entry, its traces)."""
     lrs, thr = np.asarray(m["lrs"]), np.asarray([*m["thresholds"], np.inf])
-    train, val, diverged, div_at, its = _joined(outputs, m["record_every"], m["steps"])
+    train, val, div_at = (_joined(outputs, k) for k in OUTPUTS["selection"])
+    diverged, its = div_at >= 0, np.arange(0, m["steps"] + 1, m["record_every"])
     shape = (lrs.size, thr.size, len(seeds))
     steps = steps_to_target(train, its, m["target"], diverged).reshape(shape)
     final_train = np.where(diverged, np.nan, train[:, -1]).reshape(shape)
@@ -317,9 +328,11 @@ def evaluate(name: str, m: dict, cells: list[tuple[float, float]], seeds: list[i
     unclipped run at the clipped lr fails to train on, and how many the clipped best trains
     on."""
     every = m["evaluation_record_every"]
-    train, _, diverged, _, its = _joined(outputs, every, m["steps"])
+    train, diverged = _joined(outputs, "train"), _joined(outputs, "diverged_at") >= 0
+    its = np.arange(0, m["steps"] + 1, every)
     shape = (len(cells), len(seeds))
-    steps = steps_to_target(train, its, m["target"], diverged).reshape(shape)
+    # a diverged run counts as a failure even if it passed the target on its way
+    steps = np.where(diverged, -1, _joined(outputs, "reached")).astype(int).reshape(shape)
     final = np.where(diverged, np.nan, train[:, -1]).reshape(shape)
     diverged = diverged.reshape(shape)
     ok = trains(final, diverged, m["baseline"])
@@ -328,7 +341,7 @@ def evaluate(name: str, m: dict, cells: list[tuple[float, float]], seeds: list[i
                "steps_to_target": steps[k].tolist(), "final_train": final[k].tolist(),
                "diverged": diverged[k].tolist(), "trains": ok[k].tolist()}
         for k, role in enumerate(ROLES)},
-        "speedup": speedup(steps[1], steps[0], every, m["steps"], level),
+        "speedup": speedup(steps[1], steps[0], m["steps"], level),
         "unclipped_fails_at_clipped_lr": int((~ok[2]).sum()),
         "clipped_trains": int(ok[0].sum())}
     traces = {f"{name}/evaluation/iteration": its,
@@ -429,8 +442,8 @@ def run_blocks(p: Plan, phase: str, cells: dict, chosen: list[dict], problems_: 
                     f"clipping x {len(seeds)} seeds of {m['steps']} steps (batch "
                     f"{m['batch_size']}, momentum {m['momentum']:g})")
         else:
-            what = (f"3 cells x {len(seeds)} fresh seeds, recorded every "
-                    f"{m['evaluation_record_every']} steps")
+            what = (f"3 cells x {len(seeds)} fresh seeds, steps to the target counted at "
+                    f"every step, recorded every {m['evaluation_record_every']}")
         part = "" if sum(b["stop"] - b["start"] for b in mine) == total else (
             f", trajectories {mine[0]['start'] + 1}-{mine[-1]['stop']} of {total}")
         calls = "one compiled call" if len(mine) == 1 and size == total else (
@@ -438,8 +451,8 @@ def run_blocks(p: Plan, phase: str, cells: dict, chosen: list[dict], problems_: 
         say(f"{name}: {phase}, {what}{part}, {calls} ...")
         rows = _rows(cells[name], seeds)
         every = m["record_every" if phase == "selection" else "evaluation_record_every"]
-        out += [run_block(problems_[name], m, rows[b["start"]:b["stop"]], b["size"], every)
-                for b in mine]
+        out += [run_block(problems_[name], m, rows[b["start"]:b["stop"]], b["size"], every,
+                          count_every_step=phase == "evaluation") for b in mine]
     return out
 
 
@@ -527,8 +540,7 @@ def collect(p: Plan, phase: str, cells: dict | None, code: str):
                 why = "holds other blocks than this configuration deals it"
             else:
                 for j, k in enumerate(mine):
-                    outputs[k] = {key: arrays[f"{j}/{key}"]
-                                  for key in ("train", "validation", "diverged_at")}
+                    outputs[k] = {key: arrays[f"{j}/{key}"] for key in OUTPUTS[phase]}
         if why is not None:
             problems_.append(f"{phase} shard {i} of {p.shards} ({where}) {why}")
     return bl, outputs, problems_
@@ -690,11 +702,10 @@ EXPERIMENT = Experiment(
     seconds=(200.0, 20.0),
     bigger=("selection_seeds=[0,1,2,3,4] evaluation_seeds=[100,101,102,103,104,105,106,107,"
             "108,109,110,111,112,113,114,115,116,117,118,119] models.char_lm.steps=1000 "
-            "models.char_lm.evaluation_record_every=1 models.resnet_digits.record_every=10 "
-            "models.resnet_digits.evaluation_record_every=1 "
+            "models.resnet_digits.record_every=10 models.resnet_digits.problem.train_size=null "
             "models.resnet_digits.thresholds=[0.1,0.25,1.0,4.0]",
-            "five selection and twenty evaluation seeds, every step counted, a finer ResNet "
-            "grid, a longer LM run"),
+            "five selection and twenty evaluation seeds, the ResNet on all 1,500 training "
+            "images with a finer selection grid, a longer LM run"),
 )
 
 main = hydra_entry("clipping_networks", run)

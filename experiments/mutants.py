@@ -116,12 +116,22 @@ def _l0l1_gd_si_doubled(L0, L1, rule="si"):
         L0, L1, rule)
 
 
+def _quarter_high(c):
+    return np.where(c >= 0, np.round(1.25 * c), c).astype(c.dtype)
+
+
 def _iterations_a_quarter_high(*args, **kwargs):
-    # the counter reports 1.25 x the first t with ||grad f|| <= eps
+    # the counters report 1.25 x the first t with ||grad f|| <= eps (and with f <= target)
     res = engine.run(*args, **kwargs)
-    c = res.iterations_to_eps
-    return dataclasses.replace(
-        res, iterations_to_eps=np.where(c >= 0, np.round(1.25 * c), c).astype(c.dtype))
+    return dataclasses.replace(res, iterations_to_eps=_quarter_high(res.iterations_to_eps),
+                               iterations_to_target=_quarter_high(res.iterations_to_target))
+
+
+def _target_count_one_late(*args, **kwargs):
+    # the target counter reports the step after the first one at or below the target
+    res = engine.run(*args, **kwargs)
+    c = res.iterations_to_target
+    return dataclasses.replace(res, iterations_to_target=np.where(c >= 0, c + 1, c))
 
 
 def _sgd_without_momentum(lr, momentum=0.9, **kw):
@@ -185,8 +195,10 @@ MUTANTS = [
            {"clipping": {"clip_grad_norm": _clip_grad_norm_ignoring_norm_type}}),
     Mutant("value_clip_is_norm_clip", "clipvalue implemented as global-norm clipping",
            {"optimizers": {"sgd_momentum": _value_clip_as_norm}}),
-    Mutant("iterations_a_quarter_high", "the engine's iteration counter reads 25% high",
+    Mutant("iterations_a_quarter_high", "the engine's iteration counters read 25% high",
            {"engine": {"run": _iterations_a_quarter_high}}),
+    Mutant("target_count_one_late", "the engine counts steps to a target loss one step late",
+           {"engine": {"run": _target_count_one_late}}),
     Mutant("momentum_dropped", "SGD with momentum silently runs with momentum 0",
            {"optimizers": {"sgd_momentum": _sgd_without_momentum}}),
     Mutant("trajectory_estimator_x1_5", "the trajectory smoothness estimator (full batch and "

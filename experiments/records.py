@@ -242,7 +242,7 @@ class EvaluatedCell(TypedDict):
 
 class Evaluation(TypedDict):
     seeds: list[int]
-    record_every: int
+    record_every: int  # of its traces; steps to the target are counted at every step
     cells: dict[str, EvaluatedCell]
     speedup: Speedup
     unclipped_fails_at_clipped_lr: int

@@ -8,8 +8,9 @@ the chosen cells without clipping (dashed) and with clipping (solid). Middle: th
 cells, and the clipped cell's learning rate without clipping, on the evaluation seeds (which
 chose nothing): full-batch training loss, the median with the band from the lowest to the
 highest seed; the dotted line is the target, the dash-dotted line the constant predictor's
-loss. Bottom: the paired speed-up on each evaluation seed, as the interval its recorded
-counts allow (an arrow: unbounded), and the order-statistic interval for the median (band).
+loss. Bottom: the paired speed-up on each evaluation seed, as the interval its counts
+allow (exact where both runs reach the target; an arrow: unbounded), and the
+order-statistic interval for the median (band).
 
 Reads results/clipping_networks (python -m experiments.clipping_networks).
 """

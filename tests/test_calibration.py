@@ -12,8 +12,11 @@ import pytest
 from experiments import calibration
 
 
-def _loop(runs: dict, steps: int, eps: float = 1e-3):
-    return calibration.reference_loop(json.dumps(runs, sort_keys=True), steps, eps)
+def _loop(runs: dict, steps: int, eps: float = 1e-3, targets=None):
+    targets = targets or {"quartic": 1e-4, "cosh": 1.0000005}
+    out, hit, _, div = calibration.reference_loop(json.dumps(runs, sort_keys=True), steps,
+                                                  eps, json.dumps(targets))
+    return out, hit, div
 
 
 def test_the_reference_loop_follows_seed_001_by_hand():
@@ -43,6 +46,16 @@ def test_the_reference_steps_are_the_rules_of_theory_md():
     assert out["step_size"][1, 0] == pytest.approx(0.05 / 34, rel=1e-15)
     assert list(hit) == [-1, -1, 0] and list(div) == [-1, -1, -1]
     assert out["f"][2, 0] == 1.0 and out["grad_norm"][2, 0] == 0.0
+
+
+def test_the_reference_target_count_is_the_first_step_at_or_below_it():
+    # GD with lr 0.1 on x^4 from 1: x1 = 1 - 0.4 = 0.6 (f 0.1296), x2 = 0.6 - 0.4 * 0.216 =
+    # 0.5136 (f 0.0696): f <= 0.1 first at t = 2; cosh from 0 is at its target at t = 0
+    runs = {"a": {"problem": "quartic", "method": "gd", "lr": 0.1, "x0": [1.0]},
+            "b": {"problem": "cosh", "method": "gd", "lr": 0.1, "x0": [0.0]}}
+    _, _, reached, _ = calibration.reference_loop(
+        json.dumps(runs, sort_keys=True), 5, 1e-3, json.dumps({"quartic": 0.1, "cosh": 1.0}))
+    assert list(reached) == [2, 0]
 
 
 def test_the_closed_form_references():
@@ -88,6 +101,7 @@ def test_a_distance_error_is_relative_to_the_distance_travelled():
 @pytest.mark.parametrize(("override", "field"), [
     ("engine.runs.quartic_gd.method=newton", "engine.runs.quartic_gd.method"),
     ("engine.runs.cosh_gd.record_every=7", "engine.runs.cosh_gd.record_every"),
+    ("engine.f_target.cosh=-1", "engine.f_target.cosh"),
     ("smoothness.log_every=7", "smoothness.log_every"),
     ("coverage.level=1.5", "coverage.level"),
 ])

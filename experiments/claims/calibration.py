@@ -70,21 +70,27 @@ def _error(name: str, value, tol: float) -> Number:
 @claim("engine_matches_reference_loop", needs=("calibration",),
        statement="research.engine, run as the figure experiments run it (batches of starts; "
        "thinned and stopped at eps as the complexity counts are), gives the same iterations "
-       "to |f'| <= eps, the same divergence steps and the same traces as a plain step-by-step "
+       "to |f'| <= eps and to f <= a target (counted at every step, as Figure 4 counts), "
+       "the same divergence steps and the same traces as a plain step-by-step "
        "NumPy loop with closed-form derivatives, for GD, clipped GD and normalized GD on x^4 "
        "and cosh.",
        source="docs/architecture.md (Calibration); docs/theory.md §2", status="[checked]",
-       tolerance="exact: every count and every divergence step equal the loop's, and every "
-       "trace entry that is NaN or infinite in one is the same in the other; the finite "
-       f"entries of f, |f'| and the step within {TRACE_RTOL:g} relative; at least one "
-       "trajectory reaches eps and one diverges, so that both are compared")
+       tolerance="exact: every count (to eps and to the target) and every divergence step "
+       "equal the loop's, and every trace entry that is NaN or infinite in one is the same in "
+       f"the other; the finite entries of f, |f'| and the step within {TRACE_RTOL:g} "
+       "relative; at least one trajectory reaches eps, one the target and one diverges, so "
+       "that all three are compared")
 def _engine(rec):
     runs = _calibration(rec)["engine"]
     pairs = [(c, r) for run in runs.values() for c, r in zip(
         run["iterations_to_eps"], run["reference_iterations_to_eps"], strict=True)]
+    to_target = [(c, r) for run in runs.values() for c, r in zip(
+        run["iterations_to_target"], run["reference_iterations_to_target"], strict=True)]
     div = [(d, r) for run in runs.values() for d, r in zip(
         run["diverged_at"], run["reference_diverged_at"], strict=True)]
     count_off = sum(c != r for c, r in pairs)
+    target_off = sum(c != r for c, r in to_target)
+    at_target = sum(r >= 0 for _, r in to_target)
     div_off = sum(d != r for d, r in div)
     reached = sum(r >= 0 for _, r in pairs)
     diverged = sum(r >= 0 for _, r in div)
@@ -94,18 +100,22 @@ def _engine(rec):
     margin = min((number(r["crossing_margin"]) for r in runs.values()
                   if math.isfinite(number(r["crossing_margin"]))), default=math.nan)
     return Outcome(
-        f"{len(runs)} runs, {len(pairs)} trajectories ({reached} reach eps, {diverged} "
-        f"diverge): counts equal the loop's in {len(pairs) - count_off}/{len(pairs)}, "
-        f"divergence steps in {len(div) - div_off}/{len(div)}; {entries} trace entries, "
+        f"{len(runs)} runs, {len(pairs)} trajectories ({reached} reach eps, {at_target} the "
+        f"target, {diverged} diverge): counts to eps equal the loop's in "
+        f"{len(pairs) - count_off}/{len(pairs)}, to the target in "
+        f"{len(to_target) - target_off}/{len(to_target)}, divergence steps in "
+        f"{len(div) - div_off}/{len(div)}; {entries} trace entries, "
         f"{pattern} NaN/inf mismatches, largest relative error {fmt(err)}; |f'| at the "
         f"crossings at least {fmt(margin)} (relative) away from eps",
         "the engine is the loop, vectorised: equal counts and divergence steps, traces equal "
         "up to rounding",
         [Number("count_mismatches", count_off, "==", 0),
+         Number("target_count_mismatches", target_off, "==", 0),
          Number("divergence_step_mismatches", div_off, "==", 0),
          Number("trace_nonfinite_mismatches", pattern, "==", 0),
          _error("trace_max_rel_error", err, TRACE_RTOL),
          Number("trajectories_reaching_eps", reached, ">=", 1),
+         Number("trajectories_reaching_target", at_target, ">=", 1),
          Number("trajectories_diverging", diverged, ">=", 1),
          Number("crossing_margin", margin, rerun=_rounding(1e-9))])
 

@@ -151,9 +151,10 @@ def _network_claim(model: str):
            "ResNet20/CIFAR-10; here small stand-ins)", status="[paper; observation]",
            tolerance="fewer steps: supported when the order-statistic interval (coverage at "
            "least 95%) for the median paired speed-up over the evaluation seeds lies above 1, "
-           "refuted when it lies below 1, else inconclusive; each seed's ratio is an interval "
-           "covering the recording step and censoring (a run that never reaches the target "
-           "took more than the budget). The lr: supported when the unclipped run at the "
+           "refuted when it lies below 1, else inconclusive; steps to the target are counted "
+           "at every step, so each seed's ratio is exact where both runs reach the target, "
+           "and an interval covering censoring where one does not (a run that never reaches "
+           "it took more than the budget). The lr: supported when the unclipped run at the "
            "clipped lr fails to train (diverges or ends above the constant predictor's loss) "
            "on more than half the evaluation seeds, refuted on fewer than half. The claim is "
            "refuted when a half is, supported when both are",
