@@ -55,12 +55,16 @@ test-all: setup  ## run every test, slow ones included
 results/%/record.json results/%/traces.npz: | $(STAMP)
 	$(PY) -m experiments.$*
 
-# every figure in one command (`python -m paper_figures`), not one process per figure:
-# starting Python and importing matplotlib cost more than most figures take to draw. Its
-# FIGURE_JOBS worker processes draw them side by side (nothing else runs by then); a changed
-# record redraws them all (byte-identical where nothing changed)
-$(FIGURES) &: $(FIGURES:%.png=%.py) $(TRACES) research/plotting.py | $(STAMP)
-	$(PY) -m paper_figures --jobs $(FIGURE_JOBS)
+# the figures in two commands (`python -m paper_figures NAME...`), not one process per
+# figure: starting Python and importing matplotlib cost more than most figures take to draw.
+# FIRST_FIGURES are drawn as soon as their records are made, while the longest experiment
+# still runs; LAST_FIGURES (those reading its record) after it. Each command's FIGURE_JOBS
+# worker processes draw side by side; a changed record redraws its group (byte-identical
+# where nothing changed)
+$(FIRST_FIGURES) &: $(FIRST_FIGURES:%.png=%.py) $(FIRST_TRACES) research/plotting.py | $(STAMP)
+	$(PY) -m paper_figures --jobs $(FIGURE_JOBS) $(notdir $(basename $(FIRST_FIGURES)))
+$(LAST_FIGURES) &: $(LAST_FIGURES:%.png=%.py) $(LAST_TRACES) research/plotting.py | $(STAMP)
+	$(PY) -m paper_figures --jobs $(FIGURE_JOBS) $(notdir $(basename $(LAST_FIGURES)))
 
 # CLAIMS.md, SMOOTHNESS.md, the figure index and README.md's generated blocks, from the records
 PUBLISHED := paper_figures/CLAIMS.md paper_figures/SMOOTHNESS.md paper_figures/README.md
@@ -74,7 +78,8 @@ FIGURE_JOBS ?= 2
 figures: | $(STAMP)  ## run the experiments, draw every figure, write CLAIMS.md, the index and README's numbers
 	$(MAKE) --no-print-directory -j$(FIGURE_JOBS) -Oline figures-all
 
-figures-all: $(FIGURES) $(PUBLISHED)
+# the records first, in EXPERIMENTS' order (longest first), for make's parallel jobs
+figures-all: $(TRACES) $(FIGURES) $(PUBLISHED)
 
 figures-quick: setup  ## the same pipeline at small sizes into build/quick (a smoke test, not the published numbers)
 	$(PY) -m experiments.quick --out build/quick

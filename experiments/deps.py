@@ -3,7 +3,9 @@
 ``python -m experiments.deps > build/deps.mk`` writes, from the declarations
 (``experiments.registry``, read without importing them):
 - ``EXPERIMENTS`` (the longest first, so that make's parallel jobs finish together) and
-  ``FIGURES``;
+  ``FIGURES``, split into ``LAST_FIGURES`` (those that read the longest experiment's record)
+  and ``FIRST_FIGURES`` (the others, drawn while it still runs), with the traces each group
+  reads (``FIRST_TRACES``, ``LAST_TRACES``);
 - one rule per experiment: its record and traces depend on its conf, its module and every
   project module it imports, transitively;
 - one rule per figure: it depends on its script and the records it reads.
@@ -173,8 +175,15 @@ def unlisted_families(name: str, loaded: set[str]) -> set[str]:
 def rules() -> str:
     """build/deps.mk: the lists and the dependency rules."""
     figures = registry.figures()
-    lines = [f"EXPERIMENTS := {' '.join(registry.slowest_first())}",
+    order = registry.slowest_first()
+    last = [f for f in figures if order[0] in registry.figure_records(f)]
+    groups = {"FIRST": [f for f in figures if f not in last], "LAST": last}
+    lines = [f"EXPERIMENTS := {' '.join(order)}",
              f"FIGURES := {' '.join(f'paper_figures/{f}.png' for f in figures)}"]
+    for group, figs in groups.items():
+        reads = dict.fromkeys(r for f in figs for r in registry.figure_records(f))
+        lines += [f"{group}_FIGURES := {' '.join(f'paper_figures/{f}.png' for f in figs)}",
+                  f"{group}_TRACES := {' '.join(f'results/{r}/traces.npz' for r in reads)}"]
     for name in registry.names():
         conf = Path(f"conf/{name}.yaml")
         files = [conf, *config_defaults(conf), *closure(f"experiments.{name}", (ROOT / conf,))]

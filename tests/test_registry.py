@@ -44,6 +44,15 @@ def test_the_makefile_lists_come_from_the_declarations():
     assert lines["EXPERIMENTS"].split() == registry.slowest_first()
     assert lines["FIGURES"].split() == [f"paper_figures/{f}.png" for f in FIGURES]
     assert "EXPERIMENTS :=" not in (ROOT / "Makefile").read_text()
+    # the figures of the longest experiment are drawn last, the others while it runs
+    first, last = lines["FIRST_FIGURES"].split(), lines["LAST_FIGURES"].split()
+    assert sorted(first + last) == sorted(lines["FIGURES"].split()) and last
+    longest = registry.slowest_first()[0]
+    for group, figs in (("FIRST", first), ("LAST", last)):
+        reads = {r for f in figs for r in registry.figure_records(Path(f).stem)}
+        assert (longest in reads) == (group == "LAST")
+        assert set(lines[f"{group}_TRACES"].split()) == {f"results/{r}/traces.npz"
+                                                          for r in reads}
 
 
 def test_quick_sizes_live_in_the_declarations():
