@@ -514,9 +514,8 @@ def run(problem: Problem, optimizer: optax.GradientTransformation, x0, steps: in
     batch = batch_size(x0)
     state0 = batched_state(optimizer, x0, batch)
     keys = _trajectory_keys(key, batch, per_trajectory_keys)
-    if f_target is not None and not (np.ndim(f_target) == 0
-                                     and np.isfinite(validate._concrete(f_target))):
-        raise ValueError(f"f_target must be None or a finite number; got {f_target!r}.")
+    if f_target is not None:
+        validate.finite_number("f_target (or None)", f_target)
     eps_arg = jnp.asarray(-1.0 if eps is None else eps, dtype=float)
     target_arg = jnp.asarray(np.nan if f_target is None else f_target, dtype=float)
     observed = _observed(observe)

@@ -59,6 +59,16 @@ def in_interval(name: str, value, lo: float, hi: float, *, closed_hi: bool = Fal
     return value
 
 
+def finite_number(name: str, value):
+    """Check that ``value`` is one finite number (not an array)."""
+    arr = _concrete(value)
+    if arr is None:
+        return value
+    if arr.ndim or not np.isfinite(arr):
+        raise ValueError(f"{name} must be a finite number; got {value!r}.")
+    return value
+
+
 def choice(name: str, value, allowed):
     """Check that ``value`` is one of ``allowed``."""
     if value not in allowed:

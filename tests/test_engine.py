@@ -333,5 +333,5 @@ def test_a_diverged_trajectory_reaches_no_target_after_its_divergence():
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), [0.1, 0.2]])
 def test_a_target_must_be_one_finite_number(bad):
-    with pytest.raises(ValueError, match="f_target must be None or a finite number"):
+    with pytest.raises(ValueError, match=r"f_target \(or None\) must be a finite number"):
         engine.run(problems.quartic(), optimizers.gd(0.1), jnp.array([[1.0]]), 5, f_target=bad)
