@@ -60,7 +60,9 @@ def test_every_gating_experiment_is_deterministic(suite, tmp_path):
             work / "baseline" / name / "record.json"), name
 
 
-@pytest.mark.parametrize("name", ["stochastic", "smoothness"])
+# the smoothness study's: also tests/test_smoothness_scaleout.py (two processes, one record)
+@pytest.mark.parametrize("name", ["stochastic", pytest.param("smoothness",
+                                                              marks=pytest.mark.slow)])
 def test_other_experiments_are_deterministic(tmp_path, name):
     small = {"stochastic": {"T": 200, "seeds": 2, "record_every": 20,
                             "regimes": ["cosh_uniform", "cosh_heavy"],

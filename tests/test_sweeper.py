@@ -171,10 +171,10 @@ def test_resume_computes_only_the_missing_chunks(tmp_path, run_cli):
     assert r.returncode == 0 and r.stdout.count("wrote") == 2, r.stdout
 
 
-def test_a_bad_value_in_any_combination_stops_the_sweep_before_any_job(tmp_path):
+def test_a_bad_value_in_any_combination_stops_the_sweep_before_any_job(tmp_path, run_cli):
     for bad in (("optimizer.eta=0.1,-1.0",), ("problem=quartic,cosh", "engine.steps=10,0")):
         out = tmp_path / bad[-1].split("=")[0]
-        r = _cli("-m", *bad, f"hydra.sweep.dir={out}")
+        r = run_cli("-m", *bad, f"hydra.sweep.dir={out}")
         assert r.returncode == 2, r.stderr
         err = r.stderr.strip().splitlines()
         assert err[-1].startswith("error: ") and "Traceback" not in r.stderr
