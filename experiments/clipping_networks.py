@@ -248,8 +248,8 @@ def run_block(problem, m: dict, rows: list, size: int, record_every: int,
     every block of a phase has one shape (``shards``): seed s starts from the parameters
     drawn with seed=s and draws its minibatches from PRNGKey(s). Returns the raw outputs of
     the real rows: "train" and "validation" (rows x recorded iterates), "diverged_at", and
-    with ``count_every_step`` "reached", the first step at which the full-batch training
-    loss is <= the target, checked at every step (-1: never)."""
+    "reached": with ``count_every_step`` the first step at which the full-batch training
+    loss is <= the target, checked at every step (-1: never), else -1 (not counted)."""
     padded = shards.pad(rows, size)
     x0s = {s: problems.get(m["problem"], **{**m["args"], "seed": s}).x0
            for s in dict.fromkeys(r[2] for r in padded)}
@@ -262,11 +262,8 @@ def run_block(problem, m: dict, rows: list, size: int, record_every: int,
                    observe={"validation": problem.extra["validation_loss"]},
                    f_target=m["target"] if count_every_step else None)
     n = len(rows)
-    out = {"train": r.trace["f"][:n], "validation": r.trace["validation"][:n],
-           "diverged_at": r.diverged_at[:n]}
-    if count_every_step:
-        out["reached"] = r.iterations_to_target[:n]
-    return out
+    return {"train": r.trace["f"][:n], "validation": r.trace["validation"][:n],
+            "diverged_at": r.diverged_at[:n], "reached": r.iterations_to_target[:n]}
 
 
 OUTPUTS = {"selection": ("train", "validation", "diverged_at"),
@@ -311,6 +308,10 @@ def select(name: str, m: dict, seeds: list[int], outputs: list[dict]) -> tuple[d
 ROLES = ("best_clipped", "best_unclipped", "unclipped_at_clipped_lr")
 """The evaluated cells: the two chosen ones, and the clipped cell's lr without clipping."""
 
+COUNTED = 2
+"""The first ``COUNTED`` roles are compared on steps to the target, counted at every step;
+for the last only whether it trains matters, so its runs skip the count's full-batch loss."""
+
 
 def evaluated_cells(grid: dict) -> list[tuple[float, float]] | None:
     """The cells of ``ROLES`` chosen by a selection ``grid`` entry (None without both)."""
@@ -323,10 +324,10 @@ def evaluated_cells(grid: dict) -> list[tuple[float, float]] | None:
 def evaluate(name: str, m: dict, cells: list[tuple[float, float]], seeds: list[int],
              level: float, outputs: list[dict]) -> tuple[dict, dict]:
     """The chosen ``cells`` (``evaluated_cells``) on the evaluation ``seeds`` from their
-    blocks' ``outputs``: per role its steps to target, final training loss, divergence and
-    whether each seed trains; the paired speed-up (``speedup``); how many seeds the
-    unclipped run at the clipped lr fails to train on, and how many the clipped best trains
-    on."""
+    blocks' ``outputs``: per role its steps to target (None where not counted), final
+    training loss, divergence and whether each seed trains; the paired speed-up
+    (``speedup``); how many seeds the unclipped run at the clipped lr fails to train on, and
+    how many the clipped best trains on."""
     every = m["evaluation_record_every"]
     train, diverged = _joined(outputs, "train"), _joined(outputs, "diverged_at") >= 0
     its = np.arange(0, m["steps"] + 1, every)
@@ -338,7 +339,8 @@ def evaluate(name: str, m: dict, cells: list[tuple[float, float]], seeds: list[i
     ok = trains(final, diverged, m["baseline"])
     out = {"seeds": seeds, "record_every": every, "cells": {
         role: {"lr": cells[k][0], "threshold": cells[k][1],
-               "steps_to_target": steps[k].tolist(), "final_train": final[k].tolist(),
+               "steps_to_target": steps[k].tolist() if k < COUNTED else None,
+               "final_train": final[k].tolist(),
                "diverged": diverged[k].tolist(), "trains": ok[k].tolist()}
         for k, role in enumerate(ROLES)},
         "speedup": speedup(steps[1], steps[0], m["steps"], level),
@@ -414,15 +416,21 @@ def plan(cfg: DictConfig) -> Plan:
 
 def blocks(p: Plan, phase: str, cells: dict) -> list[dict]:
     """Every block of ``phase`` (model by model, in row order): the model, its rows
-    [start, stop) and the padded size, one per model for ``chunk`` null. ``cells``: model ->
-    its cells in this phase (None: the model has none)."""
+    [start, stop), the padded size and whether it counts steps to the target at every step
+    (the evaluation's ``COUNTED`` roles): per model one block of each kind for ``chunk``
+    null. ``cells``: model -> its cells in this phase (None: the model has none)."""
     seeds = p.selection if phase == "selection" else p.evaluation
     out = []
     for name in p.models:
         if cells[name] is None:
             continue
-        size, spans = shards.split(len(cells[name]) * len(seeds), p.chunk)
-        out += [{"model": name, "start": a, "stop": b, "size": size} for a, b in spans]
+        n = len(cells[name]) * len(seeds)
+        kinds = [(0, n, False)] if phase == "selection" else [
+            (0, COUNTED * len(seeds), True), (COUNTED * len(seeds), n, False)]
+        for lo, hi, counted in kinds:
+            size, spans = shards.split(hi - lo, p.chunk)
+            out += [{"model": name, "start": lo + a, "stop": lo + b, "size": size,
+                     "counted": counted} for a, b in spans]
     return out
 
 
@@ -436,23 +444,24 @@ def run_blocks(p: Plan, phase: str, cells: dict, chosen: list[dict], problems_: 
         if not mine:
             continue
         total = len(cells[name]) * len(seeds)
-        size = mine[0]["size"]
+        sizes = " and ".join(str(s) for s in dict.fromkeys(b["size"] for b in mine))
         if phase == "selection":
             what = (f"{len(m['lrs'])} learning rates x {len(m['thresholds'])} thresholds + no "
                     f"clipping x {len(seeds)} seeds of {m['steps']} steps (batch "
                     f"{m['batch_size']}, momentum {m['momentum']:g})")
         else:
             what = (f"3 cells x {len(seeds)} fresh seeds, steps to the target counted at "
-                    f"every step, recorded every {m['evaluation_record_every']}")
+                    f"every step on the first {COUNTED}, recorded every "
+                    f"{m['evaluation_record_every']}")
         part = "" if sum(b["stop"] - b["start"] for b in mine) == total else (
             f", trajectories {mine[0]['start'] + 1}-{mine[-1]['stop']} of {total}")
-        calls = "one compiled call" if len(mine) == 1 and size == total else (
-            f"{len(mine)} call{'s' * (len(mine) > 1)} of {size} trajectories")
+        calls = "one compiled call" if len(mine) == 1 and mine[0]["size"] == total else (
+            f"{len(mine)} call{'s' * (len(mine) > 1)} of {sizes} trajectories")
         say(f"{name}: {phase}, {what}{part}, {calls} ...")
         rows = _rows(cells[name], seeds)
         every = m["record_every" if phase == "selection" else "evaluation_record_every"]
         out += [run_block(problems_[name], m, rows[b["start"]:b["stop"]], b["size"], every,
-                          count_every_step=phase == "evaluation") for b in mine]
+                          count_every_step=b["counted"]) for b in mine]
     return out
 
 

@@ -234,7 +234,7 @@ class Speedup(TypedDict):
 class EvaluatedCell(TypedDict):
     lr: Num
     threshold: Num
-    steps_to_target: list[int]
+    steps_to_target: list[int] | None  # None: not counted (only whether it trains)
     final_train: list[Num]
     diverged: list[bool]
     trains: list[bool]

@@ -171,12 +171,14 @@ def test_rnn_grid_figure_and_claim_at_quick_size(tmp_path):
     assert ev["record_every"] == 1 and not set(ev["seeds"]) & set(rnn["seeds"])
     etr = traces["rnn/evaluation/train_loss"]  # (cells, seeds, steps + 1)
     assert etr.shape == (3, len(ev["seeds"]), rnn["steps"] + 1)
-    for k, role in enumerate(clipping_networks.ROLES):
+    assert ev["cells"]["unclipped_at_clipped_lr"]["steps_to_target"] is None  # not counted
+    for k, role in enumerate(clipping_networks.ROLES[:clipping_networks.COUNTED]):
         hit = etr[k] <= rnn["target"]
         want = np.where(hit.any(-1), np.argmax(hit, -1), -1)
         got = ev["cells"][role]["steps_to_target"]
         assert np.array_equal(np.where(ev["cells"][role]["diverged"], -1, want), got), role
-    counts = np.asarray([ev["cells"][r]["steps_to_target"] for r in clipping_networks.ROLES])
+    counts = np.asarray([ev["cells"][r]["steps_to_target"]
+                         for r in clipping_networks.ROLES[:clipping_networks.COUNTED]])
     assert (counts[counts > 0] % 10).any()  # some between the thinned run's records
     done = {c.id: c for c in claims.evaluate(tmp_path)[0]}
     row = done["clipping_accelerates_networks/rnn"]
