@@ -691,9 +691,10 @@ EXPERIMENT = Experiment(
     order=11,
     figures=("clipping_networks",),
     result=records.ClippingNetworks,
-    # 2 x 2 cells x 3 selection seeds = 3 cells x 4 evaluation seeds, recorded alike: the
-    # evaluation reuses the selection's compiled program, so each model compiles once
+    # 2 x 2 cells x 3 selection seeds, 2 + 1 cells x 4 evaluation seeds, in calls of 4
+    # trajectories recorded alike: every call of a model runs one compiled program
     quick={
+        "chunk": 4,
         "selection_seeds": [0, 1, 2],
         "evaluation_seeds": [3, 4, 5, 6],
         "models": {
