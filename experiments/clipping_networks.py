@@ -630,6 +630,11 @@ def run_combine(p: Plan, say) -> None:
     problems_by_model = {name: _problem(name, m) for name, m in p.models.items()}
     say(f"combining {p.shards} selection and {p.shards} evaluation shards from "
         f"{p.shards_dir}")
+    mixed = shards.mixed_devices({
+        f"{phase} {i}": shards.devices_of(shards.directory(p.shards_dir, phase, i))
+        for phase in ("selection", "evaluation") for i in range(p.shards)})
+    if mixed:
+        say(mixed)
     _write(p, say, *combine(p, problems_by_model, grids, traces, cells, bl, outputs, say))
 
 

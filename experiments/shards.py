@@ -171,3 +171,19 @@ def write(where: Path, config: dict, metrics: dict, traces: dict, code: str) -> 
     info = {"identity": identity(config), "code": code, "host": socket.gethostname(),
             "devices": jax.local_device_count()}
     results.write_record(where, config=config, metrics={**metrics, **info}, traces=traces)
+
+
+def devices_of(where: Path) -> int | None:
+    """The CPU device count a shard record was made with (None: not recorded)."""
+    record, _ = results.read_record(where, traces=False)
+    return record["metrics"].get("devices")
+
+
+def mixed_devices(devices: dict[str, int | None]) -> str | None:
+    """One line when shards (name -> CPU device count) ran on different core counts: their
+    combined record then equals a single process's to rounding, not bit for bit."""
+    if len(set(devices.values())) <= 1:
+        return None
+    listed = ", ".join(f"{name}: {n}" for name, n in devices.items())
+    return (f"warning: the shards ran on different CPU device counts ({listed}), so the "
+            "combined record equals a single process's to rounding, not bit for bit")

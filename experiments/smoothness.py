@@ -430,6 +430,10 @@ def run_combine(cfg: DictConfig, say, n: int, where_all: Path) -> None:
     metrics, _ = study(cfg, say, only=[])
     metrics["runs"] = runs  # shards hold contiguous runs of models: the single run's order
     say(f"combining {n} shards from {where_all}")
+    mixed = shards.mixed_devices({f"models {i}": shards.devices_of(
+        shards.directory(where_all, "models", i)) for i in range(n)})
+    if mixed:
+        say(mixed)
     write(shards.record_config(config), say, metrics, traces)
 
 

@@ -71,6 +71,8 @@ def test_split_deal_and_pad():
     assert dealt == [[0, 1], [2, 3], [4]]
     assert [shards.deal(2, 3, i) for i in range(3)] == [[0], [1], []]
     assert shards.pad([1, 2], 4) == [1, 2, 2, 2] and shards.pad([1, 2], 2) == [1, 2]
+    assert shards.mixed_devices({"a": 2, "b": 2}) is None
+    assert "(a: 2, b: 1)" in shards.mixed_devices({"a": 2, "b": 1})
 
 
 def test_shards_through_the_basic_launcher_give_the_single_record(tmp_path, single, cli_in_process):
@@ -122,6 +124,18 @@ def test_shards_through_the_basic_launcher_give_the_single_record(tmp_path, sing
     code, out, err = cli_in_process(CN, *_args(where, "phase=combine", f"out={tmp_path / 'again'}"))
     assert code == 0, err
     _same_record(tmp_path / "again", single)
+    assert "different CPU device counts" not in out
+
+    # a shard made on another core count: combined, with one line saying the bits may differ
+    other = where / "selection" / "0" / "record.json"
+    rec = json.loads(other.read_text())
+    n = rec["metrics"]["devices"]
+    rec["metrics"]["devices"] = n + 1
+    other.write_text(json.dumps(rec))
+    code, out, err = cli_in_process(CN, *_args(where, "phase=combine", f"out={tmp_path / 'mix'}"))
+    assert code == 0, err
+    assert (f"different CPU device counts (selection 0: {n + 1}, selection 1: {n}, "
+            f"evaluation 0: {n}" in out and "not bit for bit" in out)
 
 
 def test_a_shard_of_another_configuration_is_not_replaced(tmp_path, cli_in_process):
