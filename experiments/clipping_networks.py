@@ -582,25 +582,17 @@ def run_shard(p: Plan, say) -> None:
     mine = [bl[k] for k in shards.deal(len(bl), p.shards, p.shard)]
     where = shards.directory(p.shards_dir, p.phase, p.shard)
     name = f"{p.phase} shard {p.shard} of {p.shards}"
-    where.parent.mkdir(parents=True, exist_ok=True)
-    with results.lock(where, blocking=False) as held:
-        if not held:
-            say(f"{name}: another process is running it ({where}); skipped.")
+
+    def stale() -> str | None:
+        record, _ = results.read_record(where, traces=False)
+        if record["metrics"].get("chosen") != _plain_cells(cells):
+            return "evaluated other cells than the selection chooses now"
+        return None
+
+    with shards.turn(where, name, p.config, code, p.phase, p.shard, p.resume, p.shards_dir,
+                     say, stale if p.phase == "evaluation" else None) as run:
+        if not run:
             return
-        why = shards.problem(where, p.config, code, p.phase, p.shard)
-        if why is None and p.phase == "evaluation":
-            record, _ = results.read_record(where, traces=False)
-            if record["metrics"].get("chosen") != _plain_cells(cells):
-                why = "evaluated other cells than the selection chooses now"
-        if why is None and p.resume:
-            say(f"{name}: finished already ({where}); nothing to run.")
-            return
-        if why is not None and why.startswith(shards.OTHER_CONFIG) and p.resume:
-            raise ValueError(f"shards_dir={p.shards_dir} holds {name}, which {why}; give "
-                             "another shards_dir, or resume=false to replace it.")
-        if why != shards.MISSING:
-            say(f"{name}: its record at {where} {why or 'is finished'}; running it again "
-                f"{'(resume=false)' if why is None else ''}".rstrip() + ".")
         problems_ = {m: _problem(m, p.models[m]) for m in dict.fromkeys(b["model"]
                                                                        for b in mine)}
         outputs = run_blocks(p, p.phase, cells, mine, problems_, say) if mine else []

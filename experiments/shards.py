@@ -17,6 +17,7 @@ A shard's record lives at ``<shards_dir>/<phase>/<shard>``. It is finished when 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import socket
@@ -161,6 +162,37 @@ def problem(where: Path, config: dict, code: str, phase: str, shard: int) -> str
     if m.get("code") != code:
         return "was made by other code or packages"
     return None
+
+
+@contextlib.contextmanager
+def turn(where: Path, label: str, config: dict, code: str, phase: str, shard: int,
+         resume: bool, shards_dir, say, stale=None):
+    """Hold the lock of the shard record at ``where`` and yield whether to run the shard
+    (``label``, e.g. "models shard 1 of 3"): False, with a line saying why, when another
+    process holds it or its finished record is there and ``resume``. A record of another
+    configuration is refused (``ValueError``) while ``resume``; one that is damaged, stale
+    or finished (``resume`` false) is run again with a line saying so. ``stale()``: what
+    else makes a complete record of this configuration stale (None: nothing)."""
+    where.parent.mkdir(parents=True, exist_ok=True)
+    with results.lock(where, blocking=False) as held:
+        if not held:
+            say(f"{label}: another process is running it ({where}); skipped.")
+            yield False
+            return
+        why = problem(where, config, code, phase, shard)
+        if why is None and stale is not None:
+            why = stale()
+        if why is None and resume:
+            say(f"{label}: finished already ({where}); nothing to run.")
+            yield False
+            return
+        if why is not None and why.startswith(OTHER_CONFIG) and resume:
+            raise ValueError(f"shards_dir={shards_dir} holds {label}, which {why}; give "
+                             "another shards_dir, or resume=false to replace it.")
+        if why != MISSING:
+            say(f"{label}: its record at {where} {why or 'is finished'}; running it again "
+                f"{'(resume=false)' if why is None else ''}".rstrip() + ".")
+        yield True
 
 
 def write(where: Path, config: dict, metrics: dict, traces: dict, code: str) -> None:

@@ -386,18 +386,10 @@ def run_shard(cfg: DictConfig, say, n: int, shard: int, where_all: Path, resume:
     mine = _shard_models(cfg, n, shard)
     where = shards.directory(where_all, "models", shard)
     label = f"models shard {shard} of {n}"
-    where.parent.mkdir(parents=True, exist_ok=True)
-    with results.lock(where, blocking=False) as held:
-        if not held:
-            say(f"{label}: another process is running it ({where}); skipped.")
+    with shards.turn(where, label, config, code, "models", shard, resume, where_all,
+                     say) as run:
+        if not run:
             return
-        why = shards.problem(where, config, code, "models", shard)
-        if why is None and resume:
-            say(f"{label}: finished already ({where}); nothing to run.")
-            return
-        if why is not None and why.startswith(shards.OTHER_CONFIG) and resume:
-            raise ValueError(f"shards_dir={where_all} holds {label}, which {why}; give another "
-                             "shards_dir, or resume=false to replace it.")
         metrics, traces = study(cfg, say, only=mine)
         shards.write(where, config, {"phase": "models", "shard": shard, "shards": n,
                                      "models_run": mine, "runs": metrics["runs"]},

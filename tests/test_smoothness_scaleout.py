@@ -52,6 +52,17 @@ def test_shards_combine_into_the_single_record_and_a_missing_one_is_named(tmp_pa
     assert "models shard 0 of 2: finished already" in out  # the same command: only shard 1
     assert "models shard 1 of 2: wrote" in out
 
+    # a shard made by other code is run again, with a line saying so
+    import json
+    stale = sh / "models" / "1" / "record.json"
+    rec = json.loads(stale.read_text())
+    rec["metrics"]["code"] = "0" * 16
+    stale.write_text(json.dumps(rec))
+    code, out, err = cli_in_process(MODULE, *shard_run)
+    assert code == 0, err
+    assert "models shard 1 of 2: its record at" in out and "other code" in out
+    assert "running it again." in out and "models shard 1 of 2: wrote" in out
+
 
 def test_shard_keys_are_checked_before_anything_runs(tmp_path, cli_in_process):
     for bad, key in (("phase=everything", "phase"), ("shards=2", "shards"),
